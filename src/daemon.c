@@ -27,6 +27,8 @@ void daemon_log_setup(const struct config *cfg, bool foreground)
               cfg->log.format, cfg->log.facility, "outpostd");
 }
 
+static void daemon_on_signal(uv_signal_t *h, int signum);
+
 int daemon_init(struct daemon *d, struct config *cfg, const char *path,
                 bool foreground, uid_t uid, gid_t gid)
 {
@@ -38,6 +40,16 @@ int daemon_init(struct daemon *d, struct config *cfg, const char *path,
     d->config_path = xstrdup(path);
     d->foreground = foreground;
     d->server = server_new(&d->loop, &d->cfg);
+    /* Watch the signals before the socket accepts anyone: a SIGTERM or
+     * SIGHUP sent as soon as the socket answers must not kill us. */
+    uv_signal_init(&d->loop, &d->sig_hup);
+    uv_signal_init(&d->loop, &d->sig_term);
+    uv_signal_init(&d->loop, &d->sig_int);
+    d->sig_hup.data = d->sig_term.data = d->sig_int.data = d;
+    uv_signal_start(&d->sig_hup, daemon_on_signal, SIGHUP);
+    uv_signal_start(&d->sig_term, daemon_on_signal, SIGTERM);
+    uv_signal_start(&d->sig_int, daemon_on_signal, SIGINT);
+    d->signals_open = true;
     if (server_listen(d->server, uid, gid, err, sizeof err) != 0) {
         log_err("%s", err);
         return -1;
@@ -94,12 +106,13 @@ static void daemon_on_stopped(void *arg)
               d->reloads, d->reloads == 1 ? "" : "s");
 }
 
-static void daemon_stop(struct daemon *d, int signum)
+static void daemon_stop(struct daemon *d, const char *why)
 {
     if (d->stopping)
         return;
     d->stopping = true;
-    log_notice("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (why != NULL)
+        log_notice("%s, shutting down", why);
     server_stop(d->server, daemon_on_stopped, d);
     if (d->signals_open) {
         d->signals_open = false;
@@ -115,20 +128,11 @@ static void daemon_on_signal(uv_signal_t *h, int signum)
     if (signum == SIGHUP)
         daemon_reload(d);
     else
-        daemon_stop(d, signum);
+        daemon_stop(d, signum == SIGINT ? "received SIGINT" : "received SIGTERM");
 }
 
 int daemon_run(struct daemon *d)
 {
-    uv_signal_init(&d->loop, &d->sig_hup);
-    uv_signal_init(&d->loop, &d->sig_term);
-    uv_signal_init(&d->loop, &d->sig_int);
-    d->sig_hup.data = d->sig_term.data = d->sig_int.data = d;
-    uv_signal_start(&d->sig_hup, daemon_on_signal, SIGHUP);
-    uv_signal_start(&d->sig_term, daemon_on_signal, SIGTERM);
-    uv_signal_start(&d->sig_int, daemon_on_signal, SIGINT);
-    d->signals_open = true;
-
     log_notice("outpostd " PACKAGE_VERSION " started (config %s, hash %s)",
                d->config_path, d->cfg->hash);
     uv_run(&d->loop, UV_RUN_DEFAULT);
@@ -142,8 +146,7 @@ int daemon_fini(struct daemon *d)
 
     if (d->server != NULL && !d->stopping) {
         /* a failed start: close what was opened, run the close callbacks */
-        d->stopping = true;
-        server_stop(d->server, NULL, NULL);
+        daemon_stop(d, NULL);
         uv_run(&d->loop, UV_RUN_DEFAULT);
     }
     if (uv_loop_close(&d->loop) != 0) {

@@ -6,6 +6,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <grp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -76,22 +77,7 @@ char *tfile_read(const char *path)
 
 char *tdaemon_config(const struct tdaemon *d, const char *extra)
 {
-    char *out = malloc(8192 + strlen(extra));
-    bool root = geteuid() == 0;
-    sprintf(out,
-            "{\n"
-            "  \"listen\": [\"unix:%s\"],\n"
-            "  %s\n"
-            "  \"log\": {\"target\": \"stderr\", \"level\": \"debug\"},\n"
-            "  \"default_class\": \"standard\",\n"
-            "  %s\n"
-            "  \"classes\": {\"standard\": {}}\n"
-            "}\n",
-            d->sock,
-            root ? "\"user\": \"nobody\", \"group\": \"nogroup\","
-                   " \"socket\": {\"group\": \"nogroup\"}," : "",
-            extra);
-    return out;
+    return tdaemon_config_listen(d, NULL, extra);
 }
 
 void tdaemon_rewrite(const struct tdaemon *d, const char *extra)
@@ -103,47 +89,7 @@ void tdaemon_rewrite(const struct tdaemon *d, const char *extra)
 
 void tdaemon_start(struct tdaemon *d, const char *extra)
 {
-    const char *bin = getenv("OUTPOSTD");
-    ck_assert_msg(bin != NULL, "OUTPOSTD is not set (run through make check)");
-    memset(d, 0, sizeof *d);
-    tdir_make(d->dir);
-    if (geteuid() == 0) {
-        struct passwd *pw = getpwnam("nobody");
-        ck_assert_msg(pw != NULL, "no user nobody");
-        ck_assert_int_eq(chown(d->dir, pw->pw_uid, (gid_t)-1), 0);
-    }
-    snprintf(d->sock, sizeof d->sock, "%s/outpost.sock", d->dir);
-    snprintf(d->cfg, sizeof d->cfg, "%s/outpost.json", d->dir);
-    snprintf(d->log, sizeof d->log, "%s/outpostd.log", d->dir);
-    tdaemon_rewrite(d, extra);
-
-    d->pid = fork();
-    ck_assert_int_ge(d->pid, 0);
-    if (d->pid == 0) {
-        int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            close(fd);
-        }
-        execl(bin, "outpostd", "-f", "-c", d->cfg, (char *)NULL);
-        _exit(127);
-    }
-    long until = tlib_now_ms() + 5000;
-    while (tlib_now_ms() < until) {
-        int fd = tconnect_unix(d->sock);
-        if (fd >= 0) {
-            close(fd);
-            return;
-        }
-        int st;
-        if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-            char *log = tfile_read(d->log);
-            d->pid = 0;
-            ck_abort_msg("outpostd exited at start (status %d): %s", st, log ? log : "");
-        }
-        usleep(10000);
-    }
-    ck_abort_msg("outpostd did not listen on %s within 5 s", d->sock);
+    tdaemon_start_listen(d, NULL, extra);
 }
 
 int tdaemon_stop(struct tdaemon *d)
@@ -380,13 +326,26 @@ void tdaemon_reap(struct tdaemon *d)
     memset(d, 0, sizeof *d);
 }
 
+/* Root: the daemon drops to nobody/nogroup.  Not root: it keeps the
+ * user, and the socket gets the user's own group (the default "postfix"
+ * may not exist, or not be ours). */
 char *tdaemon_config_listen(const struct tdaemon *d, const char *listen_json,
                             const char *extra)
 {
-    if (listen_json == NULL)
-        return tdaemon_config(d, extra);
+    char listen[256], ids[256];
+    if (listen_json == NULL) {
+        snprintf(listen, sizeof listen, "[\"unix:%s\"]", d->sock);
+        listen_json = listen;
+    }
+    if (geteuid() == 0) {
+        snprintf(ids, sizeof ids, "\"user\": \"nobody\", \"group\": \"nogroup\","
+                 " \"socket\": {\"group\": \"nogroup\"},");
+    } else {
+        struct group *gr = getgrgid(getegid());
+        ck_assert_msg(gr != NULL, "no name for gid %ld", (long)getegid());
+        snprintf(ids, sizeof ids, "\"socket\": {\"group\": \"%s\"},", gr->gr_name);
+    }
     char *out = malloc(8192 + strlen(extra) + strlen(listen_json));
-    bool root = geteuid() == 0;
     sprintf(out,
             "{\n"
             "  \"listen\": %s,\n"
@@ -396,10 +355,7 @@ char *tdaemon_config_listen(const struct tdaemon *d, const char *listen_json,
             "  %s\n"
             "  \"classes\": {\"standard\": {}}\n"
             "}\n",
-            listen_json,
-            root ? "\"user\": \"nobody\", \"group\": \"nogroup\","
-                   " \"socket\": {\"group\": \"nogroup\"}," : "",
-            extra);
+            listen_json, ids, extra);
     return out;
 }
 
@@ -424,9 +380,9 @@ void tdaemon_launch(struct tdaemon *d)
 {
     const char *bin = getenv("OUTPOSTD");
     ck_assert_msg(bin != NULL, "OUTPOSTD is not set (run through make check)");
-    d->pid = fork();
-    ck_assert_int_ge(d->pid, 0);
-    if (d->pid == 0) {
+    pid_t pid = fork();         /* not d->pid = fork(): d may be shared memory */
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
         int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
             dup2(fd, 2);
@@ -435,6 +391,7 @@ void tdaemon_launch(struct tdaemon *d)
         execl(bin, "outpostd", "-f", "-c", d->cfg, (char *)NULL);
         _exit(127);
     }
+    d->pid = pid;
     long until = tlib_now_ms() + 5000;
     while (tlib_now_ms() < until) {
         if (tfile_contains(d->log, " started (config "))

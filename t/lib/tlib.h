@@ -64,10 +64,12 @@ void tquery(int fd, const char *attrs, char *out, size_t cap);
 
 /* Daemons a fork-mode test leaves behind.  A failed assertion ends the test
  * process at once, so its checked teardown never runs; Check then SIGKILLs
- * the test's process group, but the directory stays.  Keep the struct
- * tdaemon in tshared_alloc() memory (made in an unchecked setup, so the
- * runner process sees what the test wrote) and call tdaemon_reap() from an
- * unchecked teardown. */
+ * the test's process group, but the directory stays.  Copy each struct
+ * tdaemon, once prepared and again once started, into tshared_alloc()
+ * memory made by an unchecked setup (so the runner process sees what the
+ * test wrote), and call tdaemon_reap() on the copies from the unchecked
+ * teardown.  (Not the struct itself: tdaemon_start() does d->pid = fork(),
+ * and the child's 0 would land in the shared copy too.) */
 void *tshared_alloc(size_t size);               /* MAP_SHARED, zeroed */
 void tshared_free(void *p, size_t size);
 /* If d->pid is still a live outpostd: SIGTERM, SIGKILL after 5 s.  Then

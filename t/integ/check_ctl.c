@@ -1,0 +1,348 @@
+/* check_ctl.c - outpostctl ($OUTPOSTCTL) as scripts use it: its output and
+ * its exit codes (SPEC §8: 0 done, 1 refused, 2 usage or configuration
+ * error, 3 unreachable), against a real outpostd ($OUTPOSTD) where a
+ * command needs one.
+ *
+ * Each test that starts a daemon keeps it in a slot shared with Check's
+ * runner, so that the unchecked teardown removes what a failed test left
+ * (see check_daemon.c); a passing test stops it and wants exit status 0. */
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../lib/tlib.h"
+
+#define NSLOTS 1
+#define TIMEOUT_S 60
+#define DENY_TEXT "550 5.7.1 Sending refused by policy"
+#define DENY_TEST_NET "\"lists\": {\"deny\": {\"clients\": [\"192.0.2.0/24\"]}},"
+
+static struct tdaemon daemons[NSLOTS];  /* the test process's own */
+static struct tdaemon *shadow;          /* their copies, shared with the runner */
+
+/* Records d (prepared or started) where the runner can find it. */
+static void track(const struct tdaemon *d)
+{
+    shadow[d - daemons] = *d;
+}
+
+static void shared_make(void)           /* unchecked: in the runner */
+{
+    shadow = tshared_alloc(NSLOTS * sizeof *shadow);
+}
+
+static void shared_reap(void)           /* unchecked: in the runner */
+{
+    for (int i = 0; i < NSLOTS; i++)
+        tdaemon_reap(&shadow[i]);
+    tshared_free(shadow, NSLOTS * sizeof *shadow);
+    shadow = NULL;
+}
+
+static void daemons_stop(void)          /* checked: in the test process */
+{
+    for (int i = 0; i < NSLOTS; i++) {
+        tdaemon_cleanup(&daemons[i]);
+        memset(&daemons[i], 0, sizeof daemons[i]);
+        memset(&shadow[i], 0, sizeof shadow[i]);
+    }
+}
+
+/* tdaemon_start() with custom listeners (NULL: the UNIX socket), tracked;
+ * returns once the daemon's loop runs (signals handled, root dropped). */
+static void start_listen(struct tdaemon *d, const char *listen_json, const char *extra)
+{
+    tdaemon_prepare(d, listen_json, extra);
+    track(d);
+    tdaemon_launch(d);
+    track(d);
+}
+
+static void start(struct tdaemon *d, const char *extra)
+{
+    start_listen(d, NULL, extra);
+}
+
+static const char *ctl_bin(void)
+{
+    const char *bin = getenv("OUTPOSTCTL");
+    ck_assert_msg(bin != NULL, "OUTPOSTCTL is not set (run through make check)");
+    return bin;
+}
+
+/* Output of the last ctl() run. */
+static char out[8192], err[8192];
+
+/* Runs outpostctl with up to 8 arguments (NULL-terminated); returns the
+ * exit code, failing the test on a signal or a timeout. */
+static int ctl(const char *a0, ...)
+{
+    char *argv[12];
+    int n = 0;
+    va_list ap;
+    char s[64];
+
+    argv[n++] = (char *)ctl_bin();
+    argv[n++] = (char *)a0;
+    va_start(ap, a0);
+    for (const char *a; n < 11 && (a = va_arg(ap, const char *)) != NULL;)
+        argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n] = NULL;
+    int st = trun(argv, out, sizeof out, err, sizeof err, 20000);
+    ck_assert_msg(st != -1 && WIFEXITED(st), "outpostctl %s ...: got %s, want an exit "
+                  "code; stderr \"%s\"", a0, tstatus_str(st, s, sizeof s), err);
+    return WEXITSTATUS(st);
+}
+
+static void expect_exit(int got, int want, const char *what)
+{
+    ck_assert_msg(got == want, "%s: got exit %d, want %d\nstdout: %s\nstderr: %s", what,
+                  got, want, out, err);
+}
+
+static void expect_clean_stop(struct tdaemon *d)
+{
+    char s[64];
+    int st = tdaemon_stop(d);
+    track(d);
+    char *tail = tdaemon_log_tail(d, 2000);
+    bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    char msg[2100];
+    snprintf(msg, sizeof msg, "%s", tail);
+    free(tail);
+    ck_assert_msg(ok, "outpostd after SIGTERM: got %s, want exit 0\n--- log ---\n%s",
+                  tstatus_str(st, s, sizeof s), msg);
+}
+
+/* "PATH:LINE:COL:" in text, with the given line and a column >= 1. */
+static void expect_location(const char *text, const char *path, int line, const char *what)
+{
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "%s:", path);
+    const char *p = strstr(text, prefix);
+    ck_assert_msg(p != NULL, "%s: want \"%sLINE:COL: ...\"; got \"%s\"", what, prefix, text);
+    char *end;
+    long l = strtol(p + strlen(prefix), &end, 10);
+    ck_assert_msg(*end == ':', "%s: no line after \"%s\" in \"%s\"", what, prefix, text);
+    long c = strtol(end + 1, &end, 10);
+    ck_assert_msg(*end == ':' && l == line && c >= 1, "%s: got location %ld:%ld, want "
+                  "line %d and a column (in \"%s\")", what, l, c, line, text);
+}
+
+static const char bad_config[] =
+    "{\n"
+    "  \"listen\": [\"unix:/tmp/outpost-nowhere.sock\"],\n"
+    "  \"idle_timeout\": \"0s\",\n"
+    "  \"default_class\": \"standard\",\n"
+    "  \"classes\": {\"standard\": {}}\n"
+    "}\n";
+
+/* ---- check-config */
+
+START_TEST(test_check_config)
+{
+    struct tdaemon *d = &daemons[0];
+    char bad[192];
+
+    tdaemon_prepare(d, NULL, DENY_TEST_NET);
+    track(d);
+    expect_exit(ctl("check-config", d->cfg, NULL), 0, "check-config on a good file");
+    ck_assert_msg(strstr(out, "ok") != NULL, "check-config on a good file: stdout "
+                  "\"%s\", want it to say ok", out);
+
+    snprintf(bad, sizeof bad, "%s/bad.json", d->dir);
+    tfile_write(bad, bad_config);
+    expect_exit(ctl("check-config", bad, NULL), 2, "check-config on a bad file");
+    expect_location(err, bad, 3, "check-config on idle_timeout 0s");
+    ck_assert_msg(strstr(err, "idle_timeout") != NULL, "check-config: want the message "
+                  "to name idle_timeout; got \"%s\"", err);
+
+    /* -c FILE is the default file of check-config */
+    expect_exit(ctl("-c", bad, "check-config", NULL), 2, "-c BAD check-config");
+    expect_exit(ctl("-c", d->cfg, "check-config", NULL), 0, "-c GOOD check-config");
+
+    /* --json: an object scripts can read */
+    expect_exit(ctl("--json", "check-config", bad, NULL), 2, "--json check-config bad");
+    json_error_t je;
+    json_t *o = json_loads(out, 0, &je);
+    ck_assert_msg(o != NULL && json_is_object(o), "--json check-config: stdout \"%s\" "
+                  "is not a JSON object (%s)", out, je.text);
+    json_t *ok = json_object_get(o, "ok");
+    json_t *e = json_object_get(o, "error");
+    bool good = json_is_false(ok) && json_is_string(e)
+                && strstr(json_string_value(e), "idle_timeout") != NULL;
+    json_decref(o);
+    ck_assert_msg(good, "--json check-config bad: got %s, want \"ok\": false and an "
+                  "\"error\" naming idle_timeout", out);
+
+    expect_exit(ctl("check-config", "/nonexistent/outpost.json", NULL), 2,
+                "check-config on a missing file");
+}
+END_TEST
+
+/* ---- query */
+
+START_TEST(test_query_dunno)
+{
+    struct tdaemon *d = &daemons[0];
+    char ep[192];
+
+    start(d, DENY_TEST_NET);
+    snprintf(ep, sizeof ep, "unix:%s", d->sock);
+    expect_exit(ctl("query", "--socket", ep, "sasl_username=alice", NULL), 0,
+                "query sasl_username=alice");
+    ck_assert_msg(strcmp(out, "DUNNO\n") == 0, "query sasl_username=alice: stdout \"%s\", "
+                  "want \"DUNNO\\n\"", out);
+    /* a bare PATH is an endpoint too */
+    expect_exit(ctl("query", "--socket", d->sock, "sasl_username=alice", NULL), 0,
+                "query --socket PATH");
+    expect_clean_stop(d);       /* then its log is complete */
+    ck_assert_msg(tfile_contains(d->log, "account=\"alice\""), "the daemon's log has no "
+                  "decision for account alice");
+}
+END_TEST
+
+START_TEST(test_query_refused)
+{
+    struct tdaemon *d = &daemons[0];
+    char ep[192];
+
+    start(d, DENY_TEST_NET);
+    snprintf(ep, sizeof ep, "unix:%s", d->sock);
+    expect_exit(ctl("query", "--socket", ep, "client_address=192.0.2.9", NULL), 1,
+                "query from a denied client");
+    ck_assert_msg(strcmp(out, DENY_TEXT "\n") == 0, "query from a denied client: stdout "
+                  "\"%s\", want \"%s\\n\"", out, DENY_TEXT);
+    expect_clean_stop(d);
+}
+END_TEST
+
+START_TEST(test_query_json)
+{
+    struct tdaemon *d = &daemons[0];
+    char ep[192];
+    json_error_t je;
+
+    start(d, DENY_TEST_NET);
+    snprintf(ep, sizeof ep, "unix:%s", d->sock);
+    expect_exit(ctl("--json", "query", "--socket", ep, "sasl_username=alice", NULL), 0,
+                "--json query");
+    json_t *o = json_loads(out, 0, &je);
+    ck_assert_msg(o != NULL && json_is_object(o), "--json query: stdout \"%s\" is not a "
+                  "JSON object (%s)", out, je.text);
+    json_t *a = json_object_get(o, "action");
+    bool good = json_is_string(a) && strcmp(json_string_value(a), "DUNNO") == 0
+                && json_is_false(json_object_get(o, "refused"));
+    json_decref(o);
+    ck_assert_msg(good, "--json query: got %s, want \"action\": \"DUNNO\", \"refused\": "
+                  "false", out);
+
+    expect_exit(ctl("--json", "query", "--socket", ep, "client_address=192.0.2.9", NULL),
+                1, "--json query from a denied client");
+    o = json_loads(out, 0, &je);
+    ck_assert_msg(o != NULL, "--json query: stdout \"%s\" is not JSON", out);
+    a = json_object_get(o, "action");
+    good = json_is_string(a) && strcmp(json_string_value(a), DENY_TEXT) == 0
+           && json_is_true(json_object_get(o, "refused"));
+    json_decref(o);
+    ck_assert_msg(good, "--json query, denied: got %s, want \"action\": \"%s\", "
+                  "\"refused\": true", out, DENY_TEXT);
+    expect_clean_stop(d);
+}
+END_TEST
+
+START_TEST(test_query_config_endpoint)
+{
+    struct tdaemon *d = &daemons[0];
+
+    start(d, DENY_TEST_NET);
+    /* no --socket: the first "listen" entry of -c FILE */
+    expect_exit(ctl("-c", d->cfg, "query", "sasl_username=carol", NULL), 0,
+                "-c CFG query (no --socket)");
+    ck_assert_msg(strcmp(out, "DUNNO\n") == 0, "-c CFG query: stdout \"%s\", want "
+                  "\"DUNNO\\n\"", out);
+    expect_exit(ctl("-c", d->cfg, "query", "client_address=192.0.2.9", NULL), 1,
+                "-c CFG query from a denied client");
+    expect_clean_stop(d);       /* then its log is complete */
+    ck_assert_msg(tfile_contains(d->log, "account=\"carol\""), "-c CFG query: the "
+                  "daemon of that config logged no decision for carol");
+}
+END_TEST
+
+START_TEST(test_query_unreachable)
+{
+    struct tdaemon *d = &daemons[0];
+    char ep[192];
+
+    tdaemon_prepare(d, NULL, "");           /* a directory, and no daemon */
+    track(d);
+    snprintf(ep, sizeof ep, "unix:%s", d->sock);
+    expect_exit(ctl("query", "--socket", ep, "sasl_username=alice", NULL), 3,
+                "query to a socket nobody listens on");
+    ck_assert_msg(err[0] != '\0', "query, unreachable: want a message on stderr");
+    expect_exit(ctl("-c", d->cfg, "query", "sasl_username=alice", NULL), 3,
+                "-c CFG query, its daemon not running");
+
+    /* a closed TCP port as well */
+    expect_exit(ctl("query", "--socket", "inet:127.0.0.1:1", "sasl_username=a", NULL), 3,
+                "query to a closed TCP port");
+}
+END_TEST
+
+START_TEST(test_query_usage)
+{
+    struct tdaemon *d = &daemons[0];
+    char ep[192];
+
+    start(d, "");
+    snprintf(ep, sizeof ep, "unix:%s", d->sock);
+    expect_exit(ctl("query", "--socket", ep, "notanattr", NULL), 2, "query notanattr");
+    ck_assert_msg(strstr(err, "notanattr") != NULL, "query notanattr: want stderr to "
+                  "name the argument; got \"%s\"", err);
+    expect_exit(ctl("query", "--socket", ep, "=value", NULL), 2, "query =value");
+    expect_exit(ctl("query", "--socket", ep, "a=b\nc=d", NULL), 2,
+                "query with a newline in an argument");
+    expect_exit(ctl("frobnicate", NULL), 2, "an unknown command");
+    expect_exit(ctl("--no-such-option", "query", NULL), 2, "an unknown option");
+    expect_clean_stop(d);       /* then its log is complete */
+    /* none of these reached the daemon */
+    ck_assert_msg(!tfile_contains(d->log, "decision conn="), "a refused command line "
+                  "still sent a request");
+}
+END_TEST
+
+static void add(Suite *s, const char *name, const TTest *t)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, TIMEOUT_S);
+    tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
+    tcase_add_checked_fixture(tc, NULL, daemons_stop);
+    tcase_add_test(tc, t);
+    suite_add_tcase(s, tc);
+}
+
+int main(void)
+{
+    Suite *s = suite_create("ctl");
+
+    add(s, "check_config", test_check_config);
+    add(s, "query_dunno", test_query_dunno);
+    add(s, "query_refused", test_query_refused);
+    add(s, "query_json", test_query_json);
+    add(s, "query_config_endpoint", test_query_config_endpoint);
+    add(s, "query_unreachable", test_query_unreachable);
+    add(s, "query_usage", test_query_usage);
+
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -407,6 +407,8 @@ static const struct cfg_opt cfg_top_opts[] = {
   { "texts",           CFG_OBJ,  NOFF, NULL, 0, 0, 0, .sub = cfg_texts_opts },
   { "metrics",         CFG_OBJ,  NOFF, NULL, 0, 0, 0, .sub = cfg_metrics_opts },
   { "notifier",        CFG_OBJ,  NOFF, NULL, 0, 0, 0, .sub = cfg_notifier_opts },
+  { "policy_dir",      CFG_STR,  CF(policy_dir), OUTPOST_POLICYDIR, 0, 0, 0,
+    .check = cfg_chk_path },
   { NULL }
 };
 
@@ -2047,4 +2049,40 @@ void config_keys(void (*fn)(const char *path, const char *type,
 {
     struct cfg_keys_ctx k = { fn, arg };
     cfg_keys_walk(&k, "", cfg_top_opts);
+}
+
+int config_read_password(const struct config *cfg, char *out, size_t cap,
+                         char *err, size_t errlen)
+{
+    out[0] = '\0';
+    if (cfg->redis.password_file == NULL)
+        return 0;
+    int fd = open(cfg->redis.password_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "redis.password_file: %s: %s",
+                 cfg->redis.password_file, strerror(errno));
+        return -1;
+    }
+    ssize_t n = read(fd, out, cap);
+    int e = errno;
+    close(fd);
+    if (n < 0) {
+        snprintf(err, errlen, "redis.password_file: %s: %s",
+                 cfg->redis.password_file, strerror(e));
+        return -1;
+    }
+    size_t len = (size_t)n;
+    while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+        len--;
+    if ((size_t)n == cap || len == 0 || memchr(out, '\0', len) != NULL
+        || memchr(out, '\n', len) != NULL) {
+        snprintf(err, errlen, "redis.password_file: %s: %s",
+                 cfg->redis.password_file,
+                 (size_t)n == cap ? "longer than the limit"
+                 : len == 0 ? "is empty" : "is not one line of text");
+        memset(out, 0, cap);
+        return -1;
+    }
+    out[len] = '\0';
+    return 0;
 }

@@ -174,13 +174,28 @@ struct config {
         int64_t window_ms;      /* 1h */
         char   *sendmail;       /* owned; "/usr/sbin/sendmail" */
     } notifier;
+
+    char *policy_dir;           /* owned; where decide.lua and outpost.lua
+                                   are; default $(pkgdatadir) */
 };
+
+#ifndef OUTPOST_POLICYDIR
+#define OUTPOST_POLICYDIR "/usr/local/share/outpost"
+#endif
+#define CONFIG_PASSWORD_MAX 512         /* bytes of redis.password_file */
 
 /* Load and validate path.  On success *out is a new config with refs == 1
  * and 0 is returned.  On failure -1 is returned and err holds one line
  * "FILE:LINE:COL: KEY: what is wrong" (line/col of the offending value, or
  * of the syntax error; 0:0 when the file cannot be read). */
 int config_load(const char *path, struct config **out, char *err, size_t errlen);
+
+/* Reads redis.password_file (one line; a final newline is dropped) into
+ * out[cap] (cap <= CONFIG_PASSWORD_MAX + 1).  No file configured: out = ""
+ * and 0.  -1 with a reason in err otherwise.  Read at every connect, so a
+ * changed password applies without a reload. */
+int config_read_password(const struct config *cfg, char *out, size_t cap,
+                         char *err, size_t errlen);
 
 struct config *config_ref(struct config *cfg);
 void config_unref(struct config *cfg);      /* NULL is fine */

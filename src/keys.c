@@ -111,6 +111,6 @@ int keys_client_canon(const char *cidr, char out[40])
     for (long bit = len; bit < 128; bit++)
         a[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
     keys_hex(a, out);
-    snprintf(out + 32, 8, "/%ld", len);
+    snprintf(out + 32, 8, "/%d", (int)(len & 0xff));   /* len <= 128 */
     return 0;
 }

@@ -45,6 +45,7 @@ struct conn {
     bool             reading;
     bool             in_input;  /* conn_input() is on the stack */
     bool             partial;   /* some bytes of a request have arrived */
+    bool             linger;    /* close once the queued reply is written */
 };
 
 struct conn_write {
@@ -57,11 +58,12 @@ static void conn_read_start(struct conn *c);
 static void conn_input(struct conn *c, const char *data, size_t len);
 
 void conn_set_init(struct conn_set *set, uv_loop_t *loop,
-                   struct config *const *cfg)
+                   struct config *const *cfg, struct decision_env *env)
 {
     memset(set, 0, sizeof *set);
     set->loop = loop;
     set->cfg = cfg;
+    set->env = env;
     set->next_id = 1;
 }
 
@@ -225,6 +227,7 @@ static void conn_input(struct conn *c, const char *data, size_t len)
         }
         if (st < 0) {
             conn_bad_input(c, st, data + used, len - used);
+            c->set->env->metrics.protocol_errors++;
             conn_close(c, proto_strerror(st));
             break;
         }
@@ -236,7 +239,7 @@ static void conn_input(struct conn *c, const char *data, size_t len)
         c->rq = request_new(&c->proto, st, cfg, c, c->id, uv_hrtime());
         proto_reset(&c->proto);
         conn_limits(cfg, &c->proto.lim);        /* a reload applies now */
-        decision_start(c->rq);
+        decision_start(c->set->env, c->rq);
         /* decision_start() may have answered (and even closed) already */
         if (c->closing)
             break;
@@ -253,6 +256,9 @@ static void conn_on_written(uv_write_t *req, int status)
 
     if (status < 0 && status != UV_ECANCELED && !c->closing)
         conn_close(c, uv_strerror(status));
+    else if (c->linger && !c->closing
+             && uv_stream_get_write_queue_size(&c->h.stream) == 0)
+        conn_close(c, NULL);
     free(w);
 }
 
@@ -306,8 +312,11 @@ void conn_reply(struct conn *c, const char *text)
     c->rq = NULL;
     if (conn_write(c, out, n) != 0)
         return;
-    if (c->set->draining) {
-        conn_close(c, NULL);
+    if (c->set->draining) {     /* shutting down: close once it is sent */
+        if (uv_stream_get_write_queue_size(&c->h.stream) == 0)
+            conn_close(c, NULL);
+        else
+            c->linger = true;
         return;
     }
     if (c->in_input)            /* conn_input's loop goes on by itself */

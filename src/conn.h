@@ -18,6 +18,7 @@
 
 struct config;
 struct conn;
+struct decision_env;
 
 /* One read() at most; the parser copies, so this is only a window. */
 #define CONN_READ_MAX 65536
@@ -25,6 +26,7 @@ struct conn;
 struct conn_set {
     uv_loop_t     *loop;        /* not owned */
     struct config *const *cfg;  /* the daemon's current config */
+    struct decision_env *env;   /* not owned; for decision_start() */
     struct conn   *head;        /* every open connection; each owned */
     size_t         n;
     uint64_t       next_id;     /* connection ids for logs, from 1 */
@@ -35,7 +37,7 @@ struct conn_set {
 };
 
 void conn_set_init(struct conn_set *set, uv_loop_t *loop,
-                   struct config *const *cfg);
+                   struct config *const *cfg, struct decision_env *env);
 /* Close idle connections now, busy ones as soon as they have replied. */
 void conn_set_drain(struct conn_set *set);
 /* Close all now (a pending request's reply is then dropped). */

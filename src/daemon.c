@@ -18,7 +18,10 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
+#include "store.h"
+#include "suspend.h"
 #include "xalloc.h"
 
 void daemon_log_setup(const struct config *cfg, bool foreground)
@@ -28,6 +31,54 @@ void daemon_log_setup(const struct config *cfg, bool foreground)
 }
 
 static void daemon_on_signal(uv_signal_t *h, int signum);
+
+/* The metrics page: decision counters, then what other modules keep. */
+static void daemon_page(void *arg, struct metrics_buf *b)
+{
+    struct daemon *d = arg;
+    const struct store_stats *st = store_stats(d->store);
+
+    metrics_render(&d->env.metrics, b);
+    metrics_printf(b,
+        "# HELP outpost_connections Open Postfix connections.\n"
+        "# TYPE outpost_connections gauge\n"
+        "outpost_connections %zu\n"
+        "# HELP outpost_connections_refused_total Connections closed at once past "
+        "max_connections.\n# TYPE outpost_connections_refused_total counter\n"
+        "outpost_connections_refused_total %llu\n",
+        server_connections(d->server), (unsigned long long)server_refused_total(d->server));
+    metrics_printf(b,
+        "# HELP outpost_redis_up 1 when the Redis link is ready.\n"
+        "# TYPE outpost_redis_up gauge\noutpost_redis_up %d\n"
+        "# HELP outpost_redis_state_lost 1 while the state marker is missing (SPEC 9).\n"
+        "# TYPE outpost_redis_state_lost gauge\noutpost_redis_state_lost %d\n",
+        store_ready(d->store) ? 1 : 0, store_state_lost(d->store) ? 1 : 0);
+    metrics_printf(b,
+        "# HELP outpost_redis_calls_total Script calls by outcome.\n"
+        "# TYPE outpost_redis_calls_total counter\n"
+        "outpost_redis_calls_total{outcome=\"sent\"} %llu\n"
+        "outpost_redis_calls_total{outcome=\"replied\"} %llu\n"
+        "outpost_redis_calls_total{outcome=\"timeout\"} %llu\n"
+        "outpost_redis_calls_total{outcome=\"error\"} %llu\n"
+        "outpost_redis_calls_total{outcome=\"refused\"} %llu\n"
+        "outpost_redis_calls_total{outcome=\"noscript\"} %llu\n"
+        "# HELP outpost_redis_connects_total Successful connects (with handshake).\n"
+        "# TYPE outpost_redis_connects_total counter\noutpost_redis_connects_total %llu\n"
+        "# HELP outpost_redis_disconnects_total Ready connections lost.\n"
+        "# TYPE outpost_redis_disconnects_total counter\noutpost_redis_disconnects_total %llu\n",
+        (unsigned long long)st->calls, (unsigned long long)st->replies,
+        (unsigned long long)st->timeouts, (unsigned long long)st->errors,
+        (unsigned long long)st->refused, (unsigned long long)st->noscript,
+        (unsigned long long)st->connects, (unsigned long long)st->disconnects);
+    metrics_printf(b,
+        "# HELP outpost_suspension_cache_entries Accounts in the last-known suspension "
+        "cache.\n# TYPE outpost_suspension_cache_entries gauge\n"
+        "outpost_suspension_cache_entries %zu\n"
+        "# HELP outpost_config_info The loaded configuration.\n"
+        "# TYPE outpost_config_info gauge\n"
+        "outpost_config_info{hash=\"%s\"} 1\n",
+        suspend_cache_count(d->cache), d->cfg->hash);
+}
 
 int daemon_init(struct daemon *d, struct config *cfg, const char *path,
                 bool foreground, uid_t uid, gid_t gid)
@@ -39,7 +90,12 @@ int daemon_init(struct daemon *d, struct config *cfg, const char *path,
     d->cfg = cfg;
     d->config_path = xstrdup(path);
     d->foreground = foreground;
-    d->server = server_new(&d->loop, &d->cfg);
+    d->store = store_new(&d->loop, &d->cfg);
+    d->cache = suspend_cache_new();
+    d->env.loop = &d->loop;
+    d->env.store = d->store;
+    d->env.cache = d->cache;
+    d->server = server_new(&d->loop, &d->cfg, &d->env);
     /* Watch the signals before the socket accepts anyone: a SIGTERM or
      * SIGHUP sent as soon as the socket answers must not kill us. */
     uv_signal_init(&d->loop, &d->sig_hup);
@@ -53,6 +109,14 @@ int daemon_init(struct daemon *d, struct config *cfg, const char *path,
     if (server_listen(d->server, uid, gid, err, sizeof err) != 0) {
         log_err("%s", err);
         return -1;
+    }
+    if (cfg->metrics_listen != NULL) {
+        d->metrics_http = metrics_http_start(&d->loop, cfg->metrics_listen, daemon_page,
+                                             d, err, sizeof err);
+        if (d->metrics_http == NULL) {
+            log_err("%s", err);
+            return -1;
+        }
     }
     return 0;
 }
@@ -78,7 +142,7 @@ static void daemon_reload(struct daemon *d)
     char err[512];
 
     if (config_load(d->config_path, &next, err, sizeof err) != 0) {
-        d->reload_failures++;
+        d->env.metrics.reload_failures++;
         log_err("reload refused, keeping the running configuration: %s", err);
         return;
     }
@@ -93,17 +157,22 @@ static void daemon_reload(struct daemon *d)
 
     struct config *old = d->cfg;
     d->cfg = next;
-    config_unref(old);
-    d->reloads++;
     daemon_log_setup(d->cfg, d->foreground);
+    store_reconfigure(d->store, old);
+    config_unref(old);
+    d->env.metrics.reloads++;
     log_notice("configuration reloaded from %s (hash %s)", d->config_path, d->cfg->hash);
 }
 
+/* Connections are drained (their requests answered, Redis included):
+ * now the Redis link can go. */
 static void daemon_on_stopped(void *arg)
 {
     struct daemon *d = arg;
     log_debug("all listeners and connections closed after %lu reload%s",
-              d->reloads, d->reloads == 1 ? "" : "s");
+              (unsigned long)d->env.metrics.reloads,
+              d->env.metrics.reloads == 1 ? "" : "s");
+    store_stop(d->store);
 }
 
 static void daemon_stop(struct daemon *d, const char *why)
@@ -114,6 +183,8 @@ static void daemon_stop(struct daemon *d, const char *why)
     if (why != NULL)
         log_notice("%s, shutting down", why);
     server_stop(d->server, daemon_on_stopped, d);
+    metrics_http_stop(d->metrics_http);
+    d->metrics_http = NULL;
     if (d->signals_open) {
         d->signals_open = false;
         uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -133,6 +204,7 @@ static void daemon_on_signal(uv_signal_t *h, int signum)
 
 int daemon_run(struct daemon *d)
 {
+    store_start(d->store);
     log_notice("outpostd " PACKAGE_VERSION " started (config %s, hash %s)",
                d->config_path, d->cfg->hash);
     uv_run(&d->loop, UV_RUN_DEFAULT);
@@ -154,6 +226,8 @@ int daemon_fini(struct daemon *d)
         rc = -1;
     }
     server_free(d->server);
+    store_free(d->store);
+    suspend_cache_free(d->cache);
     config_unref(d->cfg);
     free(d->config_path);
     memset(d, 0, sizeof *d);

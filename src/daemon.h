@@ -13,8 +13,12 @@
 
 #include <uv.h>
 
+#include "decision.h"
+
 struct config;
 struct server;
+struct store;
+struct suspend_cache;
 
 struct daemon {
     uv_loop_t      loop;
@@ -22,10 +26,13 @@ struct daemon {
     char          *config_path; /* owned */
     bool           foreground;  /* -f: log to stderr whatever log.target says */
     struct server *server;      /* owned */
+    struct store  *store;       /* owned; the Redis link */
+    struct suspend_cache *cache;/* owned; last-known suspensions */
+    struct decision_env env;    /* points at the three above */
+    struct metrics_http *metrics_http; /* owned; NULL when metrics.listen is off */
     uv_signal_t    sig_hup, sig_term, sig_int;
     bool           signals_open;
     bool           stopping;
-    unsigned long  reloads, reload_failures;
 };
 
 /* Takes over the reference cfg; binds.  0 or -1 (logged). */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "list.h"
 #include "xalloc.h"
 
@@ -348,4 +349,77 @@ bool list_match(const struct list *l, const char *account,
         }
     }
     return false;
+}
+
+int list_kind_parse(const char *name, enum list_kind *out)
+{
+    static const struct { const char *name; enum list_kind kind; } names[] = {
+        { "account", LIST_ACCOUNT }, { "accounts", LIST_ACCOUNT },
+        { "client", LIST_CLIENT }, { "clients", LIST_CLIENT },
+        { "sender", LIST_SENDER }, { "senders", LIST_SENDER },
+        { "domain", LIST_DOMAIN }, { "domains", LIST_DOMAIN },
+        { "sender_domain", LIST_DOMAIN }, { "sender_domains", LIST_DOMAIN },
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(name, names[i].name) == 0) {
+            *out = names[i].kind;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int list_norm(enum list_kind kind, const char *value, bool lower,
+              char *out, size_t cap, char *err, size_t errlen)
+{
+    struct list *probe = list_new();     /* validates exactly as list_add */
+    int rc = list_add(probe, kind, value, err, errlen);
+    list_free(probe);
+    if (rc != 0)
+        return -1;
+
+    size_t len;
+    const char *v = value;
+    switch (kind) {
+    case LIST_ACCOUNT:
+        v = value;
+        len = strlen(v);
+        while (len > 0 && isspace((unsigned char)*v)) {
+            v++;
+            len--;
+        }
+        while (len > 0 && isspace((unsigned char)v[len - 1]))
+            len--;
+        break;
+    case LIST_CLIENT: {
+        char canon[40];
+        if (keys_client_canon(value, canon) != 0 || strlen(canon) >= cap) {
+            snprintf(err, errlen, "\"%.64s\" is not an IP address or CIDR", value);
+            return -1;
+        }
+        memcpy(out, canon, strlen(canon) + 1);
+        return 0;
+    }
+    case LIST_SENDER:
+        v = list_trim_addr(value, &len);
+        lower = true;
+        break;
+    case LIST_DOMAIN:
+        v = value[0] == '@' ? value + 1 : value;
+        len = strlen(v);
+        lower = true;
+        break;
+    default:
+        snprintf(err, errlen, "unknown list kind");
+        return -1;
+    }
+    if (len == 0 || len >= cap) {
+        snprintf(err, errlen, "%s entry is empty or too long", list_kind_name(kind));
+        return -1;
+    }
+    memcpy(out, v, len);
+    out[len] = '\0';
+    if (lower)
+        list_lower(out);
+    return 0;
 }

@@ -39,6 +39,17 @@ bool list_match(const struct list *l, const char *account,
                 bool with_sender, enum list_kind *matched);
 
 const char *list_kind_name(enum list_kind kind);   /* "account", ... */
+/* "account" -> LIST_ACCOUNT, ...; also "clients", "senders",
+ * "sender_domains" and "domains".  0 or -1. */
+int list_kind_parse(const char *name, enum list_kind *out);
+
+/* The form in which Redis list entries are stored and looked up
+ * (doc/keys.md): account trimmed (and lower-cased when lower is true);
+ * client "HEX32/LEN" (keys_client_canon); sender without <> and
+ * lower-cased; domain without a leading '@', lower-cased ('.' prefix kept:
+ * every subdomain).  Writes out[cap]; 0, or -1 with a reason in err. */
+int list_norm(enum list_kind kind, const char *value, bool lower,
+              char *out, size_t cap, char *err, size_t errlen);
 size_t list_size(const struct list *l);
 
 #endif

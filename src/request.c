@@ -56,6 +56,7 @@ struct request *request_new(const struct proto *p, enum proto_status st,
     rq->cfg = config_ref(cfg);
     rq->conn_id = conn_id;
     rq->start_ns = now_ns;
+    rq->static_deny = -1;
 
     char *o = rq->strings;
     for (int a = 0; a < PA_MAX; a++) {

@@ -38,6 +38,8 @@ struct request {
     const char    *account;     /* normalised sasl_username, "" if none */
     uint64_t       recipient_count;
     uint64_t       size;
+    int            static_deny; /* decision.c: the static deny entry kind
+                                   (enum list_kind) that matched, or -1 */
     char           strings[];   /* all values, NUL-terminated, owned */
 };
 

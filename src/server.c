@@ -50,21 +50,28 @@ struct server {
     void           (*done)(void *arg);
     void            *done_arg;
     uint64_t         refused;   /* connections refused since the last log */
+    uint64_t         refused_total;
     uint64_t         refused_log_ms; /* uv_now() of that log line */
 };
 
-struct server *server_new(uv_loop_t *loop, struct config *const *cfg)
+struct server *server_new(uv_loop_t *loop, struct config *const *cfg,
+                          struct decision_env *env)
 {
     struct server *s = xcalloc(1, sizeof *s);
     s->loop = loop;
     s->cfg = cfg;
-    conn_set_init(&s->conns, loop, cfg);
+    conn_set_init(&s->conns, loop, cfg, env);
     return s;
 }
 
 size_t server_connections(const struct server *s)
 {
     return s->conns.n;
+}
+
+uint64_t server_refused_total(const struct server *s)
+{
+    return s->refused_total;
 }
 
 /* Past max_connections: accept, close at once, log at most once a second. */
@@ -82,8 +89,10 @@ static void server_refuse(struct server *s, struct listener *l)
         free(h);
         return;
     }
-    if (uv_accept(&l->h.stream, &h->stream) == 0)
+    if (uv_accept(&l->h.stream, &h->stream) == 0) {
         s->refused++;
+        s->refused_total++;
+    }
     uv_close(&h->handle, (uv_close_cb)free);
 
     uint64_t now = uv_now(s->loop);

@@ -18,12 +18,14 @@
 #include <uv.h>
 
 struct config;
+struct decision_env;
 struct server;
 
 /* How long a stopping server waits for pending requests to be answered. */
 #define SERVER_DRAIN_MS 5000
 
-struct server *server_new(uv_loop_t *loop, struct config *const *cfg);
+struct server *server_new(uv_loop_t *loop, struct config *const *cfg,
+                          struct decision_env *env);
 /* Binds and listens on every entry of cfg->listen.  uid/gid own a socket
  * directory created here (the daemon's user, after dropping root).
  * 0, or -1 with a one-line reason in err (nothing stays bound then). */
@@ -31,5 +33,6 @@ int server_listen(struct server *s, uid_t uid, gid_t gid, char *err, size_t errl
 void server_stop(struct server *s, void (*done)(void *arg), void *arg);
 void server_free(struct server *s);     /* after done was called, or unstarted */
 size_t server_connections(const struct server *s);
+uint64_t server_refused_total(const struct server *s);  /* past max_connections */
 
 #endif

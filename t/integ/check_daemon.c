@@ -710,7 +710,8 @@ START_TEST(test_static_lists)
         { "client_address=198.51.100.7\nsender=bad@example.org\n", DENY_TEXT,
           "deny:sender", "denied sender" },
         { "client_address=198.51.100.7\nsasl_username=alice\nsender=alice@example.net\n",
-          "DUNNO", "default", "nothing listed" },
+          "DUNNO", "failure",
+          "nothing listed; these tests run without Redis: failure_action DUNNO" },
     };
     char attrs[512], what[256], needle[64];
 

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,17 +346,28 @@ char *tdaemon_config_listen(const struct tdaemon *d, const char *listen_json,
         ck_assert_msg(gr != NULL, "no name for gid %ld", (long)getegid());
         snprintf(ids, sizeof ids, "\"socket\": {\"group\": \"%s\"},", gr->gr_name);
     }
+    /* Never the host's Redis: a private one if the test gives it, else a
+     * socket nobody listens on (decisions then take failure_action). */
+    char redis[512] = "";
+    const char *policy = getenv("T_POLICY");
+    if (strstr(extra, "\"redis\"") == NULL)
+        snprintf(redis, sizeof redis, "\"redis\": {\"address\": \"unix:%s/no-redis.sock\"},",
+                 d->dir);
+    if (strstr(extra, "\"policy_dir\"") == NULL && policy != NULL)
+        snprintf(redis + strlen(redis), sizeof redis - strlen(redis),
+                 " \"policy_dir\": \"%s\",", policy);
     char *out = malloc(8192 + strlen(extra) + strlen(listen_json));
     sprintf(out,
             "{\n"
             "  \"listen\": %s,\n"
+            "  %s\n"
             "  %s\n"
             "  \"log\": {\"target\": \"stderr\", \"level\": \"debug\"},\n"
             "  \"default_class\": \"standard\",\n"
             "  %s\n"
             "  \"classes\": {\"standard\": {}}\n"
             "}\n",
-            listen_json, ids, extra);
+            listen_json, ids, redis, extra);
     return out;
 }
 
@@ -646,4 +658,246 @@ const char *tstatus_str(int status, char *buf, size_t cap)
     else
         snprintf(buf, cap, "status 0x%x", (unsigned)status);
     return buf;
+}
+
+void tredis_start(struct tredis *r, const char *const *args)
+{
+    const char *bin = getenv("REDIS_SERVER") ? getenv("REDIS_SERVER") : "redis-server";
+    const char *argv[64];
+    int n = 0;
+
+    memset(r, 0, sizeof *r);
+    tdir_make(r->dir);
+    snprintf(r->sock, sizeof r->sock, "%s/redis.sock", r->dir);
+    snprintf(r->log, sizeof r->log, "%s/redis.log", r->dir);
+    argv[n++] = bin;
+    argv[n++] = "--port";
+    argv[n++] = "0";
+    argv[n++] = "--unixsocket";
+    argv[n++] = r->sock;
+    argv[n++] = "--unixsocketperm";
+    argv[n++] = "777";
+    argv[n++] = "--save";
+    argv[n++] = "";
+    argv[n++] = "--appendonly";
+    argv[n++] = "no";
+    argv[n++] = "--dir";
+    argv[n++] = r->dir;
+    argv[n++] = "--logfile";
+    argv[n++] = r->log;
+    for (; args != NULL && *args != NULL && n < 62; args++)
+        argv[n++] = *args;
+    argv[n] = NULL;
+
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 1);
+        }
+        execvp(bin, (char *const *)argv);
+        _exit(127);
+    }
+    r->pid = pid;
+    long until = tlib_now_ms() + 5000;
+    while (tlib_now_ms() < until) {
+        char out[64];
+        if (tredis_cli(r, out, sizeof out, "PING", (char *)NULL) == 0
+            && strcmp(out, "PONG") == 0)
+            return;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            r->pid = 0;
+            char *log = tfile_read(r->log);
+            ck_abort_msg("redis-server (%s) exited at start (status %d): %s", bin, st,
+                         log ? log : "(no log: is redis-server installed?)");
+        }
+        usleep(10000);
+    }
+    ck_abort_msg("redis-server did not answer PING within 5 s");
+}
+
+void tredis_stop(struct tredis *r)
+{
+    if (r->pid > 0) {
+        int st;
+        kill(r->pid, SIGCONT);          /* a test may have stopped it */
+        kill(r->pid, SIGTERM);
+        long until = tlib_now_ms() + 5000;
+        while (waitpid(r->pid, &st, WNOHANG) == 0) {
+            if (tlib_now_ms() > until) {
+                kill(r->pid, SIGKILL);
+                waitpid(r->pid, &st, 0);
+                break;
+            }
+            usleep(5000);
+        }
+        r->pid = 0;
+    }
+    tdir_remove(r->dir);
+    r->dir[0] = '\0';
+}
+
+int tredis_cli(const struct tredis *r, char *out, size_t cap, ...)
+{
+    const char *argv[64];
+    int n = 0, pfd[2];
+    va_list ap;
+
+    argv[n++] = "redis-cli";
+    argv[n++] = "-s";
+    argv[n++] = r->sock;
+    va_start(ap, cap);
+    for (const char *a; n < 62 && (a = va_arg(ap, const char *)) != NULL;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 2);
+        }
+        execvp("redis-cli", (char *const *)argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    size_t got = 0;
+    ssize_t k;
+    while (got + 1 < cap && (k = read(pfd[0], out + got, cap - 1 - got)) > 0)
+        got += (size_t)k;
+    char sink[256];
+    while (read(pfd[0], sink, sizeof sink) > 0)
+        ;
+    close(pfd[0]);
+    out[got] = '\0';
+    while (got > 0 && (out[got - 1] == '\n' || out[got - 1] == ' '))
+        out[--got] = '\0';
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ---- more of the private redis-server (t/integ/check_store.c) */
+
+int tredis_kill(struct tredis *r, int sig)
+{
+    int st = -1;
+    if (r->pid <= 0)
+        return -1;
+    kill(r->pid, SIGCONT);
+    kill(r->pid, sig);
+    long until = tlib_now_ms() + 5000;
+    while (waitpid(r->pid, &st, WNOHANG) == 0) {
+        if (tlib_now_ms() > until) {
+            kill(r->pid, SIGKILL);
+            waitpid(r->pid, &st, 0);
+            break;
+        }
+        usleep(5000);
+    }
+    r->pid = 0;
+    return st;
+}
+
+void tredis_restart_args(struct tredis *r, const char *const *args)
+{
+    const char *bin = getenv("REDIS_SERVER") ? getenv("REDIS_SERVER") : "redis-server";
+    const char *argv[64];
+    int n = 0;
+
+    ck_assert_msg(r->pid == 0 && r->dir[0] != '\0',
+                  "tredis_restart: redis-server %ld still running or no directory",
+                  (long)r->pid);
+    argv[n++] = bin;
+    argv[n++] = "--port";
+    argv[n++] = "0";
+    argv[n++] = "--unixsocket";
+    argv[n++] = r->sock;
+    argv[n++] = "--unixsocketperm";
+    argv[n++] = "777";
+    argv[n++] = "--save";
+    argv[n++] = "";
+    argv[n++] = "--appendonly";
+    argv[n++] = "no";
+    argv[n++] = "--dir";
+    argv[n++] = r->dir;
+    argv[n++] = "--logfile";
+    argv[n++] = r->log;
+    for (; args != NULL && *args != NULL && n < 62; args++)
+        argv[n++] = *args;
+    argv[n] = NULL;
+
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 1);
+        }
+        execvp(bin, (char *const *)argv);
+        _exit(127);
+    }
+    r->pid = pid;
+    long until = tlib_now_ms() + 5000;
+    while (tlib_now_ms() < until) {
+        char out[64];
+        if (tredis_cli(r, out, sizeof out, "PING", (char *)NULL) == 0
+            && strcmp(out, "PONG") == 0)
+            return;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            r->pid = 0;
+            char *log = tfile_read(r->log);
+            ck_abort_msg("redis-server (%s) exited at restart (status %d): %s", bin, st,
+                         log ? log : "(no log)");
+        }
+        usleep(10000);
+    }
+    ck_abort_msg("restarted redis-server did not answer PING within 5 s");
+}
+
+void tredis_restart(struct tredis *r)
+{
+    tredis_restart_args(r, NULL);
+}
+
+/* True if pid runs redis-server (its comm; redis rewrites its argv). */
+static bool tlib_is_redis(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/comm", (long)pid);
+    char *comm = tfile_read(path);
+    bool yes = comm != NULL && strncmp(comm, "redis-server", 12) == 0;
+    free(comm);
+    return yes;
+}
+
+void tredis_reap(struct tredis *r)
+{
+    if (r->pid > 0 && tlib_alive(r->pid) && tlib_is_redis(r->pid)) {
+        kill(r->pid, SIGCONT);
+        kill(r->pid, SIGTERM);
+        long until = tlib_now_ms() + 5000;
+        while (tlib_alive(r->pid) && tlib_now_ms() < until)
+            usleep(10000);
+        if (tlib_alive(r->pid)) {
+            kill(r->pid, SIGKILL);
+            until = tlib_now_ms() + 2000;
+            while (tlib_alive(r->pid) && tlib_now_ms() < until)
+                usleep(10000);
+        }
+    }
+    tdir_remove(r->dir);
+    memset(r, 0, sizeof *r);
 }

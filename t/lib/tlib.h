@@ -121,4 +121,39 @@ int trun(char *const argv[], char *out, size_t outcap, char *err, size_t errcap,
 /* "exit 3", "signal 9 (Killed)", "timeout": for got/want messages. */
 const char *tstatus_str(int status, char *buf, size_t cap);
 
+/* A private redis-server: UNIX socket in its own directory, no TCP
+ * (--port 0), no persistence (--save ''), stopped by PID. */
+struct tredis {
+    pid_t pid;
+    char  dir[64];
+    char  sock[128];            /* dir/redis.sock */
+    char  log[128];
+};
+/* Starts redis-server (from $PATH, or $REDIS_SERVER) with the extra
+ * arguments (NULL-terminated list, may be NULL), waits until PING answers
+ * (5 s).  A missing redis-server is a test failure, never a skip. */
+void tredis_start(struct tredis *r, const char *const *args);
+void tredis_stop(struct tredis *r);     /* SIGTERM, wait; removes dir */
+/* Runs redis-cli -s SOCK ARGS... (NULL-terminated); stdout into out
+ * (trimmed); returns the exit status. */
+int tredis_cli(const struct tredis *r, char *out, size_t cap, ...);
+
+/* ---- more of the private redis-server (t/integ/check_store.c) */
+
+/* Sends sig to the redis-server r started (SIGCONT first, so a stopped one
+ * sees it), waits for it (SIGKILL after 5 s), clears r->pid; keeps r->dir
+ * and r->sock, so that tredis_restart() can start a new one there.
+ * Returns the wait status (-1: no process). */
+int tredis_kill(struct tredis *r, int sig);
+/* Starts a new redis-server, as tredis_start() with no extra arguments, on
+ * the same directory, socket path and log as before (r->pid must be 0,
+ * e.g. after tredis_kill()); waits until PING answers (5 s). */
+void tredis_restart(struct tredis *r);
+/* As tredis_restart() with extra arguments (NULL-terminated, may be NULL). */
+void tredis_restart_args(struct tredis *r, const char *const *args);
+/* For the unchecked teardown, on a shared copy (see tdaemon_reap()): if
+ * r->pid is still a live redis-server, SIGCONT + SIGTERM, SIGKILL after
+ * 5 s; then removes r->dir and clears r.  Signals no other PID. */
+void tredis_reap(struct tredis *r);
+
 #endif

@@ -1,0 +1,278 @@
+#!lua name=outpost
+--[[ outpost.lua - the Redis 7 Functions library "outpost": every state
+change of suspensions, dynamic allow/deny lists and the state marker.
+
+Loaded with FUNCTION LOAD REPLACE by outpostd at every connect and by
+outpostctl when a call finds it missing.  outpostctl calls exactly these
+Functions, so `redis-cli FCALL ...` does the same thing, with the same
+indexes, audit trail and events (doc/keys.md lists the keys, the argument
+order and examples):
+
+  FCALL outpost_suspend 4 P{a:A}:susp P{a:A}:audit P{idx}:suspended P{events}
+        A REASON BY FOR_MS NOTE EVMAX                      -> {at, until}
+  FCALL outpost_reinstate 4 P{a:A}:susp P{a:A}:audit P{idx}:suspended P{events}
+        A BY NOTE EVMAX                                    -> 1 | 0
+  FCALL outpost_list_add 3 P{lists}:L:K P{lists}:L:clientlens P{events}
+        L K VALUE TEXT BY EVMAX                            -> 1 | 0
+  FCALL outpost_list_remove 3 P{lists}:L:K P{lists}:L:clientlens P{events}
+        L K VALUE BY EVMAX                                 -> 1 | 0
+  FCALL outpost_init 2 P{meta}:marker P{events} BY EVMAX   -> at
+
+Data flow: arguments are validated first, including that the keys are the
+documented ones for the account and list given (an account is %XX-escaped
+in its keys exactly as keys.c does; the prefix is not checked) (a bad one is an error reply
+"ERR outpost: ...", nothing written); time is Redis TIME in ms; then the
+state key, its index, the account's audit list (newest first, 100 at most)
+and one entry of the events stream (fields type, account, json; capped with
+MAXLEN ~ EVMAX).  Every JSON value written is a string or an integer. ]]
+
+local AUDIT_MAX = 100
+local FOR_MS_MAX = 100 * 365 * 86400000         -- 100 years
+local VALUE_MAX = 1024                          -- bytes of a list entry
+local ACCOUNT_MAX = 256                         -- REQUEST_ACCOUNT_MAX
+
+local LISTS = { allow = true, deny = true }
+local KINDS = { account = true, client = true, sender = true, domain = true }
+
+local function fail(msg)
+    return redis.error_reply('ERR outpost: ' .. msg)
+end
+
+-- Redis TIME in milliseconds since the epoch.
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- An integer as a decimal string ("%.0f": no exponent for 13+ digits).
+local function istr(n)
+    return string.format('%.0f', n)
+end
+
+-- A non-negative integer argument, or nil.
+local function uint(s)
+    if type(s) ~= 'string' or not string.match(s, '^%d+$') or #s > 15 then
+        return nil
+    end
+    return tonumber(s)
+end
+
+local function nonempty(s)
+    return type(s) == 'string' and s ~= ''
+end
+
+-- The account as its keys spell it: '{', '}', '%', space, control bytes
+-- and bytes >= 0x7f as %XX (doc/keys.md, keys_escape()).
+local function escape(account)
+    return (string.gsub(account, '[%z\1-\32{}%%\127-\255]', function(c)
+        return string.format('%%%02X', string.byte(c))
+    end))
+end
+
+local function ends_with(s, tail)
+    return #s >= #tail and string.sub(s, -#tail) == tail
+end
+
+-- An error reply unless keys are P{a:ACCOUNT}:susp, P{a:ACCOUNT}:audit,
+-- P{idx}:suspended, P{events} for this account.
+local function account_keys(keys, account)
+    if not nonempty(account) or #account > ACCOUNT_MAX then
+        return fail('account is empty or longer than ' .. ACCOUNT_MAX .. ' bytes')
+    end
+    local tag = '{a:' .. escape(account) .. '}:'
+    if not ends_with(keys[1], tag .. 'susp') or not ends_with(keys[2], tag .. 'audit')
+        or not ends_with(keys[3], '{idx}:suspended')
+        or not ends_with(keys[4], '{events}') then
+        return fail('keys must be P' .. tag .. 'susp P' .. tag ..
+                    'audit P{idx}:suspended P{events} for this account')
+    end
+    return nil
+end
+
+local function event(key, evmax, etype, account, obj)
+    if evmax then
+        redis.call('XADD', key, 'MAXLEN', '~', istr(evmax), '*', 'type', etype,
+                   'account', account, 'json', cjson.encode(obj))
+    else
+        redis.call('XADD', key, '*', 'type', etype, 'account', account,
+                   'json', cjson.encode(obj))
+    end
+end
+
+local function audit(key, obj)
+    redis.call('LPUSH', key, cjson.encode(obj))
+    redis.call('LTRIM', key, 0, AUDIT_MAX - 1)
+end
+
+-- KEYS susp audit idx events; ARGV ACCOUNT REASON BY FOR_MS NOTE EVMAX
+local function suspend(keys, args)
+    if #keys ~= 4 or #args ~= 6 then
+        return fail('usage: outpost_suspend 4 SUSP AUDIT IDX EVENTS ACCOUNT REASON BY FOR_MS NOTE EVMAX')
+    end
+    local account, reason, by, note = args[1], args[2], args[3], args[5]
+    local for_ms, evmax = uint(args[4]), uint(args[6])
+    local e = account_keys(keys, account)
+    if e then return e end
+    if not nonempty(reason) then return fail('empty reason') end
+    if not nonempty(by) then return fail('empty by') end
+    if not for_ms or for_ms > FOR_MS_MAX then
+        return fail('FOR_MS is not an integer from 0 to ' .. istr(FOR_MS_MAX))
+    end
+    if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
+
+    local at = now_ms()
+    local untl = 0
+    if for_ms > 0 then untl = at + for_ms end
+    local old = redis.call('HGET', keys[1], 'reason')
+
+    redis.call('DEL', keys[1])            -- a replaced record keeps no stale field
+    redis.call('HSET', keys[1], 'reason', reason, 'by', by, 'at', istr(at),
+               'until', istr(untl), 'note', note)
+    if untl > 0 then
+        redis.call('PEXPIREAT', keys[1], istr(untl))
+        redis.call('ZADD', keys[3], istr(untl), account)
+    else
+        redis.call('PERSIST', keys[1])
+        redis.call('ZADD', keys[3], '+inf', account)
+    end
+
+    local rec = { op = 'suspend', at = at, by = by, reason = reason,
+                  ['until'] = untl, note = note }
+    if old then
+        rec.replaced = 1
+        rec.old_reason = old
+    end
+    audit(keys[2], rec)
+    rec.account = account
+    event(keys[4], evmax, 'suspend', account, rec)
+    return { at, untl }
+end
+
+-- KEYS susp audit idx events; ARGV ACCOUNT BY NOTE EVMAX
+local function reinstate(keys, args)
+    if #keys ~= 4 or #args ~= 4 then
+        return fail('usage: outpost_reinstate 4 SUSP AUDIT IDX EVENTS ACCOUNT BY NOTE EVMAX')
+    end
+    local account, by, note, evmax = args[1], args[2], args[3], uint(args[4])
+    local e = account_keys(keys, account)
+    if e then return e end
+    if not nonempty(by) then return fail('empty by') end
+    if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
+
+    -- an expired suspension is already gone: Redis never returns it
+    local old = redis.call('HGET', keys[1], 'reason')
+    redis.call('ZREM', keys[3], account)
+    if not old then
+        return 0
+    end
+    local at = now_ms()
+    redis.call('DEL', keys[1])
+    local rec = { op = 'reinstate', at = at, by = by, note = note, reason = old }
+    audit(keys[2], rec)
+    rec.account = account
+    event(keys[4], evmax, 'reinstate', account, rec)
+    return 1
+end
+
+-- Common checks of the list Functions; returns an error reply or nil.
+local function list_args(keys, args, nargs, usage)
+    if #keys ~= 3 or #args ~= nargs then return fail('usage: ' .. usage) end
+    if not LISTS[args[1]] then return fail('list is not allow or deny') end
+    if not KINDS[args[2]] then
+        return fail('kind is not account, client, sender or domain')
+    end
+    if not nonempty(args[3]) or #args[3] > VALUE_MAX then
+        return fail('value is empty or longer than ' .. VALUE_MAX .. ' bytes')
+    end
+    local base = '{lists}:' .. args[1] .. ':'
+    if not ends_with(keys[1], base .. args[2])
+        or not ends_with(keys[2], base .. 'clientlens')
+        or not ends_with(keys[3], '{events}') then
+        return fail('keys must be P' .. base .. args[2] .. ' P' .. base ..
+                    'clientlens P{events}')
+    end
+    if args[2] == 'client' then
+        local len = string.match(args[3], '^' .. string.rep('%x', 32) .. '/(%d%d?%d?)$')
+        if not len or tonumber(len) > 128 then
+            return fail('client value is not HEX32/LEN')
+        end
+    end
+    return nil
+end
+
+-- KEYS entries clientlens events; ARGV L K VALUE TEXT BY EVMAX
+local function list_add(keys, args)
+    local e = list_args(keys, args, 6,
+        'outpost_list_add 3 LIST CLIENTLENS EVENTS L K VALUE TEXT BY EVMAX')
+    if e then return e end
+    local l, k, value, text, by, evmax = args[1], args[2], args[3], args[4],
+                                          args[5], uint(args[6])
+    if not nonempty(by) then return fail('empty by') end
+    if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
+
+    local at = now_ms()
+    local added = redis.call('HSETNX', keys[1], value,
+                             cjson.encode({ text = text, by = by, at = at }))
+    if added == 0 then
+        return 0
+    end
+    if k == 'client' then
+        redis.call('HINCRBY', keys[2], string.match(value, '/(%d+)$'), 1)
+    end
+    local account = ''
+    if k == 'account' then account = value end
+    event(keys[3], evmax, 'list_add', account,
+          { op = 'list_add', list = l, kind = k, value = value, text = text,
+            by = by, at = at })
+    return 1
+end
+
+-- KEYS entries clientlens events; ARGV L K VALUE BY EVMAX
+local function list_remove(keys, args)
+    local e = list_args(keys, args, 5,
+        'outpost_list_remove 3 LIST CLIENTLENS EVENTS L K VALUE BY EVMAX')
+    if e then return e end
+    local l, k, value, by, evmax = args[1], args[2], args[3], args[4], uint(args[5])
+    if not nonempty(by) then return fail('empty by') end
+    if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
+
+    if redis.call('HDEL', keys[1], value) == 0 then
+        return 0
+    end
+    if k == 'client' then
+        local len = string.match(value, '/(%d+)$')
+        if redis.call('HINCRBY', keys[2], len, -1) <= 0 then
+            redis.call('HDEL', keys[2], len)
+        end
+    end
+    local account = ''
+    if k == 'account' then account = value end
+    event(keys[3], evmax, 'list_remove', account,
+          { op = 'list_remove', list = l, kind = k, value = value, by = by,
+            at = now_ms() })
+    return 1
+end
+
+-- KEYS marker events; ARGV BY EVMAX.
+local function init(keys, args)
+    if #keys ~= 2 or #args ~= 2 then
+        return fail('usage: outpost_init 2 MARKER EVENTS BY EVMAX')
+    end
+    local by = args[1]
+    if not nonempty(by) then return fail('empty by') end
+    local evmax = uint(args[2])
+    if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
+    if not ends_with(keys[1], '{meta}:marker') or not ends_with(keys[2], '{events}') then
+        return fail('keys must be P{meta}:marker P{events}')
+    end
+    local at = now_ms()
+    redis.call('SET', keys[1], cjson.encode({ at = at, by = by, version = 1 }))
+    event(keys[2], evmax, 'init', '', { op = 'init', at = at, by = by, version = 1 })
+    return at
+end
+
+redis.register_function{ function_name = 'outpost_suspend', callback = suspend, flags = {} }
+redis.register_function{ function_name = 'outpost_reinstate', callback = reinstate, flags = {} }
+redis.register_function{ function_name = 'outpost_list_add', callback = list_add, flags = {} }
+redis.register_function{ function_name = 'outpost_list_remove', callback = list_remove, flags = {} }
+redis.register_function{ function_name = 'outpost_init', callback = init, flags = {} }

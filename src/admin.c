@@ -1,0 +1,915 @@
+/* admin.c - synchronous Redis administration for outpostctl (see admin.h).
+ *
+ * Data flow: admin_open() connects (hiredis, blocking, with the configured
+ * connect timeout, then a per-command timeout of at least 2 s), sends AUTH
+ * and SELECT; each admin_* operation builds its keys with keys.c, sends its
+ * commands with redisCommandArgv() (every value a separate, length-counted
+ * argument) and turns the replies into C values or new jansson values.
+ *
+ * Ownership: struct admin owns its redisContext; the config is borrowed.
+ * Every redisReply is freed by the function that received it; every json_t
+ * handed out belongs to the caller.  The password is wiped from the stack
+ * after AUTH.
+ *
+ * Failures: no connection, an I/O error or a timeout is ADMIN_UNREACHABLE
+ * (the context is then unusable; hiredis reports a timeout as an I/O
+ * error); AUTH refused (WRONGPASS, NOAUTH, ...) is ADMIN_UNREACHABLE with a
+ * message naming AUTH; an "ERR outpost: ..." reply (a Function refused an
+ * argument) or a library that cannot be loaded is ADMIN_INVALID; LOADING,
+ * BUSY and MASTERDOWN (Redis cannot serve now) are ADMIN_UNREACHABLE; any
+ * other error reply is ADMIN_REFUSED. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "admin.h"
+#include "config.h"
+#include "keys.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define ADMIN_ARGS_MAX   16     /* arguments of one FCALL */
+#define ADMIN_AUDIT_SHOW 20     /* audit entries shown */
+#define ADMIN_PIPELINE   256    /* HGETALLs in flight while listing */
+
+struct admin {
+    redisContext        *c;     /* owned */
+    const struct config *cfg;   /* borrowed */
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+/* Copies a reply's text into err, control bytes shown as '?'. */
+static void admin_errcpy(char *err, size_t errlen, const char *what,
+                         const char *s, size_t len)
+{
+    char clean[256];
+    size_t n = len < sizeof clean - 1 ? len : sizeof clean - 1;
+    for (size_t i = 0; i < n; i++)
+        clean[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    clean[n] = '\0';
+    snprintf(err, errlen, "%s: %s", what, clean);
+}
+
+static bool admin_prefixed(const redisReply *r, const char *p)
+{
+    size_t n = strlen(p);
+    return r->len >= n && memcmp(r->str, p, n) == 0;
+}
+
+/* The status of an error reply. */
+static enum admin_status admin_classify(const redisReply *r, const char *what,
+                                        char *err, size_t errlen)
+{
+    static const char *const auth[] = { "NOAUTH", "WRONGPASS", "ERR invalid password",
+                                        "ERR AUTH", "ERR Client sent AUTH" };
+    static const char *const busy[] = { "LOADING", "BUSY", "MASTERDOWN" };
+
+    for (size_t i = 0; i < sizeof auth / sizeof auth[0]; i++) {
+        if (admin_prefixed(r, auth[i])) {
+            admin_errcpy(err, errlen, "Redis AUTH failed", r->str, r->len);
+            return ADMIN_UNREACHABLE;
+        }
+    }
+    admin_errcpy(err, errlen, what, r->str, r->len);
+    for (size_t i = 0; i < sizeof busy / sizeof busy[0]; i++)
+        if (admin_prefixed(r, busy[i]))
+            return ADMIN_UNREACHABLE;
+    if (admin_prefixed(r, "ERR outpost:"))
+        return ADMIN_INVALID;
+    return ADMIN_REFUSED;
+}
+
+/* Sends one command; returns its reply, error replies included, or NULL
+ * with *st = ADMIN_UNREACHABLE. */
+static redisReply *admin_raw(struct admin *a, int argc, const char **argv,
+                             const size_t *lens, enum admin_status *st,
+                             char *err, size_t errlen)
+{
+    size_t l[ADMIN_ARGS_MAX + 4];
+    if (lens == NULL) {
+        if (argc > (int)(sizeof l / sizeof l[0]))
+            log_panic("admin: %d arguments", argc);
+        for (int i = 0; i < argc; i++)
+            l[i] = strlen(argv[i]);
+        lens = l;
+    }
+    redisReply *r = a->c->err ? NULL : redisCommandArgv(a->c, argc, argv, lens);
+    if (r == NULL) {
+        snprintf(err, errlen, "Redis %s: %s: %s", a->cfg->redis.address, argv[0],
+                 a->c->err ? a->c->errstr : "no reply");
+        *st = ADMIN_UNREACHABLE;
+    }
+    return r;
+}
+
+/* Sends one command; returns a non-error reply, or NULL with *st set. */
+static redisReply *admin_cmd(struct admin *a, int argc, const char **argv,
+                             enum admin_status *st, char *err, size_t errlen)
+{
+    redisReply *r = admin_raw(a, argc, argv, NULL, st, err, errlen);
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        char what[64];
+        snprintf(what, sizeof what, "Redis %s", argv[0]);
+        *st = admin_classify(r, what, err, errlen);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+static enum admin_status admin_badreply(redisReply *r, const char *what,
+                                        char *err, size_t errlen)
+{
+    snprintf(err, errlen, "Redis %s: unexpected reply (type %d)", what,
+             r ? r->type : -1);
+    freeReplyObject(r);
+    return ADMIN_REFUSED;
+}
+
+/* A decimal integer (a whole string); false if it is none. */
+static bool admin_int(const char *s, size_t len, int64_t *out)
+{
+    char buf[32];
+    if (len == 0 || len >= sizeof buf)
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
+static size_t admin_utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0], min, cp;
+    size_t len;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    cp = c & (0x7fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* A JSON string of arbitrary bytes: invalid UTF-8 becomes U+FFFD. */
+static json_t *admin_jstr(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    if (j != NULL)
+        return j;
+    char *buf = xmalloc(3 * n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = admin_utf8_len((const unsigned char *)s + i, n - i);
+        if (k == 0) {
+            memcpy(buf + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        } else {
+            memcpy(buf + o, s + i, k);
+            o += k;
+            i += k;
+        }
+    }
+    j = json_stringn(buf, o);
+    free(buf);
+    return j != NULL ? j : json_string("");
+}
+
+/* An integer field as a JSON integer, anything else as a string. */
+static json_t *admin_jnum(const char *s, size_t n)
+{
+    int64_t v;
+    return admin_int(s, n, &v) ? json_integer(v) : admin_jstr(s, n);
+}
+
+/* A stored JSON object (audit entry, list entry); something else comes
+ * back as {"raw": "..."}. */
+static json_t *admin_jdecode(const char *s, size_t n)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(s, n, 0, &jerr);
+    if (j != NULL && json_is_object(j))
+        return j;
+    json_decref(j);
+    return json_pack("{s:o}", "raw", admin_jstr(s, n));
+}
+
+/* A flat HGETALL reply as a JSON object: at/until as integers. */
+static json_t *admin_jhash(const redisReply *r)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *f = r->element[i], *v = r->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        json_t *key = admin_jstr(f->str, f->len);
+        const char *k = json_string_value(key);
+        bool num = strcmp(k, "at") == 0 || strcmp(k, "until") == 0;
+        json_object_set_new(o, k, num ? admin_jnum(v->str, v->len)
+                                      : admin_jstr(v->str, v->len));
+        json_decref(key);
+    }
+    return o;
+}
+
+/* ---- connection ------------------------------------------------------- */
+
+void admin_close(struct admin *a)
+{
+    if (a == NULL)
+        return;
+    if (a->c != NULL)
+        redisFree(a->c);
+    free(a);
+}
+
+static struct timeval admin_tv(int64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    return tv;
+}
+
+/* Connects to "unix:PATH", "[V6]:PORT" or "HOST:PORT". */
+static redisContext *admin_connect(const char *addr, struct timeval tv)
+{
+    char host[256];
+    const char *port;
+
+    if (strncmp(addr, "unix:", 5) == 0)
+        return redisConnectUnixWithTimeout(addr + 5, tv);
+    if (addr[0] == '[') {
+        const char *end = strchr(addr, ']');
+        if (end == NULL || end[1] != ':' || (size_t)(end - addr) > sizeof host)
+            return NULL;
+        snprintf(host, sizeof host, "%.*s", (int)(end - addr - 1), addr + 1);
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(addr, ':');
+        if (colon == NULL || (size_t)(colon - addr) >= sizeof host)
+            return NULL;
+        snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+        port = colon + 1;
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (*port == '\0' || *end != '\0' || p < 1 || p > 65535)
+        return NULL;
+    return redisConnectWithTimeout(host, (int)p, tv);
+}
+
+enum admin_status admin_open(const struct config *cfg, struct admin **out,
+                             char *err, size_t errlen)
+{
+    struct admin *a = xmalloc(sizeof *a);
+    enum admin_status st = ADMIN_OK;
+    char pw[CONFIG_PASSWORD_MAX + 1];
+
+    *out = NULL;
+    a->cfg = cfg;
+    a->c = admin_connect(cfg->redis.address, admin_tv(cfg->redis.connect_timeout_ms));
+    if (a->c == NULL || a->c->err) {
+        snprintf(err, errlen, "Redis %s unreachable: %s", cfg->redis.address,
+                 a->c ? a->c->errstr : "bad address or out of memory");
+        admin_close(a);
+        return ADMIN_UNREACHABLE;
+    }
+    int64_t t = cfg->redis.timeout_ms > ADMIN_TIMEOUT_MIN_MS ? cfg->redis.timeout_ms
+                                                              : ADMIN_TIMEOUT_MIN_MS;
+    if (redisSetTimeout(a->c, admin_tv(t)) != REDIS_OK) {
+        snprintf(err, errlen, "Redis %s: cannot set a timeout", cfg->redis.address);
+        admin_close(a);
+        return ADMIN_UNREACHABLE;
+    }
+
+    if (config_read_password(cfg, pw, sizeof pw, err, errlen) != 0) {
+        admin_close(a);
+        return ADMIN_INVALID;
+    }
+    if (pw[0] != '\0' || cfg->redis.username != NULL) {
+        const char *argv[3] = { "AUTH" };
+        int argc = 1;
+        if (cfg->redis.username != NULL)
+            argv[argc++] = cfg->redis.username;
+        argv[argc++] = pw;
+        redisReply *r = admin_raw(a, argc, argv, NULL, &st, err, errlen);
+        memset(pw, 0, sizeof pw);
+        if (r == NULL) {
+            admin_close(a);
+            return st;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            admin_errcpy(err, errlen, "Redis AUTH failed", r->str, r->len);
+            freeReplyObject(r);
+            admin_close(a);
+            return ADMIN_UNREACHABLE;
+        }
+        freeReplyObject(r);
+    }
+    if (cfg->redis.db != 0) {
+        char db[24];
+        snprintf(db, sizeof db, "%lld", (long long)cfg->redis.db);
+        const char *argv[2] = { "SELECT", db };
+        redisReply *r = admin_cmd(a, 2, argv, &st, err, errlen);
+        if (r == NULL) {
+            admin_close(a);
+            return st;
+        }
+        freeReplyObject(r);
+    }
+    *out = a;
+    return ADMIN_OK;
+}
+
+enum admin_status admin_account_norm(const struct config *cfg, const char *in,
+                                     char out[REQUEST_ACCOUNT_MAX + 1],
+                                     char *err, size_t errlen)
+{
+    size_t len = strlen(in);
+    while (len > 0 && (*in == ' ' || (*in >= '\t' && *in <= '\r'))) {
+        in++;
+        len--;
+    }
+    while (len > 0 && (in[len - 1] == ' ' || (in[len - 1] >= '\t' && in[len - 1] <= '\r')))
+        len--;
+    if (len == 0 || len > REQUEST_ACCOUNT_MAX) {
+        snprintf(err, errlen, "an account is 1 to %d bytes", REQUEST_ACCOUNT_MAX);
+        return ADMIN_INVALID;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c < 0x20 || c == 0x7f) {
+            snprintf(err, errlen, "an account has no control characters");
+            return ADMIN_INVALID;
+        }
+        out[i] = cfg->account_lowercase && c >= 'A' && c <= 'Z' ? (char)(c + 32) : (char)c;
+    }
+    out[len] = '\0';
+    return ADMIN_OK;
+}
+
+enum admin_status admin_text_check(const char *what, const char *s, size_t max,
+                                   bool empty_ok, char *err, size_t errlen)
+{
+    size_t n = strlen(s);
+    if ((n == 0 && !empty_ok) || n > max) {
+        snprintf(err, errlen, "%s: %s to %zu bytes", what, empty_ok ? "0" : "1", max);
+        return ADMIN_INVALID;
+    }
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = admin_utf8_len((const unsigned char *)s + i, n - i);
+        if (c < 0x20 || c == 0x7f || k == 0) {
+            snprintf(err, errlen, "%s: not UTF-8 text without control characters",
+                     what);
+            return ADMIN_INVALID;
+        }
+        i += k;
+    }
+    return ADMIN_OK;
+}
+
+enum admin_status admin_now(struct admin *a, int64_t *now_ms, char *err, size_t errlen)
+{
+    const char *argv[1] = { "TIME" };
+    enum admin_status st = ADMIN_OK;
+    redisReply *r = admin_cmd(a, 1, argv, &st, err, errlen);
+    int64_t s, us;
+
+    if (r == NULL)
+        return st;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+        || r->element[0]->type != REDIS_REPLY_STRING
+        || r->element[1]->type != REDIS_REPLY_STRING
+        || !admin_int(r->element[0]->str, r->element[0]->len, &s)
+        || !admin_int(r->element[1]->str, r->element[1]->len, &us))
+        return admin_badreply(r, "TIME", err, errlen);
+    freeReplyObject(r);
+    *now_ms = s * 1000 + us / 1000;
+    return ADMIN_OK;
+}
+
+/* ---- Functions -------------------------------------------------------- */
+
+/* FUNCTION LOAD REPLACE <policy_dir>/outpost.lua. */
+static enum admin_status admin_load_library(struct admin *a, char *err, size_t errlen)
+{
+    char path[4096];
+    enum admin_status st = ADMIN_OK;
+
+    snprintf(path, sizeof path, "%s/outpost.lua", a->cfg->policy_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "policy_dir: %s: %s", path, strerror(errno));
+        return ADMIN_INVALID;
+    }
+    char *code = xmalloc(ADMIN_LIBRARY_MAX + 1);
+    size_t len = 0;
+    ssize_t n = 0;
+    while (len <= ADMIN_LIBRARY_MAX
+           && (n = read(fd, code + len, ADMIN_LIBRARY_MAX + 1 - len)) > 0)
+        len += (size_t)n;
+    int e = errno;
+    close(fd);
+    if (n < 0 || len > ADMIN_LIBRARY_MAX || len == 0) {
+        snprintf(err, errlen, "policy_dir: %s: %s", path,
+                 n < 0 ? strerror(e) : len == 0 ? "empty" : "too large");
+        free(code);
+        return ADMIN_INVALID;
+    }
+    const char *argv[4] = { "FUNCTION", "LOAD", "REPLACE", code };
+    size_t lens[4] = { 8, 4, 7, len };
+    redisReply *r = admin_raw(a, 4, argv, lens, &st, err, errlen);
+    free(code);
+    if (r == NULL)
+        return st;
+    if (r->type == REDIS_REPLY_ERROR) {
+        char what[4200];
+        snprintf(what, sizeof what, "Redis FUNCTION LOAD %s", path);
+        st = admin_classify(r, what, err, errlen);
+        freeReplyObject(r);
+        return st == ADMIN_REFUSED ? ADMIN_INVALID : st;
+    }
+    freeReplyObject(r);
+    return ADMIN_OK;
+}
+
+/* FCALL fn nkeys keys... args...; a missing library is loaded from
+ * policy_dir and the call retried once.  Returns a non-error reply, or
+ * NULL with *st set. */
+static redisReply *admin_fcall(struct admin *a, const char *fn, int nkeys,
+                               const char *const *keys, int nargs,
+                               const char *const *args, enum admin_status *st,
+                               char *err, size_t errlen)
+{
+    const char *argv[ADMIN_ARGS_MAX + 3];
+    char nk[8];
+    int argc = 0;
+
+    if (nkeys + nargs > ADMIN_ARGS_MAX)
+        log_panic("admin_fcall %s: %d arguments", fn, nkeys + nargs);
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    argv[argc++] = "FCALL";
+    argv[argc++] = fn;
+    argv[argc++] = nk;
+    for (int i = 0; i < nkeys; i++)
+        argv[argc++] = keys[i];
+    for (int i = 0; i < nargs; i++)
+        argv[argc++] = args[i];
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        redisReply *r = admin_raw(a, argc, argv, NULL, st, err, errlen);
+        if (r == NULL)
+            return NULL;
+        if (r->type != REDIS_REPLY_ERROR)
+            return r;
+        if (attempt == 0 && admin_prefixed(r, "ERR Function not found")) {
+            freeReplyObject(r);
+            if ((*st = admin_load_library(a, err, errlen)) != ADMIN_OK)
+                return NULL;
+            continue;
+        }
+        char what[96];
+        snprintf(what, sizeof what, "Redis FCALL %s", fn);
+        *st = admin_classify(r, what, err, errlen);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return NULL;                        /* not reached */
+}
+
+/* The four keys of the account Functions. */
+struct admin_akeys {
+    char susp[KEYS_MAX], audit[KEYS_MAX], idx[KEYS_MAX], events[KEYS_MAX];
+};
+
+static enum admin_status admin_account_keys(const struct admin *a, const char *account,
+                                            struct admin_akeys *k, char *err,
+                                            size_t errlen)
+{
+    const char *p = a->cfg->redis.prefix;
+    if (keys_account(k->susp, p, account, KEYS_SUSP) == 0
+        || keys_account(k->audit, p, account, KEYS_AUDIT) == 0
+        || keys_global(k->idx, p, "idx", "suspended") == 0
+        || keys_global(k->events, p, "events", NULL) == 0) {
+        snprintf(err, errlen, "account too long for a key");
+        return ADMIN_INVALID;
+    }
+    return ADMIN_OK;
+}
+
+static void admin_evmax(const struct admin *a, char out[24])
+{
+    snprintf(out, 24, "%llu", (unsigned long long)a->cfg->events.max_length);
+}
+
+enum admin_status admin_suspend(struct admin *a, const char *account,
+                                const char *reason, int64_t for_ms,
+                                const char *by, const char *note,
+                                int64_t *at, int64_t *until,
+                                char *err, size_t errlen)
+{
+    struct admin_akeys k;
+    char fm[24], evmax[24];
+    enum admin_status st;
+
+    if ((st = admin_account_keys(a, account, &k, err, errlen)) != ADMIN_OK)
+        return st;
+    snprintf(fm, sizeof fm, "%lld", (long long)for_ms);
+    admin_evmax(a, evmax);
+    const char *keys[4] = { k.susp, k.audit, k.idx, k.events };
+    const char *args[6] = { account, reason, by, fm, note ? note : "", evmax };
+    redisReply *r = admin_fcall(a, "outpost_suspend", 4, keys, 6, args, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+        || r->element[0]->type != REDIS_REPLY_INTEGER
+        || r->element[1]->type != REDIS_REPLY_INTEGER)
+        return admin_badreply(r, "FCALL outpost_suspend", err, errlen);
+    *at = r->element[0]->integer;
+    *until = r->element[1]->integer;
+    freeReplyObject(r);
+    return ADMIN_OK;
+}
+
+enum admin_status admin_reinstate(struct admin *a, const char *account,
+                                  const char *by, const char *note,
+                                  char *err, size_t errlen)
+{
+    struct admin_akeys k;
+    char evmax[24];
+    enum admin_status st;
+
+    if ((st = admin_account_keys(a, account, &k, err, errlen)) != ADMIN_OK)
+        return st;
+    admin_evmax(a, evmax);
+    const char *keys[4] = { k.susp, k.audit, k.idx, k.events };
+    const char *args[4] = { account, by, note ? note : "", evmax };
+    redisReply *r = admin_fcall(a, "outpost_reinstate", 4, keys, 4, args, &st, err,
+                                errlen);
+    if (r == NULL)
+        return st;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return admin_badreply(r, "FCALL outpost_reinstate", err, errlen);
+    bool done = r->integer == 1;
+    freeReplyObject(r);
+    if (!done) {
+        snprintf(err, errlen, "not suspended");
+        return ADMIN_REFUSED;
+    }
+    return ADMIN_OK;
+}
+
+/* Looks up one HGETALL reply of the pipeline and appends the record. */
+static void admin_suspended_add(json_t *arr, const redisReply *member,
+                                const redisReply *score, const redisReply *h)
+{
+    if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0)
+        return;                         /* expired or reinstated meanwhile */
+    json_t *o = admin_jhash(h);
+    json_object_set_new(o, "account", admin_jstr(member->str, member->len));
+    if (json_object_get(o, "until") == NULL) {
+        bool inf = score->len >= 3 && memcmp(score->str + score->len - 3, "inf", 3) == 0;
+        int64_t u = 0;
+        if (!inf)
+            admin_int(score->str, score->len, &u);
+        json_object_set_new(o, "until", json_integer(u));
+    }
+    json_array_append_new(arr, o);
+}
+
+enum admin_status admin_suspended(struct admin *a, json_t **out, char *err, size_t errlen)
+{
+    char idx[KEYS_MAX], now_s[32];
+    int64_t now;
+    enum admin_status st;
+
+    *out = NULL;
+    if (keys_global(idx, a->cfg->redis.prefix, "idx", "suspended") == 0) {
+        snprintf(err, errlen, "redis.prefix too long");
+        return ADMIN_INVALID;
+    }
+    if ((st = admin_now(a, &now, err, errlen)) != ADMIN_OK)
+        return st;
+    /* prune members whose finite expiry passed; +inf stays */
+    snprintf(now_s, sizeof now_s, "(%lld", (long long)now);
+    const char *prune[4] = { "ZREMRANGEBYSCORE", idx, "-inf", now_s };
+    redisReply *r = admin_cmd(a, 4, prune, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    freeReplyObject(r);
+
+    const char *range[5] = { "ZRANGE", idx, "0", "-1", "WITHSCORES" };
+    redisReply *z = admin_cmd(a, 5, range, &st, err, errlen);
+    if (z == NULL)
+        return st;
+    if (z->type != REDIS_REPLY_ARRAY || z->elements % 2 != 0)
+        return admin_badreply(z, "ZRANGE", err, errlen);
+
+    json_t *arr = json_array();
+    size_t n = z->elements / 2;
+    for (size_t base = 0; base < n; base += ADMIN_PIPELINE) {
+        size_t end = base + ADMIN_PIPELINE < n ? base + ADMIN_PIPELINE : n;
+        bool sent[ADMIN_PIPELINE] = { false }, oom = false;
+        for (size_t i = base; i < end; i++) {
+            const redisReply *m = z->element[2 * i];
+            char key[KEYS_MAX];
+            sent[i - base] = m->type == REDIS_REPLY_STRING && strlen(m->str) == m->len
+                && keys_account(key, a->cfg->redis.prefix, m->str, KEYS_SUSP) != 0;
+            if (!sent[i - base])
+                continue;               /* not a name outpost could write */
+            const char *argv[2] = { "HGETALL", key };
+            size_t lens[2] = { 7, strlen(key) };
+            if (redisAppendCommandArgv(a->c, 2, argv, lens) != REDIS_OK) {
+                sent[i - base] = false;
+                oom = true;
+            }
+        }
+        for (size_t i = base; i < end; i++) {
+            if (!sent[i - base])
+                continue;
+            void *rv = NULL;
+            if (redisGetReply(a->c, &rv) != REDIS_OK || rv == NULL) {
+                snprintf(err, errlen, "Redis %s: HGETALL: %s", a->cfg->redis.address,
+                         a->c->errstr[0] ? a->c->errstr : "no reply");
+                json_decref(arr);
+                freeReplyObject(z);
+                return ADMIN_UNREACHABLE;
+            }
+            admin_suspended_add(arr, z->element[2 * i], z->element[2 * i + 1], rv);
+            freeReplyObject(rv);
+        }
+        if (oom) {
+            snprintf(err, errlen, "Redis %s: HGETALL: out of memory",
+                     a->cfg->redis.address);
+            json_decref(arr);
+            freeReplyObject(z);
+            return ADMIN_UNREACHABLE;
+        }
+    }
+    freeReplyObject(z);
+    *out = json_pack("{s:I, s:o}", "now", (json_int_t)now, "suspended", arr);
+    return ADMIN_OK;
+}
+
+/* ---- lists ------------------------------------------------------------ */
+
+static enum admin_status admin_list_keys(const struct admin *a, bool deny,
+                                         enum list_kind kind, char entries[KEYS_MAX],
+                                         char lens[KEYS_MAX], char events[KEYS_MAX],
+                                         char *err, size_t errlen)
+{
+    char name[32], lname[32];
+    const char *l = deny ? "deny" : "allow";
+    snprintf(name, sizeof name, "%s:%s", l, list_kind_name(kind));
+    snprintf(lname, sizeof lname, "%s:clientlens", l);
+    if (keys_global(entries, a->cfg->redis.prefix, "lists", name) == 0
+        || keys_global(lens, a->cfg->redis.prefix, "lists", lname) == 0
+        || keys_global(events, a->cfg->redis.prefix, "events", NULL) == 0) {
+        snprintf(err, errlen, "redis.prefix too long");
+        return ADMIN_INVALID;
+    }
+    return ADMIN_OK;
+}
+
+enum admin_status admin_list_add(struct admin *a, bool deny,
+                                 enum list_kind kind, const char *value,
+                                 const char *text, const char *by,
+                                 char *err, size_t errlen)
+{
+    char ek[KEYS_MAX], lk[KEYS_MAX], vk[KEYS_MAX], evmax[24];
+    enum admin_status st;
+
+    if ((st = admin_list_keys(a, deny, kind, ek, lk, vk, err, errlen)) != ADMIN_OK)
+        return st;
+    admin_evmax(a, evmax);
+    const char *keys[3] = { ek, lk, vk };
+    const char *args[6] = { deny ? "deny" : "allow", list_kind_name(kind), value,
+                            text, by, evmax };
+    redisReply *r = admin_fcall(a, "outpost_list_add", 3, keys, 6, args, &st, err,
+                                errlen);
+    if (r == NULL)
+        return st;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return admin_badreply(r, "FCALL outpost_list_add", err, errlen);
+    bool added = r->integer == 1;
+    freeReplyObject(r);
+    if (!added) {
+        snprintf(err, errlen, "already present");
+        return ADMIN_REFUSED;
+    }
+    return ADMIN_OK;
+}
+
+enum admin_status admin_list_remove(struct admin *a, bool deny,
+                                    enum list_kind kind, const char *value,
+                                    const char *by, char *err, size_t errlen)
+{
+    char ek[KEYS_MAX], lk[KEYS_MAX], vk[KEYS_MAX], evmax[24];
+    enum admin_status st;
+
+    if ((st = admin_list_keys(a, deny, kind, ek, lk, vk, err, errlen)) != ADMIN_OK)
+        return st;
+    admin_evmax(a, evmax);
+    const char *keys[3] = { ek, lk, vk };
+    const char *args[5] = { deny ? "deny" : "allow", list_kind_name(kind), value, by,
+                            evmax };
+    redisReply *r = admin_fcall(a, "outpost_list_remove", 3, keys, 5, args, &st, err,
+                                errlen);
+    if (r == NULL)
+        return st;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return admin_badreply(r, "FCALL outpost_list_remove", err, errlen);
+    bool removed = r->integer == 1;
+    freeReplyObject(r);
+    if (!removed) {
+        snprintf(err, errlen, "not present");
+        return ADMIN_REFUSED;
+    }
+    return ADMIN_OK;
+}
+
+struct admin_pair {
+    const redisReply *f, *v;    /* a field and its value, in one HGETALL */
+};
+
+static int admin_pair_cmp(const void *x, const void *y)
+{
+    const redisReply *a = ((const struct admin_pair *)x)->f;
+    const redisReply *b = ((const struct admin_pair *)y)->f;
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->str, b->str, n);
+    return c != 0 ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* One HGETALL of list entries as a JSON array sorted by value. */
+static json_t *admin_list_entries(const redisReply *h)
+{
+    json_t *arr = json_array();
+    size_t n = h->elements / 2, m = 0;
+    if (n == 0)
+        return arr;
+    struct admin_pair *pairs = xmalloc(n * sizeof *pairs);
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *f = h->element[2 * i], *v = h->element[2 * i + 1];
+        if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+            pairs[m++] = (struct admin_pair){ f, v };
+    }
+    qsort(pairs, m, sizeof *pairs, admin_pair_cmp);
+    for (size_t i = 0; i < m; i++) {
+        json_t *e = admin_jdecode(pairs[i].v->str, pairs[i].v->len);
+        json_object_set_new(e, "value", admin_jstr(pairs[i].f->str, pairs[i].f->len));
+        json_array_append_new(arr, e);
+    }
+    free(pairs);
+    return arr;
+}
+
+enum admin_status admin_list_get(struct admin *a, bool deny, json_t **out,
+                                 char *err, size_t errlen)
+{
+    static const enum list_kind kinds[LIST_KINDS] = { LIST_ACCOUNT, LIST_CLIENT,
+                                                      LIST_SENDER, LIST_DOMAIN };
+    enum admin_status st;
+    json_t *o = json_object();
+
+    *out = NULL;
+    for (int i = 0; i < LIST_KINDS; i++) {
+        char ek[KEYS_MAX], lk[KEYS_MAX], vk[KEYS_MAX];
+        if ((st = admin_list_keys(a, deny, kinds[i], ek, lk, vk, err, errlen)) != ADMIN_OK) {
+            json_decref(o);
+            return st;
+        }
+        const char *argv[2] = { "HGETALL", ek };
+        redisReply *r = admin_cmd(a, 2, argv, &st, err, errlen);
+        if (r == NULL) {
+            json_decref(o);
+            return st;
+        }
+        if (r->type != REDIS_REPLY_ARRAY) {
+            json_decref(o);
+            return admin_badreply(r, "HGETALL", err, errlen);
+        }
+        json_object_set_new(o, list_kind_name(kinds[i]), admin_list_entries(r));
+        freeReplyObject(r);
+    }
+    *out = o;
+    return ADMIN_OK;
+}
+
+/* ---- marker, show ----------------------------------------------------- */
+
+enum admin_status admin_init(struct admin *a, const char *by, int64_t *at,
+                             char *err, size_t errlen)
+{
+    char marker[KEYS_MAX], events[KEYS_MAX];
+    enum admin_status st;
+
+    if (keys_global(marker, a->cfg->redis.prefix, "meta", "marker") == 0
+        || keys_global(events, a->cfg->redis.prefix, "events", NULL) == 0) {
+        snprintf(err, errlen, "redis.prefix too long");
+        return ADMIN_INVALID;
+    }
+    char evmax[24];
+    snprintf(evmax, sizeof evmax, "%llu", (unsigned long long)a->cfg->events.max_length);
+    const char *keys[2] = { marker, events };
+    const char *args[2] = { by, evmax };
+    redisReply *r = admin_fcall(a, "outpost_init", 2, keys, 2, args, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return admin_badreply(r, "FCALL outpost_init", err, errlen);
+    *at = r->integer;
+    freeReplyObject(r);
+    return ADMIN_OK;
+}
+
+enum admin_status admin_show(struct admin *a, const char *account, json_t **out,
+                             char *err, size_t errlen)
+{
+    struct admin_akeys k;
+    char last[8];
+    int64_t now;
+    enum admin_status st;
+
+    *out = NULL;
+    if ((st = admin_account_keys(a, account, &k, err, errlen)) != ADMIN_OK
+        || (st = admin_now(a, &now, err, errlen)) != ADMIN_OK)
+        return st;
+
+    const char *hget[2] = { "HGETALL", k.susp };
+    redisReply *h = admin_cmd(a, 2, hget, &st, err, errlen);
+    if (h == NULL)
+        return st;
+    if (h->type != REDIS_REPLY_ARRAY)
+        return admin_badreply(h, "HGETALL", err, errlen);
+    snprintf(last, sizeof last, "%d", ADMIN_AUDIT_SHOW - 1);
+    const char *lrange[4] = { "LRANGE", k.audit, "0", last };
+    redisReply *l = admin_cmd(a, 4, lrange, &st, err, errlen);
+    if (l == NULL) {
+        freeReplyObject(h);
+        return st;
+    }
+    if (l->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(h);
+        return admin_badreply(l, "LRANGE", err, errlen);
+    }
+
+    json_t *o = json_pack("{s:o, s:I}", "account", admin_jstr(account, strlen(account)),
+                          "now", (json_int_t)now);
+    bool suspended = false;
+    if (h->elements > 0) {
+        json_t *s = admin_jhash(h);
+        json_t *u = json_object_get(s, "until");
+        json_int_t until = json_is_integer(u) ? json_integer_value(u) : 0;
+        suspended = json_object_get(s, "reason") != NULL && (until == 0 || until > now);
+        if (suspended)
+            json_object_set_new(o, "suspension", s);
+        else
+            json_decref(s);
+    }
+    json_object_set_new(o, "suspended", json_boolean(suspended));
+    json_t *audit = json_array();
+    for (size_t i = 0; i < l->elements; i++)
+        if (l->element[i]->type == REDIS_REPLY_STRING)
+            json_array_append_new(audit, admin_jdecode(l->element[i]->str,
+                                                       l->element[i]->len));
+    json_object_set_new(o, "audit", audit);
+    freeReplyObject(h);
+    freeReplyObject(l);
+    *out = o;
+    return ADMIN_OK;
+}

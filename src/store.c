@@ -1,0 +1,901 @@
+/* store.c - the Redis link (see store.h).
+ *
+ * States:  DOWN --(backoff timer)--> RESOLVING (uv_getaddrinfo, host names
+ * only) --> CONNECTING (redisAsyncConnect*, commands of the handshake
+ * already queued: AUTH, SELECT, FUNCTION LOAD REPLACE, SCRIPT LOAD, CONFIG
+ * GET maxmemory-policy, EXISTS marker) --(last handshake reply)--> READY.
+ * One timer bounds CONNECTING+handshake (redis.connect_timeout_ms); any
+ * failure goes back to DOWN and arms the backoff timer (100 ms doubling to
+ * 2 s, +-20 % jitter; reset once READY).  State changes are logged once;
+ * a repeated identical error is logged again at most once a minute.
+ *
+ * Calls: store_eval() copies its arguments into a struct store_call (kept
+ * for a NOSCRIPT resend), links it at the tail of s->calls (send order),
+ * takes a reference on the request and sends EVALSHA.  The single deadline
+ * timer walks the list: calls past their deadline are answered ok == false
+ * (the reply, when it comes, is dropped); if the oldest call is 2 x
+ * timeout_ms old the connection is dropped, which makes hiredis answer
+ * every call with NULL.  A call is freed only in its hiredis callback,
+ * because hiredis 0.14 cannot cancel a command.
+ *
+ * hiredis rules kept here (REFERENCE §2.1): never free the context inside
+ * its connect callback (drop_later() defers through a zero timer); after
+ * the connect-failure and disconnect callbacks hiredis frees the context
+ * itself, so s->ac is cleared there; every reply callback copes with
+ * reply == NULL. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+#include "keys.h"
+#include "log.h"
+#include "request.h"
+#include "store.h"
+#include "store_uv.h"
+#include "xalloc.h"
+
+#define STORE_FILE_MAX (1024 * 1024)    /* bytes of one Lua file of policy_dir */
+
+enum store_state { ST_DOWN, ST_RESOLVING, ST_CONNECTING, ST_READY, ST_STOPPED };
+
+/* Handshake steps, passed as the reply callbacks' privdata. */
+enum store_step { STEP_AUTH = 1, STEP_SELECT, STEP_FUNCTION, STEP_SCRIPT,
+                  STEP_POLICY, STEP_MARKER };
+
+static const char *const store_files[STORE_NSCRIPTS] = { "decide.lua" };
+#define STORE_LIBRARY "outpost.lua"
+
+struct store_call {
+    struct store      *s;
+    struct store_call *next, *prev;     /* in s->calls, send order */
+    struct request    *rq;              /* one reference */
+    store_cb          *cb;
+    void              *arg;             /* for cb; not owned */
+    uint64_t           sent_ms;         /* uv_now() */
+    uint64_t           deadline_ms;
+    bool               answered;        /* cb has run */
+    bool               retried;         /* NOSCRIPT resend done */
+    enum store_script  which;
+    int                argc, nkeys;
+    const char       **argv;            /* into buf */
+    size_t            *lens;
+    char               buf[];           /* owned: argv and lens arrays, strings */
+};
+
+struct store {
+    uv_loop_t            *loop;
+    struct config *const *cfg;          /* the daemon's current config */
+    redisAsyncContext    *ac;           /* NULL when DOWN/RESOLVING */
+    enum store_state      state;
+    uv_timer_t            retry;        /* backoff */
+    uv_timer_t            connecting;   /* connect + handshake deadline */
+    uv_timer_t            deadline;     /* calls' deadlines */
+    uv_timer_t            health;       /* marker check while READY */
+    uv_timer_t            dropper;      /* drop_later() */
+    uv_getaddrinfo_t      gai;
+    bool                  gai_busy;
+    char                  port[8];      /* for the resolved TCP address */
+    const char           *drop_why;     /* static; for dropper */
+    unsigned              backoff_ms;
+    uint64_t              rnd;          /* xorshift state for jitter */
+
+    struct store_call    *head, *tail;  /* calls in flight */
+    size_t                ncalls;
+
+    char                 *body[STORE_NSCRIPTS];  /* owned script texts */
+    size_t                body_len[STORE_NSCRIPTS];
+    char                  sha[STORE_NSCRIPTS][41];
+    char                 *library;      /* owned; the Functions library */
+    size_t                library_len;
+
+    bool                  state_lost;   /* marker missing */
+    bool                  hs_failed;    /* a handshake step failed: the
+                                           replies still queued are ignored */
+    bool                  was_ready;    /* for "connection lost" vs "cannot connect" */
+    char                  last_err[256];
+    uint64_t              last_err_ms;
+    unsigned long         suppressed;
+    struct store_stats    st;
+};
+
+static void store_connect(struct store *s);
+static void store_schedule(struct store *s);
+
+/* ---- logging state changes once ------------------------------------- */
+
+static void store_fail_log(struct store *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void store_fail_log(struct store *s, const char *fmt, ...)
+{
+    char msg[sizeof s->last_err];
+    va_list ap;
+    uint64_t now = uv_now(s->loop);
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (strcmp(msg, s->last_err) == 0 && now - s->last_err_ms < 60000) {
+        s->suppressed++;
+        return;
+    }
+    if (s->suppressed > 0 && strcmp(msg, s->last_err) == 0)
+        log_err("redis: %s (%lu more times)", msg, s->suppressed);
+    else
+        log_err("redis: %s", msg);
+    snprintf(s->last_err, sizeof s->last_err, "%s", msg);
+    s->last_err_ms = now;
+    s->suppressed = 0;
+}
+
+/* ---- set-up ----------------------------------------------------------- */
+
+struct store *store_new(uv_loop_t *loop, struct config *const *cfg)
+{
+    struct store *s = xcalloc(1, sizeof *s);
+    s->loop = loop;
+    s->cfg = cfg;
+    s->state = ST_DOWN;
+    s->backoff_ms = STORE_BACKOFF_MIN_MS;
+    s->rnd = uv_hrtime() | 1;
+    uv_timer_init(loop, &s->retry);
+    uv_timer_init(loop, &s->connecting);
+    uv_timer_init(loop, &s->deadline);
+    uv_timer_init(loop, &s->health);
+    uv_timer_init(loop, &s->dropper);
+    s->retry.data = s->connecting.data = s->deadline.data = s->health.data =
+        s->dropper.data = s;
+    s->gai.data = s;
+    return s;
+}
+
+bool store_ready(const struct store *s)
+{
+    return s->state == ST_READY;
+}
+
+bool store_state_lost(const struct store *s)
+{
+    return s->state_lost;
+}
+
+const struct store_stats *store_stats(const struct store *s)
+{
+    return &s->st;
+}
+
+/* Reads dir/name (at most STORE_FILE_MAX bytes) into a new buffer. */
+static char *store_read_file(const char *dir, const char *name, size_t *len)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        log_err("redis: cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0 || st.st_size <= 0 || st.st_size > STORE_FILE_MAX) {
+        log_err("redis: %s: empty or larger than %d bytes", path, STORE_FILE_MAX);
+        close(fd);
+        return NULL;
+    }
+    char *buf = xmalloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got != (size_t)st.st_size) {
+        log_err("redis: %s: short read", path);
+        free(buf);
+        return NULL;
+    }
+    buf[got] = '\0';
+    *len = got;
+    return buf;
+}
+
+/* Scripts are read again at every connect: an upgrade of policy/ applies
+ * at the next reconnect or reload. */
+static int store_load_files(struct store *s)
+{
+    const char *dir = (*s->cfg)->policy_dir;
+    for (int i = 0; i < STORE_NSCRIPTS; i++) {
+        size_t len;
+        char *b = store_read_file(dir, store_files[i], &len);
+        if (b == NULL)
+            return -1;
+        free(s->body[i]);
+        s->body[i] = b;
+        s->body_len[i] = len;
+    }
+    size_t len;
+    char *lib = store_read_file(dir, STORE_LIBRARY, &len);
+    if (lib == NULL)
+        return -1;
+    free(s->library);
+    s->library = lib;
+    s->library_len = len;
+    return 0;
+}
+
+/* ---- dropping and reconnecting --------------------------------------- */
+
+/* Not from inside a hiredis connect callback (see drop_later). */
+static void store_drop(struct store *s, const char *why)
+{
+    redisAsyncContext *ac = s->ac;
+
+    uv_timer_stop(&s->connecting);
+    uv_timer_stop(&s->health);
+    if (s->state == ST_READY) {
+        s->st.disconnects++;
+        log_err("redis: connection lost: %s", why);
+        s->last_err[0] = '\0';
+    }
+    s->state = s->state == ST_STOPPED ? ST_STOPPED : ST_DOWN;
+    s->ac = NULL;
+    if (ac != NULL)
+        redisAsyncFree(ac);    /* pending calls are answered with NULL now */
+    store_schedule(s);
+}
+
+static void store_on_dropper(uv_timer_t *t)
+{
+    struct store *s = t->data;
+    store_drop(s, s->drop_why ? s->drop_why : "dropped");
+}
+
+static void store_drop_later(struct store *s, const char *why)
+{
+    s->drop_why = why;
+    uv_timer_start(&s->dropper, store_on_dropper, 0, 0);
+}
+
+static void store_on_retry(uv_timer_t *t)
+{
+    store_connect(t->data);
+}
+
+static void store_schedule(struct store *s)
+{
+    if (s->state == ST_STOPPED)
+        return;
+    /* +-20 % jitter so that many MTAs do not reconnect in step */
+    s->rnd ^= s->rnd << 13;
+    s->rnd ^= s->rnd >> 7;
+    s->rnd ^= s->rnd << 17;
+    uint64_t span = s->backoff_ms * 2 / 5 + 1;
+    uint64_t delay = s->backoff_ms - s->backoff_ms / 5 + s->rnd % span;
+    uv_timer_start(&s->retry, store_on_retry, delay, 0);
+    s->backoff_ms = s->backoff_ms * 2 > STORE_BACKOFF_MAX_MS ? STORE_BACKOFF_MAX_MS
+                                                            : s->backoff_ms * 2;
+}
+
+static void store_on_connect_deadline(uv_timer_t *t)
+{
+    struct store *s = t->data;
+    store_fail_log(s, "cannot connect to %s: no answer within %lld ms",
+                   (*s->cfg)->redis.address,
+                   (long long)(*s->cfg)->redis.connect_timeout_ms);
+    if (s->state == ST_RESOLVING && s->gai_busy) {
+        uv_cancel((uv_req_t *)&s->gai);   /* its callback then does nothing */
+        s->state = ST_DOWN;
+        store_schedule(s);
+        return;
+    }
+    store_drop(s, "connect timeout");
+}
+
+/* ---- the handshake ----------------------------------------------------- */
+
+static void store_on_marker(redisAsyncContext *ac, void *reply, void *arg);
+
+static void store_check_marker(struct store *s)
+{
+    char key[KEYS_MAX];
+    const char *argv[2] = { "EXISTS", key };
+    size_t lens[2] = { 6, keys_global(key, (*s->cfg)->redis.prefix, "meta", "marker") };
+    redisAsyncCommandArgv(s->ac, store_on_marker, NULL, 2, argv, lens);
+}
+
+static void store_on_health(uv_timer_t *t)
+{
+    struct store *s = t->data;
+    if (s->state == ST_READY && s->ac != NULL)
+        store_check_marker(s);
+}
+
+static void store_set_marker(struct store *s, bool present)
+{
+    if (!present && !s->state_lost) {
+        char key[KEYS_MAX];
+        keys_global(key, (*s->cfg)->redis.prefix, "meta", "marker");
+        log_err("redis: ALARM: state marker %s is missing: this Redis was emptied, "
+                "replaced, or never initialised; identity enforcement falls back to "
+                "monitor until an operator runs `outpostctl init`", key);
+    } else if (present && s->state_lost) {
+        log_notice("redis: state marker present again; alarm cleared");
+    }
+    s->state_lost = !present;
+}
+
+static void store_on_marker(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct store *s = ac->data;
+    redisReply *r = reply;
+    (void)arg;
+    if (r == NULL || ac != s->ac || s->hs_failed || r->type != REDIS_REPLY_INTEGER)
+        return;
+    store_set_marker(s, r->integer > 0);
+}
+
+static void store_ready_now(struct store *s)
+{
+    const struct config *cfg = *s->cfg;
+    uv_timer_stop(&s->connecting);
+    s->state = ST_READY;
+    s->backoff_ms = STORE_BACKOFF_MIN_MS;
+    s->st.connects++;
+    s->was_ready = true;
+    s->last_err[0] = '\0';
+    s->suppressed = 0;
+    log_notice("redis: connected to %s (db %lld), scripts loaded", cfg->redis.address,
+               (long long)cfg->redis.db);
+    uv_timer_start(&s->health, store_on_health, STORE_HEALTH_MS, STORE_HEALTH_MS);
+}
+
+static void store_on_handshake(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct store *s = ac->data;
+    redisReply *r = reply;
+    enum store_step step = (enum store_step)(uintptr_t)arg;
+
+    if (r == NULL || ac != s->ac || s->hs_failed)
+        return;                 /* the connection is going away */
+    if (r->type == REDIS_REPLY_ERROR) {
+        char e[LOG_ESC_SIZE];
+        switch (step) {
+        case STEP_POLICY:       /* CONFIG may be forbidden by ACLs: fine */
+            log_info("redis: cannot read maxmemory-policy: %s", log_escs(e, r->str));
+            return;
+        case STEP_AUTH:
+            store_fail_log(s, "AUTH failed%s%s: %s",
+                           (*s->cfg)->redis.username ? " for user " : "",
+                           (*s->cfg)->redis.username ? (*s->cfg)->redis.username : "",
+                           log_escs(e, r->str));
+            break;
+        case STEP_SELECT:
+            store_fail_log(s, "SELECT %lld failed: %s", (long long)(*s->cfg)->redis.db,
+                           log_escs(e, r->str));
+            break;
+        case STEP_FUNCTION:
+            store_fail_log(s, "FUNCTION LOAD %s/%s failed: %s", (*s->cfg)->policy_dir,
+                           STORE_LIBRARY, log_escs(e, r->str));
+            break;
+        default:
+            store_fail_log(s, "handshake step %d failed: %s", (int)step, log_escs(e, r->str));
+            break;
+        }
+        s->hs_failed = true;    /* one failure, one log line, no READY */
+        store_drop_later(s, "handshake failed");
+        return;
+    }
+    switch (step) {
+    case STEP_SCRIPT:
+        if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+            store_fail_log(s, "SCRIPT LOAD gave no SHA1");
+            s->hs_failed = true;
+            store_drop_later(s, "handshake failed");
+            return;
+        }
+        memcpy(s->sha[STORE_DECIDE], r->str, 40);
+        s->sha[STORE_DECIDE][40] = '\0';
+        break;
+    case STEP_POLICY:
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2
+            && r->element[1]->type == REDIS_REPLY_STRING
+            && strcmp(r->element[1]->str, "noeviction") != 0) {
+            char e[LOG_ESC_SIZE];
+            log_warn("redis: maxmemory-policy is %s: Redis may evict outpost's keys "
+                     "(counters, suspensions); set it to noeviction",
+                     log_escs(e, r->element[1]->str));
+        }
+        break;
+    case STEP_MARKER:
+        if (r->type == REDIS_REPLY_INTEGER)
+            store_set_marker(s, r->integer > 0);
+        store_ready_now(s);
+        break;
+    default:
+        break;
+    }
+}
+
+static void store_send(struct store *s, enum store_step step, int argc,
+                       const char **argv, const size_t *lens)
+{
+    redisAsyncCommandArgv(s->ac, store_on_handshake, (void *)(uintptr_t)step,
+                          argc, argv, lens);
+}
+
+static void store_handshake(struct store *s)
+{
+    const struct config *cfg = *s->cfg;
+    char pw[CONFIG_PASSWORD_MAX + 2], err[512], db[24], key[KEYS_MAX];
+
+    if (cfg->redis.password_file != NULL) {
+        if (config_read_password(cfg, pw, sizeof pw, err, sizeof err) != 0) {
+            store_fail_log(s, "%s", err);
+            s->hs_failed = true;
+            store_drop_later(s, "no password");
+            return;
+        }
+        const char *argv[3] = { "AUTH", cfg->redis.username, pw };
+        size_t lens[3] = { 4, cfg->redis.username ? strlen(cfg->redis.username) : 0,
+                           strlen(pw) };
+        if (cfg->redis.username != NULL)
+            store_send(s, STEP_AUTH, 3, argv, lens);
+        else {
+            argv[1] = pw;
+            lens[1] = lens[2];
+            store_send(s, STEP_AUTH, 2, argv, lens);
+        }
+        memset(pw, 0, sizeof pw);
+    }
+    if (cfg->redis.db != 0) {
+        snprintf(db, sizeof db, "%lld", (long long)cfg->redis.db);
+        const char *argv[2] = { "SELECT", db };
+        size_t lens[2] = { 6, strlen(db) };
+        store_send(s, STEP_SELECT, 2, argv, lens);
+    }
+    {
+        const char *argv[4] = { "FUNCTION", "LOAD", "REPLACE", s->library };
+        size_t lens[4] = { 8, 4, 7, s->library_len };
+        store_send(s, STEP_FUNCTION, 4, argv, lens);
+    }
+    {
+        const char *argv[3] = { "SCRIPT", "LOAD", s->body[STORE_DECIDE] };
+        size_t lens[3] = { 6, 4, s->body_len[STORE_DECIDE] };
+        store_send(s, STEP_SCRIPT, 3, argv, lens);
+    }
+    {
+        const char *argv[3] = { "CONFIG", "GET", "maxmemory-policy" };
+        size_t lens[3] = { 6, 3, 16 };
+        store_send(s, STEP_POLICY, 3, argv, lens);
+    }
+    {
+        const char *argv[2] = { "EXISTS", key };
+        size_t lens[2] = { 6, keys_global(key, cfg->redis.prefix, "meta", "marker") };
+        store_send(s, STEP_MARKER, 2, argv, lens);
+    }
+}
+
+static void store_on_connect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    struct store *s = ac->data;
+
+    if (ac != s->ac)
+        return;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback */
+        s->ac = NULL;
+        s->state = ST_DOWN;
+        uv_timer_stop(&s->connecting);
+        store_fail_log(s, "cannot connect to %s: %s", (*s->cfg)->redis.address,
+                       ac->c.errstr[0] ? ac->c.errstr : "error");
+        store_schedule(s);
+    }
+}
+
+static void store_on_disconnect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    struct store *s = ac->data;
+    (void)status;
+
+    if (ac != s->ac)
+        return;                 /* we dropped it ourselves */
+    /* hiredis frees the context after this callback */
+    s->ac = NULL;
+    uv_timer_stop(&s->connecting);
+    uv_timer_stop(&s->health);
+    if (s->state == ST_READY) {
+        s->st.disconnects++;
+        log_err("redis: connection lost: %s", ac->c.errstr[0] ? ac->c.errstr : "closed");
+    } else {
+        store_fail_log(s, "connection to %s closed during the handshake: %s",
+                       (*s->cfg)->redis.address, ac->c.errstr[0] ? ac->c.errstr : "closed");
+    }
+    s->state = ST_DOWN;
+    store_schedule(s);
+}
+
+static void store_attach(struct store *s, redisAsyncContext *ac)
+{
+    if (ac == NULL || ac->err) {
+        store_fail_log(s, "cannot connect to %s: %s", (*s->cfg)->redis.address,
+                       ac ? ac->errstr : "out of memory");
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        s->state = ST_DOWN;
+        uv_timer_stop(&s->connecting);
+        store_schedule(s);
+        return;
+    }
+    int rc = store_uv_attach(ac, s->loop);
+    if (rc != 0) {
+        store_fail_log(s, "cannot watch the Redis socket: %s", uv_strerror(rc));
+        redisAsyncFree(ac);
+        s->state = ST_DOWN;
+        uv_timer_stop(&s->connecting);
+        store_schedule(s);
+        return;
+    }
+    ac->data = s;
+    s->ac = ac;
+    s->hs_failed = false;
+    s->state = ST_CONNECTING;
+    redisAsyncSetConnectCallback(ac, store_on_connect);
+    redisAsyncSetDisconnectCallback(ac, store_on_disconnect);
+    store_handshake(s);         /* written by hiredis once connected */
+}
+
+static void store_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct store *s = req->data;
+    char ip[INET6_ADDRSTRLEN] = "";
+
+    s->gai_busy = false;
+    if (status == UV_ECANCELED || s->state != ST_RESOLVING) {
+        uv_freeaddrinfo(res);
+        return;
+    }
+    if (status != 0 || res == NULL) {
+        uv_freeaddrinfo(res);
+        store_fail_log(s, "cannot resolve %s: %s", (*s->cfg)->redis.address,
+                       uv_strerror(status));
+        s->state = ST_DOWN;
+        uv_timer_stop(&s->connecting);
+        store_schedule(s);
+        return;
+    }
+    if (res->ai_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof ip);
+    else
+        uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof ip);
+    uv_freeaddrinfo(res);
+    store_attach(s, redisAsyncConnect(ip, atoi(s->port)));
+}
+
+static void store_connect(struct store *s)
+{
+    const struct config *cfg = *s->cfg;
+    const char *addr = cfg->redis.address;
+    char host[256];
+    const char *port;
+
+    if (s->state == ST_STOPPED || s->state == ST_CONNECTING || s->state == ST_READY
+        || s->state == ST_RESOLVING)
+        return;
+    if (s->gai_busy) {          /* a cancelled lookup has not called back yet */
+        store_schedule(s);
+        return;
+    }
+    if (store_load_files(s) != 0) {
+        store_schedule(s);
+        return;
+    }
+    uv_timer_start(&s->connecting, store_on_connect_deadline,
+                   (uint64_t)cfg->redis.connect_timeout_ms, 0);
+    if (strncmp(addr, "unix:", 5) == 0) {
+        store_attach(s, redisAsyncConnectUnix(addr + 5));
+        return;
+    }
+    if (addr[0] == '[') {       /* [v6]:port; config.c checked the form */
+        const char *end = strchr(addr, ']');
+        snprintf(host, sizeof host, "%.*s", (int)(end - addr - 1), addr + 1);
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(addr, ':');
+        snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+        port = colon + 1;
+    }
+    snprintf(s->port, sizeof s->port, "%s", port);
+    unsigned char tmp[16];
+    if (inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1) {
+        store_attach(s, redisAsyncConnect(host, atoi(port)));
+        return;
+    }
+    /* a host name: resolve without blocking the loop (hiredis would call
+     * getaddrinfo() itself, blocking) */
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    s->state = ST_RESOLVING;
+    s->gai_busy = true;
+    int rc = uv_getaddrinfo(s->loop, &s->gai, store_on_resolved, host, port, &hints);
+    if (rc != 0) {
+        s->gai_busy = false;
+        s->state = ST_DOWN;
+        uv_timer_stop(&s->connecting);
+        store_fail_log(s, "cannot resolve %s: %s", addr, uv_strerror(rc));
+        store_schedule(s);
+    }
+}
+
+void store_start(struct store *s)
+{
+    store_connect(s);
+}
+
+static bool store_str_eq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+void store_reconfigure(struct store *s, const struct config *old)
+{
+    const struct config *cfg = *s->cfg;
+    if (store_str_eq(old->redis.address, cfg->redis.address)
+        && store_str_eq(old->redis.username, cfg->redis.username)
+        && store_str_eq(old->redis.password_file, cfg->redis.password_file)
+        && old->redis.db == cfg->redis.db
+        && store_str_eq(old->redis.prefix, cfg->redis.prefix)
+        && store_str_eq(old->policy_dir, cfg->policy_dir))
+        return;
+    log_notice("redis: settings changed, reconnecting to %s", cfg->redis.address);
+    s->backoff_ms = STORE_BACKOFF_MIN_MS;
+    if (s->state == ST_RESOLVING && s->gai_busy)
+        uv_cancel((uv_req_t *)&s->gai);
+    s->was_ready = false;
+    store_drop(s, "settings changed");
+    uv_timer_stop(&s->retry);
+    store_connect(s);
+}
+
+/* ---- calls ------------------------------------------------------------- */
+
+static void store_unlink(struct store *s, struct store_call *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        s->head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    else
+        s->tail = c->prev;
+    s->ncalls--;
+}
+
+static void store_answer_fail(struct store_call *c, const char *why)
+{
+    struct store_reply r = { .ok = false, .why = why };
+    c->answered = true;
+    c->cb(c->rq, &r, c->arg);
+}
+
+static void store_arm_deadline(struct store *s);
+
+static void store_on_deadline(uv_timer_t *t)
+{
+    struct store *s = t->data;
+    uint64_t now = uv_now(s->loop);
+
+    for (struct store_call *c = s->head; c != NULL; c = c->next) {
+        if (c->answered)
+            continue;
+        if (c->deadline_ms > now)
+            break;
+        s->st.timeouts++;
+        store_answer_fail(c, "timeout");
+    }
+    /* A Redis that answers nothing (stopped, wedged): rebuild the link. */
+    const struct config *cfg = *s->cfg;
+    if (s->head != NULL && s->ac != NULL
+        && now - s->head->sent_ms >= 2 * (uint64_t)cfg->redis.timeout_ms)
+        store_drop(s, "no reply within 2 x redis.timeout_ms; reconnecting");
+    store_arm_deadline(s);
+}
+
+static void store_arm_deadline(struct store *s)
+{
+    uint64_t now = uv_now(s->loop), when = UINT64_MAX;
+    const struct config *cfg = *s->cfg;
+
+    for (struct store_call *c = s->head; c != NULL; c = c->next) {
+        if (!c->answered) {
+            when = c->deadline_ms;
+            break;
+        }
+    }
+    if (s->head != NULL && s->ac != NULL) {
+        uint64_t stale = s->head->sent_ms + 2 * (uint64_t)cfg->redis.timeout_ms;
+        if (stale < when)
+            when = stale;
+    }
+    if (when == UINT64_MAX) {
+        uv_timer_stop(&s->deadline);
+        return;
+    }
+    uv_timer_start(&s->deadline, store_on_deadline, when > now ? when - now : 0, 0);
+}
+
+static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg);
+
+static int store_send_call(struct store *s, struct store_call *c, bool eval)
+{
+    const char *argv[STORE_REPLY_MAX * 4 + 64];
+    size_t lens[STORE_REPLY_MAX * 4 + 64];
+    char nkeys[16];
+    int n = 0;
+
+    if (c->argc + 3 > (int)(sizeof argv / sizeof argv[0]))
+        return -1;
+    snprintf(nkeys, sizeof nkeys, "%d", c->nkeys);
+    argv[n] = eval ? "EVAL" : "EVALSHA";
+    lens[n++] = eval ? 4 : 7;
+    argv[n] = eval ? s->body[c->which] : s->sha[c->which];
+    lens[n++] = eval ? s->body_len[c->which] : 40;
+    argv[n] = nkeys;
+    lens[n++] = strlen(nkeys);
+    for (int i = 0; i < c->argc; i++) {
+        argv[n] = c->argv[i];
+        lens[n++] = c->lens[i];
+    }
+    return redisAsyncCommandArgv(s->ac, store_on_reply, c, n, argv, lens) == REDIS_OK ? 0 : -1;
+}
+
+static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct store_call *c = arg;
+    struct store *s = c->s;
+    redisReply *r = reply;
+
+    if (r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0
+        && !c->retried && ac == s->ac) {
+        /* the script did not run: send its body once (EVAL caches it) */
+        c->retried = true;
+        s->st.noscript++;
+        if (store_send_call(s, c, true) == 0)
+            return;
+    }
+    if (!c->answered) {
+        struct store_reply out = { .ok = false };
+        char num[STORE_REPLY_MAX][24];
+        if (r == NULL) {
+            out.why = "connection lost";
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            char e[LOG_ESC_SIZE];
+            s->st.errors++;
+            store_fail_log(s, "script error: %s", log_escs(e, r->str));
+            out.why = "script error";
+        } else if (r->type == REDIS_REPLY_ARRAY) {
+            out.ok = true;
+            for (size_t i = 0; i < r->elements && i < STORE_REPLY_MAX; i++) {
+                redisReply *e = r->element[i];
+                if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) {
+                    out.v[i] = e->str;
+                } else if (e->type == REDIS_REPLY_INTEGER) {
+                    snprintf(num[i], sizeof num[i], "%lld", e->integer);
+                    out.v[i] = num[i];
+                } else {
+                    out.v[i] = "";
+                }
+                out.n++;
+            }
+            s->st.replies++;
+        } else {
+            out.why = "unexpected reply type";
+            s->st.errors++;
+        }
+        c->answered = true;
+        c->cb(c->rq, &out, c->arg);
+    }
+    store_unlink(s, c);
+    request_unref(c->rq);
+    free(c);
+}
+
+int store_eval(struct store *s, enum store_script which, struct request *rq,
+               int argc, const char *const *argv, const size_t *lens,
+               int nkeys, store_cb *cb, void *arg, const char **why)
+{
+    if (s->state != ST_READY || s->ac == NULL) {
+        s->st.refused++;
+        *why = "not connected";
+        return -1;
+    }
+    if (s->ncalls >= STORE_INFLIGHT_MAX || argc > 64) {
+        s->st.refused++;
+        *why = "too many calls in flight";
+        return -1;
+    }
+    size_t total = (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    for (int i = 0; i < argc; i++)
+        total += lens[i] + 1;
+    struct store_call *c = xmalloc(sizeof *c + total);
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    c->cb = cb;
+    c->arg = arg;
+    c->which = which;
+    c->argc = argc;
+    c->nkeys = nkeys;
+    c->lens = (size_t *)(void *)c->buf;
+    c->argv = (const char **)(void *)(c->buf + (size_t)argc * sizeof(size_t));
+    char *o = c->buf + (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    for (int i = 0; i < argc; i++) {
+        memcpy(o, argv[i], lens[i]);
+        o[lens[i]] = '\0';
+        c->argv[i] = o;
+        c->lens[i] = lens[i];
+        o += lens[i] + 1;
+    }
+    if (store_send_call(s, c, false) != 0) {
+        free(c);
+        s->st.refused++;
+        *why = "cannot send";
+        return -1;
+    }
+    c->rq = request_ref(rq);
+    c->sent_ms = uv_now(s->loop);
+    c->deadline_ms = c->sent_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
+    c->prev = s->tail;
+    if (s->tail != NULL)
+        s->tail->next = c;
+    else
+        s->head = c;
+    s->tail = c;
+    s->ncalls++;
+    s->st.calls++;
+    if (!uv_is_active((uv_handle_t *)&s->deadline))
+        store_arm_deadline(s);
+    return 0;
+}
+
+/* ---- stop -------------------------------------------------------------- */
+
+void store_stop(struct store *s)
+{
+    if (s->state == ST_STOPPED)
+        return;
+    if (s->gai_busy)
+        uv_cancel((uv_req_t *)&s->gai);
+    s->state = ST_STOPPED;
+    redisAsyncContext *ac = s->ac;
+    s->ac = NULL;
+    if (ac != NULL)
+        redisAsyncFree(ac);     /* answers the calls in flight with NULL */
+    uv_close((uv_handle_t *)&s->retry, NULL);
+    uv_close((uv_handle_t *)&s->connecting, NULL);
+    uv_close((uv_handle_t *)&s->deadline, NULL);
+    uv_close((uv_handle_t *)&s->health, NULL);
+    uv_close((uv_handle_t *)&s->dropper, NULL);
+}
+
+void store_free(struct store *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < STORE_NSCRIPTS; i++)
+        free(s->body[i]);
+    free(s->library);
+    free(s);
+}

@@ -1,0 +1,75 @@
+/* store.h - the Redis link of outpostd: connect, AUTH, scripts, deadlines.
+ *
+ * One asynchronous connection (hiredis 0.14 on the libuv loop through
+ * store_uv.c).  The store connects by itself and reconnects with capped,
+ * jittered exponential backoff; on every connect it authenticates, selects
+ * the database, loads the Functions library (policy/outpost.lua) and the
+ * decision script (policy/decide.lua), and only then is READY.  While not
+ * READY, store_eval() refuses at once, so nothing queues without bound.
+ *
+ * store_eval() sends one EVALSHA: exactly one Redis command per policy
+ * request (a NOSCRIPT answer, meaning the script did not run, is resent
+ * once as EVAL).  Every call has a deadline (redis.timeout_ms): when it
+ * passes, the callback runs with ok == false and the late reply is dropped
+ * when it comes.  A connection whose oldest call is 2 x timeout_ms late
+ * is dropped and rebuilt (a stopped or wedged Redis).  The request is
+ * referenced by the call until hiredis is done with it, so a Postfix
+ * connection may close at any time. */
+#ifndef OUTPOST_STORE_H
+#define OUTPOST_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct config;
+struct request;
+struct store;
+
+#define STORE_INFLIGHT_MAX 10000    /* calls in flight; more fail at once */
+#define STORE_REPLY_MAX    8        /* elements of a script reply kept */
+#define STORE_BACKOFF_MIN_MS 100
+#define STORE_BACKOFF_MAX_MS 2000
+#define STORE_HEALTH_MS    5000     /* marker check while connected */
+
+enum store_script { STORE_DECIDE, STORE_NSCRIPTS };
+
+struct store_reply {
+    bool        ok;                 /* false: no answer; see why */
+    const char *why;                /* !ok: "timeout", "connection lost", ... */
+    size_t      n;                  /* ok: elements of the reply */
+    const char *v[STORE_REPLY_MAX]; /* ok: NUL-terminated; valid during the callback */
+};
+
+/* Runs exactly once per accepted store_eval(), never inside store_eval(). */
+typedef void store_cb(struct request *rq, const struct store_reply *r, void *arg);
+
+struct store_stats {
+    uint64_t calls, replies, timeouts, errors, noscript, refused;
+    uint64_t connects, disconnects;
+};
+
+struct store *store_new(uv_loop_t *loop, struct config *const *cfg);
+void store_start(struct store *s);
+/* After a reload: reconnects when redis.* or policy_dir changed. */
+void store_reconfigure(struct store *s, const struct config *old);
+/* Closes the connection and every timer; pending calls get ok == false.
+ * The loop then has nothing of the store's left open. */
+void store_stop(struct store *s);
+void store_free(struct store *s);           /* after store_stop + loop end */
+
+bool store_ready(const struct store *s);
+/* The state marker is missing (Redis emptied or replaced; SPEC §9). */
+bool store_state_lost(const struct store *s);
+const struct store_stats *store_stats(const struct store *s);
+
+/* argv[0..nkeys) are keys, the rest arguments; lens[i] their lengths
+ * (binary-safe).  0: cb will run exactly once.  -1: refused now (not
+ * connected, too many in flight), cb will not run; *why says why. */
+int store_eval(struct store *s, enum store_script which, struct request *rq,
+               int argc, const char *const *argv, const size_t *lens,
+               int nkeys, store_cb *cb, void *arg, const char **why);
+
+#endif

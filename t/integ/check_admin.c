@@ -1,0 +1,821 @@
+/* check_admin.c - outpostctl's Redis commands ($OUTPOSTCTL), the outpost
+ * Functions (policy/outpost.lua) and the decision script
+ * (policy/decide.lua) against a private redis-server per test.
+ *
+ * What is checked is what doc/keys.md promises an operator: the exact keys
+ * and fields (escaped account names included), that `redis-cli FCALL` with
+ * the documented command line does what outpostctl does, the canonical
+ * client form and clientlens counts, the rule order of decide.lua, and
+ * outpostctl's exit codes (0 done, 1 refused or not found, 2 usage or
+ * configuration error, 3 Redis unreachable or AUTH refused).
+ *
+ * Each test starts its own redis-server (tredis_start) and copies its
+ * struct tredis into memory shared with Check's runner (tshared_alloc), so
+ * that when an assertion ends the test process at once, the unchecked
+ * teardown in the runner still kills that redis-server (by the PID it
+ * started, after checking it is a redis-server) and removes its directory.
+ * A passing test stops it itself.  Every wait loop is bounded. */
+#include <check.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../lib/tlib.h"
+
+#define TIMEOUT_S 60
+#define P "outpost:"
+#define IDX P "{idx}:suspended"
+#define EVENTS P "{events}"
+#define MARKER P "{meta}:marker"
+
+static struct tredis rs;                /* the test process's own */
+static struct tredis *shadow;           /* its copy, shared with the runner */
+static char cfgpath[192];               /* the test's config file */
+
+/* ---- fixtures */
+
+static void shared_make(void)           /* unchecked: in the runner */
+{
+    shadow = tshared_alloc(sizeof *shadow);
+}
+
+/* True if pid is a live redis-server (not a recycled PID). */
+static bool is_redis(pid_t pid)
+{
+    char path[64], comm[64] = "";
+    snprintf(path, sizeof path, "/proc/%ld/comm", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    bool ok = fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "redis-server", 12) == 0;
+    fclose(f);
+    return ok;
+}
+
+static void shared_reap(void)           /* unchecked: in the runner */
+{
+    if (shadow->pid > 0 && is_redis(shadow->pid)) {
+        kill(shadow->pid, SIGKILL);
+        for (int i = 0; i < 200 && kill(shadow->pid, 0) == 0 && is_redis(shadow->pid); i++)
+            usleep(10000);
+    }
+    tdir_remove(shadow->dir);
+    tshared_free(shadow, sizeof *shadow);
+    shadow = NULL;
+}
+
+static void rstart(const char *const *args)
+{
+    tredis_start(&rs, args);
+    *shadow = rs;
+}
+
+static void rstop(void)                 /* checked teardown, and by hand */
+{
+    if (rs.pid > 0 || rs.dir[0] != '\0')
+        tredis_stop(&rs);
+    memset(&rs, 0, sizeof rs);
+    memset(shadow, 0, sizeof *shadow);
+}
+
+/* ---- helpers */
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    ck_assert_msg(v != NULL, "%s is not set (run through make check)", name);
+    return v;
+}
+
+/* Writes the test's config: Redis on rs.sock plus `redis_extra` inside the
+ * "redis" object (may be "" or start with ", "), policy_dir $T_POLICY. */
+static void write_config_addr(const char *address, const char *redis_extra)
+{
+    char text[2048];
+    if (rs.dir[0] != '\0')             /* else the caller chose cfgpath */
+        snprintf(cfgpath, sizeof cfgpath, "%s/outpost.json", rs.dir);
+    snprintf(text, sizeof text,
+             "{\n"
+             "  \"redis\": {\"address\": \"%s\"%s},\n"
+             "  \"policy_dir\": \"%s\",\n"
+             "  \"default_class\": \"standard\",\n"
+             "  \"classes\": {\"standard\": {}}\n"
+             "}\n", address, redis_extra, env("T_POLICY"));
+    tfile_write(cfgpath, text);
+}
+
+static void write_config(const char *redis_extra)
+{
+    char addr[160];
+    snprintf(addr, sizeof addr, "unix:%s", rs.sock);
+    write_config_addr(addr, redis_extra);
+}
+
+static char out[16384], err[8192];      /* of the last ctl() run */
+
+/* Runs outpostctl -c cfgpath ARGS... (NULL-terminated); returns the exit
+ * code, failing the test on a signal or a timeout. */
+static int ctl(const char *a0, ...)
+{
+    char *argv[24];
+    int n = 0;
+    va_list ap;
+    char s[64];
+
+    argv[n++] = (char *)env("OUTPOSTCTL");
+    argv[n++] = "-c";
+    argv[n++] = cfgpath;
+    argv[n++] = (char *)a0;
+    va_start(ap, a0);
+    for (const char *a; n < 23 && (a = va_arg(ap, const char *)) != NULL;)
+        argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n] = NULL;
+    int st = trun(argv, out, sizeof out, err, sizeof err, 20000);
+    ck_assert_msg(st != -1 && WIFEXITED(st), "outpostctl %s ...: got %s, want an exit "
+                  "code; stderr \"%s\"", a0, tstatus_str(st, s, sizeof s), err);
+    return WEXITSTATUS(st);
+}
+
+static void expect_exit(int got, int want, const char *what)
+{
+    ck_assert_msg(got == want, "%s: got exit %d, want %d\nstdout: %s\nstderr: %s", what,
+                  got, want, out, err);
+}
+
+/* redis-cli ARGS... into a static buffer (trimmed). */
+static char cli_out[16384];
+#define CLI(...) (tredis_cli(&rs, cli_out, sizeof cli_out, __VA_ARGS__, (char *)NULL), \
+                  cli_out)
+
+static void expect_cli(const char *got, const char *want, const char *what)
+{
+    ck_assert_msg(strcmp(got, want) == 0, "%s: got \"%s\", want \"%s\"", what, got, want);
+}
+
+static json_t *parse(const char *text, const char *what)
+{
+    json_error_t je;
+    json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
+    ck_assert_msg(j != NULL, "%s: \"%s\" is not JSON (%s)", what, text, je.text);
+    return j;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sorts the lines of s in place (HKEYS output, order-free compare). */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void sorted_lines(const char *in, char *outbuf, size_t cap)
+{
+    char *copy = strdup(in), *lines[64], *save = NULL;
+    size_t n = 0;
+    for (char *l = strtok_r(copy, "\n", &save); l != NULL && n < 64;
+         l = strtok_r(NULL, "\n", &save))
+        lines[n++] = l;
+    qsort(lines, n, sizeof lines[0], cmp_str);
+    outbuf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        strncat(outbuf, lines[i], cap - strlen(outbuf) - 2);
+        strcat(outbuf, "\n");
+    }
+    free(copy);
+}
+
+/* ---- suspension */
+
+START_TEST(test_suspend_record)
+{
+    rstart(NULL);
+    write_config("");
+    long long t0 = now_ms();
+    expect_exit(ctl("suspend", "Alice", "--reason", "phished password", "--by", "support1",
+                    "--note", "ticket 42", NULL), 0, "suspend Alice");
+
+    const char *k = P "{a:alice}:susp";
+    expect_cli(CLI("HGET", k, "reason"), "phished password", "susp reason");
+    expect_cli(CLI("HGET", k, "by"), "support1", "susp by");
+    expect_cli(CLI("HGET", k, "until"), "0", "susp until");
+    expect_cli(CLI("HGET", k, "note"), "ticket 42", "susp note");
+    long long at = atoll(CLI("HGET", k, "at"));
+    ck_assert_msg(at >= t0 - 5000 && at <= now_ms() + 5000, "susp at %lld: want Redis "
+                  "TIME in ms (about %lld)", at, t0);
+    expect_cli(CLI("HLEN", k), "5", "susp has 5 fields");
+    expect_cli(CLI("PTTL", k), "-1", "an indefinite suspension has no TTL");
+    expect_cli(CLI("ZSCORE", IDX, "alice"), "inf", "index score");
+    expect_cli(CLI("LLEN", P "{a:alice}:audit"), "1", "audit length");
+    json_t *a = parse(CLI("LINDEX", P "{a:alice}:audit", "0"), "audit entry");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "op")), "suspend");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "reason")), "phished password");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "by")), "support1");
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "at")), at);
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "until")), 0);
+    json_decref(a);
+    expect_cli(CLI("XLEN", EVENTS), "1", "events");
+    CLI("XREVRANGE", EVENTS, "+", "-", "COUNT", "1");
+    ck_assert_msg(strstr(cli_out, "\nsuspend\naccount\nalice\njson\n{") != NULL,
+                  "event fields: got \"%s\", want type suspend, account alice, json",
+                  cli_out);
+
+    /* suspending again replaces the record and says so in the audit */
+    expect_exit(ctl("suspend", "alice", "--reason", "spam run", NULL), 0, "suspend again");
+    expect_cli(CLI("HGET", k, "reason"), "spam run", "replaced reason");
+    expect_cli(CLI("HGET", k, "note"), "", "replaced note");
+    a = parse(CLI("LINDEX", P "{a:alice}:audit", "0"), "audit entry 2");
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "replaced")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(a, "old_reason")), "phished password");
+    json_decref(a);
+    rstop();
+}
+END_TEST
+
+START_TEST(test_fcall_same)
+{
+    rstart(NULL);
+    write_config("");
+    expect_exit(ctl("suspend", "bob", "--reason", "phished password", "--by", "support1",
+                    NULL), 0, "suspend bob");
+    /* exactly the command line of doc/keys.md */
+    CLI("FCALL", "outpost_suspend", "4", P "{a:carol}:susp", P "{a:carol}:audit",
+        P "{idx}:suspended", P "{events}", "carol", "phished password", "support1", "0",
+        "", "100000");
+    ck_assert_msg(strchr(cli_out, '\n') != NULL && strstr(cli_out, "ERR") == NULL,
+                  "FCALL outpost_suspend: got \"%s\", want at and until", cli_out);
+
+    char fb[512], fc[512];
+    sorted_lines(CLI("HKEYS", P "{a:bob}:susp"), fb, sizeof fb);
+    sorted_lines(CLI("HKEYS", P "{a:carol}:susp"), fc, sizeof fc);
+    ck_assert_str_eq(fb, fc);
+    static const char *const same[] = { "reason", "by", "until", "note" };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        char vb[sizeof cli_out];
+        memcpy(vb, CLI("HGET", P "{a:bob}:susp", same[i]), sizeof vb);
+        expect_cli(CLI("HGET", P "{a:carol}:susp", same[i]), vb, same[i]);
+    }
+    expect_cli(CLI("ZSCORE", IDX, "carol"), "inf", "FCALL index entry");
+    expect_cli(CLI("ZSCORE", IDX, "bob"), "inf", "outpostctl index entry");
+    expect_cli(CLI("LLEN", P "{a:carol}:audit"), "1", "FCALL audit");
+    expect_cli(CLI("XLEN", EVENTS), "2", "two events");
+
+    /* and outpostctl sees the FCALL suspension like its own */
+    expect_exit(ctl("show", "carol", NULL), 0, "show carol");
+    ck_assert_msg(strstr(out, "suspended") && strstr(out, "phished password"),
+                  "show carol: got \"%s\"", out);
+    /* the documented reinstate line */
+    expect_cli(CLI("FCALL", "outpost_reinstate", "4", P "{a:carol}:susp",
+                   P "{a:carol}:audit", P "{idx}:suspended", P "{events}", "carol",
+                   "support1", "password reset", "100000"), "1", "FCALL reinstate");
+    expect_cli(CLI("EXISTS", P "{a:carol}:susp"), "0", "reinstated by FCALL");
+    /* bad input is an error reply, nothing written */
+    CLI("FCALL", "outpost_suspend", "4", P "{a:x}:susp", P "{a:x}:audit", IDX, EVENTS,
+        "x", "r", "me", "-5", "", "100");
+    ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "FOR_MS -5: got \"%s\"",
+                  cli_out);
+    expect_cli(CLI("EXISTS", P "{a:x}:susp"), "0", "nothing written on bad input");
+    /* keys that do not belong to the account (an unescaped name) */
+    CLI("FCALL", "outpost_suspend", "4", P "{a:Jo Doe}:susp", P "{a:Jo Doe}:audit", IDX,
+        EVENTS, "Jo Doe", "r", "me", "0", "", "100");
+    ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0
+                  && strstr(cli_out, "{a:Jo%20Doe}:susp") != NULL,
+                  "unescaped keys: got \"%s\", want an error naming the right key", cli_out);
+    expect_cli(CLI("EXISTS", P "{a:Jo Doe}:susp"), "0", "nothing written for bad keys");
+    CLI("FCALL", "outpost_list_add", "3", P "{lists}:deny:sender",
+        P "{lists}:deny:clientlens", EVENTS, "deny", "client",
+        "00000000000000000000ffffc0000200/120", "192.0.2.0/24", "me", "100");
+    ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "list kind and key differ: "
+                  "got \"%s\"", cli_out);
+    expect_cli(CLI("XLEN", EVENTS), "3", "no event for refused calls");
+    rstop();
+}
+END_TEST
+
+START_TEST(test_suspend_expiry)
+{
+    rstart(NULL);
+    write_config("");
+    expect_exit(ctl("suspend", "dave", "--reason", "cooling off", "--for", "1s", NULL), 0,
+                "suspend --for 1s");
+    long pttl = atol(CLI("PTTL", P "{a:dave}:susp"));
+    ck_assert_msg(pttl > 0 && pttl <= 1000, "PTTL %ld, want 1..1000", pttl);
+    const char *score = CLI("ZSCORE", IDX, "dave");
+    ck_assert_msg(atoll(score) > 1000000000000LL && strstr(score, "inf") == NULL,
+                  "index score \"%s\", want the expiry in ms", score);
+    expect_exit(ctl("suspended", NULL), 0, "suspended");
+    ck_assert_msg(strstr(out, "dave") != NULL, "suspended: want dave; got \"%s\"", out);
+
+    bool gone = false;
+    for (int i = 0; i < 30 && !gone; i++) {         /* 3 s at most */
+        usleep(100000);
+        expect_exit(ctl("--json", "suspended", NULL), 0, "suspended --json");
+        gone = strstr(out, "dave") == NULL;
+    }
+    ck_assert_msg(gone, "dave still listed 3 s after a 1 s suspension: %s", out);
+    expect_cli(CLI("EXISTS", P "{a:dave}:susp"), "0", "expired susp key");
+    expect_cli(CLI("ZSCORE", IDX, "dave"), "", "pruned index entry");
+    expect_exit(ctl("reinstate", "dave", NULL), 1, "reinstate an expired suspension");
+    rstop();
+}
+END_TEST
+
+START_TEST(test_reinstate)
+{
+    rstart(NULL);
+    write_config("");
+    expect_exit(ctl("suspend", "erin", "--reason", "r1", NULL), 0, "suspend erin");
+    expect_exit(ctl("reinstate", "erin", "--by", "support2", "--note", "reset", NULL), 0,
+                "reinstate erin");
+    expect_cli(CLI("EXISTS", P "{a:erin}:susp"), "0", "susp key gone");
+    expect_cli(CLI("ZSCORE", IDX, "erin"), "", "index entry gone");
+    expect_cli(CLI("LLEN", P "{a:erin}:audit"), "2", "audit entries");
+    json_t *a = parse(CLI("LINDEX", P "{a:erin}:audit", "0"), "reinstate audit");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "op")), "reinstate");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "by")), "support2");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "note")), "reset");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "reason")), "r1");
+    json_decref(a);
+    expect_exit(ctl("reinstate", "erin", NULL), 1, "reinstate again");
+    expect_cli(CLI("LLEN", P "{a:erin}:audit"), "2", "no audit for a no-op");
+    expect_exit(ctl("--json", "reinstate", "erin", NULL), 1, "--json reinstate again");
+    json_t *o = parse(out, "--json reinstate");
+    ck_assert(json_is_false(json_object_get(o, "reinstated")));
+    json_decref(o);
+    expect_cli(CLI("XLEN", EVENTS), "2", "events: suspend, reinstate");
+    rstop();
+}
+END_TEST
+
+START_TEST(test_suspended_list)
+{
+    rstart(NULL);
+    write_config("");
+    expect_exit(ctl("suspended", NULL), 0, "suspended, none");
+    ck_assert_msg(strstr(out, "no account") != NULL, "suspended, none: got \"%s\"", out);
+    expect_exit(ctl("suspend", "alice", "--reason", "phished password", "--by", "support1",
+                    NULL), 0, "suspend alice");
+    expect_exit(ctl("suspend", "frank", "--reason", "bulk spam", "--for", "2h", NULL), 0,
+                "suspend frank");
+    expect_exit(ctl("suspended", NULL), 0, "suspended");
+    ck_assert_msg(strstr(out, "alice") && strstr(out, "phished password")
+                  && strstr(out, "ago by support1") && strstr(out, "until reinstated")
+                  && strstr(out, "frank") && strstr(out, "bulk spam"),
+                  "suspended: got \"%s\"", out);
+    expect_exit(ctl("suspended", "--json", NULL), 0, "suspended --json");
+    json_t *arr = parse(out, "suspended --json");
+    ck_assert_msg(json_is_array(arr) && json_array_size(arr) == 2, "want 2: %s", out);
+    size_t i;
+    json_t *e;
+    int seen = 0;
+    json_array_foreach(arr, i, e) {
+        const char *acc = json_string_value(json_object_get(e, "account"));
+        ck_assert_ptr_nonnull(acc);
+        ck_assert(json_is_integer(json_object_get(e, "at")));
+        ck_assert(json_is_integer(json_object_get(e, "until")));
+        if (strcmp(acc, "alice") == 0) {
+            ck_assert_str_eq(json_string_value(json_object_get(e, "reason")),
+                             "phished password");
+            ck_assert_int_eq(json_integer_value(json_object_get(e, "until")), 0);
+            seen |= 1;
+        } else if (strcmp(acc, "frank") == 0) {
+            ck_assert_int_gt(json_integer_value(json_object_get(e, "until")), 0);
+            seen |= 2;
+        }
+    }
+    json_decref(arr);
+    ck_assert_int_eq(seen, 3);
+
+    /* show: the suspension, the audit trail; an unknown account is fine */
+    expect_exit(ctl("show", "ALICE", NULL), 0, "show ALICE");
+    ck_assert_msg(strstr(out, "alice: suspended") && strstr(out, "audit"),
+                  "show: got \"%s\"", out);
+    expect_exit(ctl("show", "nobody-here", NULL), 0, "show unknown");
+    ck_assert_msg(strstr(out, "not suspended") != NULL, "show unknown: got \"%s\"", out);
+    expect_exit(ctl("--json", "show", "alice", NULL), 0, "show --json");
+    json_t *o = parse(out, "show --json");
+    ck_assert(json_is_true(json_object_get(o, "suspended")));
+    ck_assert_int_eq(json_array_size(json_object_get(o, "audit")), 1);
+    json_decref(o);
+    rstop();
+}
+END_TEST
+
+/* ---- lists */
+
+static void check_lists(const char *l)
+{
+    char key[128], lens[128], what[128];
+    snprintf(lens, sizeof lens, P "{lists}:%s:clientlens", l);
+
+    snprintf(what, sizeof what, "%s add account", l);
+    expect_exit(ctl(l, "add", "account", " Carol ", "--by", "ops1", NULL), 0, what);
+    snprintf(key, sizeof key, P "{lists}:%s:account", l);
+    json_t *v = parse(CLI("HGET", key, "carol"), "account entry");
+    ck_assert_str_eq(json_string_value(json_object_get(v, "by")), "ops1");
+    ck_assert(json_is_integer(json_object_get(v, "at")));
+    json_decref(v);
+
+    snprintf(key, sizeof key, P "{lists}:%s:client", l);
+    expect_exit(ctl(l, "add", "client", "192.0.2.0/24", NULL), 0, "add 192.0.2.0/24");
+    v = parse(CLI("HGET", key, "00000000000000000000ffffc0000200/120"), "client entry");
+    ck_assert_str_eq(json_string_value(json_object_get(v, "text")), "192.0.2.0/24");
+    json_decref(v);
+    expect_cli(CLI("HGET", lens, "120"), "1", "clientlens 120 after one");
+    expect_exit(ctl(l, "add", "client", "192.0.2.77/24", NULL), 1,
+                "the same network again (already present)");
+    expect_cli(CLI("HGET", lens, "120"), "1", "clientlens unchanged by a duplicate");
+    expect_exit(ctl(l, "add", "client", "198.51.100.0/24", NULL), 0, "add 198.51.100.0/24");
+    expect_cli(CLI("HGET", lens, "120"), "2", "clientlens 120 after two");
+    expect_exit(ctl(l, "add", "client", "2001:DB8::/32", NULL), 0, "add 2001:db8::/32");
+    expect_cli(CLI("HEXISTS", key, "20010db8000000000000000000000000/32"), "1", "v6 field");
+    expect_cli(CLI("HGET", lens, "32"), "1", "clientlens 32");
+    expect_exit(ctl(l, "add", "client", "2001:db8::1", NULL), 0, "add a v6 host");
+    expect_cli(CLI("HEXISTS", key, "20010db8000000000000000000000001/128"), "1",
+               "v6 host field");
+    expect_exit(ctl(l, "add", "client", "192.0.2.0/33", NULL), 2, "bad CIDR /33");
+    expect_exit(ctl(l, "add", "client", "not-an-ip", NULL), 2, "not an address");
+    expect_exit(ctl(l, "add", "colour", "red", NULL), 2, "bad kind");
+
+    snprintf(key, sizeof key, P "{lists}:%s:sender", l);
+    expect_exit(ctl(l, "add", "sender", "<Bob@Example.COM>", NULL), 0, "add sender");
+    expect_cli(CLI("HEXISTS", key, "bob@example.com"), "1", "sender field");
+    snprintf(key, sizeof key, P "{lists}:%s:domain", l);
+    expect_exit(ctl(l, "add", "domain", ".Example.NET", NULL), 0, "add .domain");
+    expect_cli(CLI("HEXISTS", key, ".example.net"), "1", "domain field");
+
+    expect_exit(ctl(l, "list", NULL), 0, "list");
+    ck_assert_msg(strstr(out, "192.0.2.0/24") && strstr(out, "carol")
+                  && strstr(out, "bob@example.com") && strstr(out, ".example.net"),
+                  "%s list: got \"%s\"", l, out);
+    expect_exit(ctl("--json", l, "list", NULL), 0, "list --json");
+    json_t *o = parse(out, "list --json");
+    ck_assert_int_eq(json_array_size(json_object_get(o, "account")), 1);
+    ck_assert_int_eq(json_array_size(json_object_get(o, "client")), 4);
+    ck_assert_int_eq(json_array_size(json_object_get(o, "sender")), 1);
+    ck_assert_int_eq(json_array_size(json_object_get(o, "domain")), 1);
+    json_decref(o);
+
+    /* removal: counts go down, the length field disappears at 0 */
+    snprintf(key, sizeof key, P "{lists}:%s:client", l);
+    expect_exit(ctl(l, "remove", "client", "192.0.2.0/24", NULL), 0, "remove /24");
+    expect_cli(CLI("HGET", lens, "120"), "1", "clientlens 120 after a removal");
+    expect_exit(ctl(l, "remove", "client", "198.51.100.0/24", NULL), 0, "remove 2nd /24");
+    expect_cli(CLI("HEXISTS", lens, "120"), "0", "clientlens 120 gone at 0");
+    expect_cli(CLI("HGET", lens, "32"), "1", "clientlens 32 untouched");
+    expect_exit(ctl(l, "remove", "client", "198.51.100.0/24", NULL), 1, "remove absent");
+    expect_exit(ctl(l, "remove", "sender", "nobody@example.com", NULL), 1,
+                "remove absent sender");
+    expect_exit(ctl(l, "remove", "account", "CAROL", NULL), 0, "remove account");
+    snprintf(key, sizeof key, P "{lists}:%s:account", l);
+    expect_cli(CLI("EXISTS", key), "0", "account list empty");
+    expect_exit(ctl(l, "remove", "sender", "bob@example.com", NULL), 0, "remove sender");
+    expect_exit(ctl(l, "remove", "domain", ".example.net", NULL), 0, "remove domain");
+}
+
+START_TEST(test_lists)
+{
+    rstart(NULL);
+    write_config("");
+    check_lists("deny");
+    check_lists("allow");
+    /* list entries for other kinds never touch clientlens */
+    sorted_lines(CLI("HKEYS", P "{lists}:deny:clientlens"), out, sizeof out);
+    ck_assert_str_eq(out, "128\n32\n");
+    /* 2 lists x (7 adds + 5 removes); refused ones write nothing */
+    expect_cli(CLI("XLEN", EVENTS), "24", "one event per change");
+    expect_exit(ctl("deny", "add", "client", NULL), 2, "deny add without a value");
+    expect_exit(ctl("deny", "frobnicate", NULL), 2, "deny with a bad verb");
+    rstop();
+}
+END_TEST
+
+/* ---- decide.lua */
+
+static char *decide_body;
+
+/* EVAL decide.lua with the keys of the given (escaped) account key part. */
+static const char *decide(const char *esc_account, const char *account, const char *hex,
+                          const char *sender, const char *domain, const char *flags)
+{
+    char susp[300];
+    snprintf(susp, sizeof susp, P "{a:%s}:susp", esc_account);
+    return CLI("EVAL", decide_body, "11", susp,
+               P "{lists}:allow:account", P "{lists}:allow:client",
+               P "{lists}:allow:clientlens", P "{lists}:allow:sender",
+               P "{lists}:allow:domain",
+               P "{lists}:deny:account", P "{lists}:deny:client",
+               P "{lists}:deny:clientlens", P "{lists}:deny:sender",
+               P "{lists}:deny:domain",
+               account, hex, sender, domain, flags);
+}
+
+#define V4(h) "00000000000000000000ffff" h
+#define NOHEX ""
+
+START_TEST(test_decide)
+{
+    char path[512];
+    rstart(NULL);
+    write_config("");
+    snprintf(path, sizeof path, "%s/decide.lua", env("T_POLICY"));
+    decide_body = tfile_read(path);
+    ck_assert_msg(decide_body != NULL, "cannot read %s", path);
+
+    /* empty lists */
+    expect_cli(decide("alice", "alice", V4("0a000001"), "a@b.example", "b.example", ""),
+               "ok", "empty lists");
+
+    /* deny client v4 /24 (120), /21 (117, odd), v6 /32 */
+    expect_exit(ctl("deny", "add", "client", "192.0.2.0/24", NULL), 0, "deny /24");
+    expect_exit(ctl("deny", "add", "client", "198.51.96.0/21", NULL), 0, "deny /21");
+    expect_exit(ctl("deny", "add", "client", "2001:db8::/32", NULL), 0, "deny v6 /32");
+    expect_cli(decide("alice", "alice", V4("c0000237"), "", "", ""),
+               "deny:client\n" V4("c0000200") "/120", "192.0.2.55 in /24");
+    expect_cli(decide("alice", "alice", V4("c0000301"), "", "", ""), "ok",
+               "192.0.3.1 outside /24");
+    expect_cli(decide("alice", "alice", V4("c63367ff"), "", "", ""),
+               "deny:client\n" V4("c6336000") "/117", "198.51.103.255 in /21");
+    expect_cli(decide("alice", "alice", V4("c6336000"), "", "", ""),
+               "deny:client\n" V4("c6336000") "/117", "198.51.96.0 in /21");
+    expect_cli(decide("alice", "alice", V4("c6336801"), "", "", ""), "ok",
+               "198.51.104.1 outside /21");
+    expect_cli(decide("alice", "alice", V4("c6335fff"), "", "", ""), "ok",
+               "198.51.95.255 outside /21");
+    expect_cli(decide("", "", "20010db8ffff00000000000000000001", "", "", ""),
+               "deny:client\n20010db8000000000000000000000000/32", "2001:db8:ffff::1");
+    expect_cli(decide("", "", "20010db9000000000000000000000001", "", "", ""), "ok",
+               "2001:db9::1");
+    expect_cli(decide("", "", NOHEX, "", "", ""), "ok", "no client address");
+
+    /* allow beats deny: a /128 inside a denied /24; an account on both */
+    expect_exit(ctl("allow", "add", "client", "192.0.2.7", NULL), 0, "allow host");
+    expect_cli(decide("alice", "alice", V4("c0000207"), "", "", ""), "allow:client",
+               "allowed host in denied net");
+    expect_exit(ctl("deny", "add", "account", "mallory", NULL), 0, "deny mallory");
+    expect_cli(decide("mallory", "mallory", NOHEX, "", "", ""), "deny:account\nmallory",
+               "denied account");
+    expect_exit(ctl("allow", "add", "account", "mallory", NULL), 0, "allow mallory");
+    expect_cli(decide("mallory", "mallory", V4("c0000237"), "", "", ""), "allow:account",
+               "allowed account beats denied client");
+
+    /* sender / domain allow entries: unauthenticated only */
+    expect_exit(ctl("allow", "add", "sender", "good@example.org", NULL), 0, "allow sender");
+    expect_exit(ctl("deny", "add", "domain", "example.org", NULL), 0, "deny domain");
+    expect_cli(decide("", "", NOHEX, "good@example.org", "example.org", ""),
+               "allow:sender", "unauthenticated allowed sender");
+    expect_cli(decide("bob", "bob", NOHEX, "good@example.org", "example.org", ""),
+               "deny:domain\nexample.org", "authenticated: the allow sender is ignored");
+    expect_exit(ctl("allow", "add", "domain", ".trusted.test", NULL), 0, "allow .domain");
+    expect_cli(decide("", "", NOHEX, "x@mail.trusted.test", "mail.trusted.test", ""),
+               "allow:domain", "allowed parent domain, unauthenticated");
+    expect_cli(decide("bob", "bob", NOHEX, "x@mail.trusted.test", "mail.trusted.test", ""),
+               "ok", "allowed domain ignored when authenticated");
+
+    /* parent-domain deny entries match subdomains, not the domain itself */
+    expect_exit(ctl("deny", "add", "domain", ".example.net", NULL), 0, "deny .example.net");
+    expect_cli(decide("bob", "bob", NOHEX, "x@a.b.example.net", "a.b.example.net", ""),
+               "deny:domain\n.example.net", "deep subdomain");
+    expect_cli(decide("bob", "bob", NOHEX, "x@example.net", "example.net", ""), "ok",
+               ".example.net does not match example.net");
+    expect_exit(ctl("deny", "add", "sender", "spam@x.test", NULL), 0, "deny sender");
+    expect_cli(decide("bob", "bob", NOHEX, "spam@x.test", "x.test", ""),
+               "deny:sender\nspam@x.test", "denied sender, authenticated");
+
+    /* the static deny flag: after the allow list, before everything else */
+    expect_cli(decide("bob", "bob", NOHEX, "", "", "d"), "deny:static", "flag d");
+    expect_cli(decide("mallory", "mallory", NOHEX, "", "", "d"), "allow:account",
+               "flag d, allowed account");
+
+    /* suspension: a name that needs escaping, set by outpostctl */
+    expect_exit(ctl("suspend", "A}b c", "--reason", "phished", NULL), 0, "suspend a}b c");
+    expect_cli(decide("a%7Db%20c", "a}b c", NOHEX, "", "", ""), "suspended\nphished\n0",
+               "suspended until reinstated");
+    expect_cli(decide("bob", "bob", NOHEX, "", "", ""), "ok", "bob not suspended");
+    /* until in the past (a record without TTL, as after a late expiry) */
+    char past[32], future[32];
+    snprintf(past, sizeof past, "%lld", now_ms() - 60000);
+    snprintf(future, sizeof future, "%lld", now_ms() + 3600000);
+    CLI("HSET", P "{a:old}:susp", "reason", "r", "by", "x", "at", "1", "until", past,
+        "note", "");
+    expect_cli(decide("old", "old", NOHEX, "", "", ""), "ok", "expired suspension");
+    CLI("HSET", P "{a:old}:susp", "until", future);
+    char want[64];
+    snprintf(want, sizeof want, "suspended\nr\n%s", future);
+    expect_cli(decide("old", "old", NOHEX, "", "", ""), want, "suspension until later");
+    CLI("HSET", P "{a:old}:susp", "until", "0");
+    expect_cli(decide("old", "old", NOHEX, "", "", ""), "suspended\nr\n0", "until 0");
+    /* a deny entry decides before the suspension */
+    expect_cli(decide("a%7Db%20c", "a}b c", NOHEX, "spam@x.test", "x.test", ""),
+               "deny:sender\nspam@x.test", "deny before suspension");
+
+    /* read-only: EVALSHA of the script works on a replica-style read-only call */
+    CLI("SCRIPT", "LOAD", decide_body);
+    char sha[41];
+    ck_assert_msg(strlen(cli_out) == 40, "SCRIPT LOAD: got \"%s\"", cli_out);
+    memcpy(sha, cli_out, sizeof sha);
+    expect_cli(CLI("EVALSHA_RO", sha, "11", P "{a:old}:susp",
+                   P "{lists}:allow:account", P "{lists}:allow:client",
+                   P "{lists}:allow:clientlens", P "{lists}:allow:sender",
+                   P "{lists}:allow:domain", P "{lists}:deny:account",
+                   P "{lists}:deny:client", P "{lists}:deny:clientlens",
+                   P "{lists}:deny:sender", P "{lists}:deny:domain",
+                   "old", "", "", "", ""), "suspended\nr\n0", "EVALSHA_RO (no-writes)");
+    free(decide_body);
+    decide_body = NULL;
+    rstop();
+}
+END_TEST
+
+/* ---- connection, AUTH */
+
+START_TEST(test_unreachable)
+{
+    snprintf(cfgpath, sizeof cfgpath, "/tmp/outpost-admin-%ld.json", (long)getpid());
+    write_config_addr("unix:/nonexistent/outpost-redis.sock", "");
+    expect_exit(ctl("suspended", NULL), 3, "suspended, no Redis");
+    ck_assert_msg(strstr(err, "unreachable") != NULL, "want \"unreachable\": %s", err);
+    expect_exit(ctl("suspend", "alice", "--reason", "x", NULL), 3, "suspend, no Redis");
+    expect_exit(ctl("deny", "list", NULL), 3, "deny list, no Redis");
+    /* argument errors come before any connection */
+    expect_exit(ctl("suspend", "alice", NULL), 2, "suspend without --reason");
+    expect_exit(ctl("suspend", "a\nb", "--reason", "x", NULL), 2, "control byte");
+    char longname[300];
+    memset(longname, 'x', 257);
+    longname[257] = '\0';
+    expect_exit(ctl("show", longname, NULL), 2, "257-byte account");
+    longname[256] = '\0';
+    expect_exit(ctl("show", longname, NULL), 3, "256-byte account is fine");
+    expect_exit(ctl("suspend", "alice", "--reason", "x", "--for", "ever", NULL), 2,
+                "bad duration");
+    expect_exit(ctl("suspend", "   ", "--reason", "x", NULL), 2, "blank account");
+    unlink(cfgpath);
+}
+END_TEST
+
+START_TEST(test_auth)
+{
+    char pwbad[192], pwgood[192], pwops[192], extra[512];
+    rstart(NULL);
+    /* tredis_start waits for an unauthenticated PING, so the password is
+     * set once it runs (the same as --requirepass for what is tested) */
+    expect_cli(CLI("CONFIG", "SET", "requirepass", "s3cret"), "OK", "requirepass");
+    snprintf(pwbad, sizeof pwbad, "%s/pw.bad", rs.dir);
+    snprintf(pwgood, sizeof pwgood, "%s/pw.good", rs.dir);
+    snprintf(pwops, sizeof pwops, "%s/pw.ops", rs.dir);
+    tfile_write(pwbad, "wrong\n");
+    tfile_write(pwgood, "s3cret\n");
+    tfile_write(pwops, "pw");
+
+    write_config("");
+    expect_exit(ctl("suspended", NULL), 3, "no password");
+    ck_assert_msg(strstr(err, "AUTH") != NULL, "no password: want AUTH in \"%s\"", err);
+
+    snprintf(extra, sizeof extra, ", \"password_file\": \"%s\"", pwbad);
+    write_config(extra);
+    expect_exit(ctl("suspended", NULL), 3, "wrong password");
+    ck_assert_msg(strstr(err, "AUTH") != NULL, "wrong password: want AUTH in \"%s\"", err);
+
+    snprintf(extra, sizeof extra, ", \"password_file\": \"%s\"", pwgood);
+    write_config(extra);
+    expect_exit(ctl("suspend", "alice", "--reason", "x", NULL), 0, "right password");
+
+    CLI("-a", "s3cret", "--no-auth-warning", "ACL", "SETUSER", "ops", "on", ">pw", "~*",
+        "&*", "+@all");
+    expect_cli(cli_out, "OK", "ACL SETUSER");
+    snprintf(extra, sizeof extra, ", \"username\": \"ops\", \"password_file\": \"%s\"",
+             pwops);
+    write_config(extra);
+    expect_exit(ctl("reinstate", "alice", NULL), 0, "ACL user ops");
+    snprintf(extra, sizeof extra, ", \"username\": \"ops\", \"password_file\": \"%s\"",
+             pwbad);
+    write_config(extra);
+    expect_exit(ctl("suspended", NULL), 3, "ACL user, wrong password");
+    ck_assert_msg(strstr(err, "AUTH") != NULL, "ACL: want AUTH in \"%s\"", err);
+
+    snprintf(extra, sizeof extra, ", \"password_file\": \"%s/missing\"", rs.dir);
+    write_config(extra);
+    expect_exit(ctl("suspended", NULL), 2, "unreadable password file: configuration");
+    rstop();
+}
+END_TEST
+
+/* ---- marker, library loading */
+
+START_TEST(test_init)
+{
+    rstart(NULL);
+    write_config("");
+    expect_exit(ctl("init", "--by", "admin1", NULL), 0, "init");
+    json_t *m = parse(CLI("GET", MARKER), "marker");
+    ck_assert_int_eq(json_integer_value(json_object_get(m, "version")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(m, "by")), "admin1");
+    ck_assert(json_integer_value(json_object_get(m, "at")) > 1000000000000LL);
+    json_decref(m);
+    expect_cli(CLI("XLEN", EVENTS), "1", "init event");
+    expect_exit(ctl("--json", "init", NULL), 0, "init --json");
+    json_t *o = parse(out, "init --json");
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "version")), 1);
+    json_decref(o);
+
+    /* the library is loaded when missing, also after FUNCTION FLUSH */
+    expect_cli(CLI("FUNCTION", "FLUSH"), "OK", "FUNCTION FLUSH");
+    expect_exit(ctl("deny", "add", "sender", "x@y.test", NULL), 0, "add after flush");
+    ck_assert_msg(strstr(CLI("FUNCTION", "LIST"), "outpost_list_add") != NULL,
+                  "library not reloaded: %s", cli_out);
+
+    /* a policy_dir without outpost.lua is a configuration error */
+    expect_cli(CLI("FUNCTION", "FLUSH"), "OK", "FUNCTION FLUSH");
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"redis\": {\"address\": \"unix:%s\"}, \"policy_dir\": \"%s\","
+             " \"default_class\": \"s\", \"classes\": {\"s\": {}}}\n", rs.sock, rs.dir);
+    tfile_write(cfgpath, text);
+    expect_exit(ctl("init", NULL), 2, "no outpost.lua");
+    ck_assert_msg(strstr(err, "outpost.lua") != NULL, "want the path: %s", err);
+    rstop();
+}
+END_TEST
+
+/* ---- untrusted names */
+
+static void round_trip(const char *account, const char *esc)
+{
+    char susp[300], audit[300];
+    snprintf(susp, sizeof susp, P "{a:%s}:susp", esc);
+    snprintf(audit, sizeof audit, P "{a:%s}:audit", esc);
+
+    expect_exit(ctl("suspend", account, "--reason", "weird", NULL), 0, "suspend");
+    expect_cli(CLI("EXISTS", susp), "1", susp);
+    expect_cli(CLI("ZSCORE", IDX, account), "inf", "index member unescaped");
+    expect_exit(ctl("--json", "show", account, NULL), 0, "show");
+    json_t *o = parse(out, "show --json");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "account")), account);
+    ck_assert(json_is_true(json_object_get(o, "suspended")));
+    json_decref(o);
+    expect_exit(ctl("--json", "suspended", NULL), 0, "suspended");
+    ck_assert_msg(strstr(out, "weird") != NULL, "suspended --json: %s", out);
+    expect_exit(ctl("reinstate", account, NULL), 0, "reinstate");
+    expect_cli(CLI("EXISTS", susp), "0", "reinstated");
+    expect_cli(CLI("LLEN", audit), "2", audit);
+}
+
+START_TEST(test_untrusted_names)
+{
+    rstart(NULL);
+    write_config("");
+    round_trip("evil}x{y", "evil%7Dx%7By");
+    round_trip("a b%c", "a%20b%25c");
+    char keys[2048];
+    sorted_lines(CLI("KEYS", "*"), keys, sizeof keys);
+    ck_assert_str_eq(keys, P "{a:a%20b%25c}:audit\n" P "{a:evil%7Dx%7By}:audit\n"
+                     P "{events}\n");
+    expect_exit(ctl("suspend", "tab\tinside", "--reason", "x", NULL), 2, "tab in name");
+    expect_exit(ctl("suspend", "ok", "--reason", "line\nbreak", NULL), 2, "newline in reason");
+    rstop();
+}
+END_TEST
+
+static void add(Suite *s, const char *name, const TTest *t)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, TIMEOUT_S);
+    tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
+    tcase_add_checked_fixture(tc, NULL, rstop);
+    tcase_add_test(tc, t);
+    suite_add_tcase(s, tc);
+}
+
+int main(void)
+{
+    Suite *s = suite_create("admin");
+    add(s, "suspend_record", test_suspend_record);
+    add(s, "fcall_same", test_fcall_same);
+    add(s, "suspend_expiry", test_suspend_expiry);
+    add(s, "reinstate", test_reinstate);
+    add(s, "suspended_list", test_suspended_list);
+    add(s, "lists", test_lists);
+    add(s, "decide", test_decide);
+    add(s, "unreachable", test_unreachable);
+    add(s, "auth", test_auth);
+    add(s, "init", test_init);
+    add(s, "untrusted_names", test_untrusted_names);
+
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

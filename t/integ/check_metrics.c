@@ -1,0 +1,158 @@
+/* check_metrics.c - the Prometheus endpoint of outpostd (metrics.listen):
+ * counters after real requests, 404 for anything else, and the bounds of
+ * the HTTP responder (request head size, clients at once). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../lib/tlib.h"
+
+static struct tdaemon *shadow;          /* shared with the runner for reaping */
+
+static void shared_make(void)
+{
+    shadow = tshared_alloc(sizeof *shadow);
+}
+
+static void shared_reap(void)
+{
+    tdaemon_reap(shadow);
+    tshared_free(shadow, sizeof *shadow);
+}
+
+static int metrics_port(const struct tdaemon *d)
+{
+    long off = 0;
+    ck_assert_msg(tdaemon_log_wait_from(d, &off, "metrics on http://127.0.0.1:", 5000),
+                  "no metrics line in the log");
+    char *log = tfile_read(d->log);
+    const char *p = strstr(log, "metrics on http://127.0.0.1:");
+    int port = atoi(p + strlen("metrics on http://127.0.0.1:"));
+    free(log);
+    ck_assert_int_gt(port, 0);
+    return port;
+}
+
+/* One HTTP exchange; returns the whole response (static buffer). */
+static const char *http(int port, const char *req)
+{
+    static char out[65536];
+    int fd = tconnect_tcp("127.0.0.1", port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert(twrite_all(fd, req, strlen(req)));
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < sizeof out && (n = read(fd, out + got, sizeof out - 1 - got)) > 0)
+        got += (size_t)n;
+    out[got] = '\0';
+    close(fd);
+    return out;
+}
+
+START_TEST(counters_and_404)
+{
+    struct tdaemon d;
+    tdaemon_prepare(&d, NULL, "\"metrics\": {\"listen\": \"127.0.0.1:0\"},"
+                    " \"lists\": {\"deny\": {\"clients\": [\"192.0.2.0/24\"]}},");
+    *shadow = d;
+    tdaemon_launch(&d);
+    *shadow = d;
+    int port = metrics_port(&d);
+
+    int fd = tconnect_unix(d.sock);
+    char action[256];
+    tquery(fd, "protocol_state=RCPT\nclient_address=192.0.2.1\n", action, sizeof action);
+    ck_assert_str_eq(action, "550 5.7.1 Sending refused by policy");
+    tquery(fd, "protocol_state=DATA\n", action, sizeof action);
+    ck_assert_str_eq(action, "DUNNO");
+    tquery(fd, "protocol_state=RCPT\nsasl_username=a\n", action, sizeof action);
+    ck_assert_str_eq(action, "DUNNO");          /* no Redis: failure action */
+    close(fd);
+
+    const char *page = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
+    ck_assert_msg(strncmp(page, "HTTP/1.0 200 OK\r\n", 17) == 0, "got %.80s", page);
+    const char *want[] = {
+        "outpost_requests_total{stage=\"RCPT\"} 2\n",
+        "outpost_requests_total{stage=\"DATA\"} 1\n",
+        "outpost_decisions_total{action=\"REJECT\"} 1\n",
+        "outpost_rule_decisions_total{rule=\"deny:client\"} 1\n",
+        "outpost_rule_decisions_total{rule=\"stage\"} 1\n",
+        "outpost_failure_actions_total 1\n",
+        "outpost_decision_seconds_count 3\n",
+        "outpost_redis_up 0\n",
+        "outpost_config_info{hash=\"",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(page, want[i]) != NULL, "missing %s in:\n%s", want[i], page);
+
+    page = http(port, "GET /other HTTP/1.0\r\n\r\n");
+    ck_assert_msg(strncmp(page, "HTTP/1.0 404 ", 13) == 0, "got %.80s", page);
+    page = http(port, "POST /metrics HTTP/1.0\r\n\r\n");
+    ck_assert_msg(strncmp(page, "HTTP/1.0 404 ", 13) == 0, "got %.80s", page);
+    tdaemon_cleanup(&d);
+    memset(shadow, 0, sizeof *shadow);
+}
+END_TEST
+
+START_TEST(bounds)
+{
+    struct tdaemon d;
+    tdaemon_prepare(&d, NULL, "\"metrics\": {\"listen\": \"127.0.0.1:0\"},");
+    *shadow = d;
+    tdaemon_launch(&d);
+    *shadow = d;
+    int port = metrics_port(&d);
+
+    /* a head of exactly METRICS_REQ_MAX (4096) bytes is answered ... */
+    char req[5000];
+    memset(req, 'x', sizeof req);
+    memcpy(req, "GET /metrics HTTP/1.0\r\nX-Pad: ", 30);
+    memcpy(req + 4096 - 4, "\r\n\r\n", 4);
+    req[4096] = '\0';
+    const char *page = http(port, req);
+    ck_assert_msg(strncmp(page, "HTTP/1.0 200 OK", 15) == 0, "4096 bytes: got %.80s", page);
+    /* ... one byte more without the blank line is cut off unanswered */
+    memset(req, 'x', sizeof req);
+    memcpy(req, "GET /metrics HTTP/1.0\r\nX-Pad: ", 30);
+    req[4097] = '\0';
+    page = http(port, req);
+    ck_assert_msg(page[0] == '\0', "4097 bytes: got %.80s", page);
+
+    /* 16 silent clients are held; the 17th is closed at once; all are
+     * closed after the 5 s timeout; the endpoint still answers */
+    int fds[17];
+    for (int i = 0; i < 17; i++) {
+        fds[i] = tconnect_tcp("127.0.0.1", port);
+        ck_assert_int_ge(fds[i], 0);
+    }
+    ck_assert_msg(tpeer_closed(fds[16], 2000), "17th client not closed");
+    ck_assert_msg(!tpeer_closed(fds[0], 500), "1st client closed early");
+    ck_assert_msg(tpeer_closed(fds[0], 8000), "silent client not closed after the timeout");
+    for (int i = 0; i < 17; i++)
+        close(fds[i]);
+    page = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
+    ck_assert_msg(strncmp(page, "HTTP/1.0 200 OK", 15) == 0, "after: got %.80s", page);
+    tdaemon_cleanup(&d);
+    ck_assert_msg(WIFEXITED(d.status) && WEXITSTATUS(d.status) == 0, "exit status %d",
+                  d.status);
+    memset(shadow, 0, sizeof *shadow);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("metrics");
+    TCase *tc = tcase_create("http");
+    tcase_set_timeout(tc, 60);
+    tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
+    tcase_add_test(tc, counters_and_404);
+    tcase_add_test(tc, bounds);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

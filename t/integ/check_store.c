@@ -1,0 +1,1262 @@
+/* check_store.c - outpostd against a real Redis (SPEC §5, §9; doc/keys.md).
+ *
+ * Each test starts its own redis-server (tlib's tredis: a UNIX socket in a
+ * fresh /tmp directory, no persistence) and the real daemon ($OUTPOSTD)
+ * configured for it with short deadlines (redis.timeout_ms 200,
+ * connect_timeout_ms 500), changes Redis state the way an operator does
+ * (redis-cli FCALL of the outpost Functions, exactly as doc/keys.md
+ * writes them), and checks the daemon's answers and its decision log
+ * lines (rule=...).
+ *
+ * Cleanup: a failed assertion ends the test process at once (fork mode);
+ * Check then SIGKILLs its process group (daemon and redis-server with it)
+ * and the unchecked teardown, run by the runner, reaps what is left from
+ * shared copies (tdaemon_reap(), tredis_reap(): only PIDs started here).
+ * A passing test stops the daemon with SIGTERM and wants exit status 0
+ * (under the sanitizer build: no leak, no ASan report), then stops its
+ * redis-servers (SIGCONT first: a test may have stopped one).
+ *
+ * Timing: every wait is a bounded poll with generous limits; nothing
+ * asserts a precise duration. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/tlib.h"
+
+#define NDAEMONS 1
+#define NREDIS 2
+#define TIMEOUT_S 60
+
+#define DENY_TEXT "550 5.7.1 Sending refused by policy"
+#define SUSP_TEXT "550 5.7.1 Account suspended; contact support"
+#define DEFER_TEXT "451 4.3.0 Policy service unavailable; try again later"
+
+/* The test process's own daemons and redis-servers, and their copies in
+ * memory shared with the runner. */
+static struct tdaemon daemons[NDAEMONS];
+static struct tredis redises[NREDIS];
+struct shadow {
+    struct tdaemon d[NDAEMONS];
+    struct tredis  r[NREDIS];
+};
+static struct shadow *shadow;
+
+static void track_d(const struct tdaemon *d)
+{
+    shadow->d[d - daemons] = *d;
+}
+
+static void track_r(const struct tredis *r)
+{
+    shadow->r[r - redises] = *r;
+}
+
+static void shared_make(void)           /* unchecked: in the runner */
+{
+    shadow = tshared_alloc(sizeof *shadow);
+}
+
+static void shared_reap(void)           /* unchecked: in the runner */
+{
+    for (int i = 0; i < NDAEMONS; i++)
+        tdaemon_reap(&shadow->d[i]);
+    for (int i = 0; i < NREDIS; i++)
+        tredis_reap(&shadow->r[i]);
+    tshared_free(shadow, sizeof *shadow);
+    shadow = NULL;
+}
+
+static void monitor_stop(void);
+
+static void all_stop(void)              /* checked: in the test process */
+{
+    monitor_stop();
+    for (int i = 0; i < NDAEMONS; i++) {
+        tdaemon_cleanup(&daemons[i]);
+        memset(&daemons[i], 0, sizeof daemons[i]);
+        memset(&shadow->d[i], 0, sizeof shadow->d[i]);
+    }
+    for (int i = 0; i < NREDIS; i++) {
+        tredis_stop(&redises[i]);
+        memset(&redises[i], 0, sizeof redises[i]);
+        memset(&shadow->r[i], 0, sizeof shadow->r[i]);
+    }
+}
+
+/* ---- helpers */
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Text made visible for a failure message; four rotating buffers. */
+static const char *vis(const char *s)
+{
+    static char bufs[4][1200];
+    static int next;
+    char *o = bufs[next++ & 3];
+    size_t j = 0;
+    for (; *s != '\0' && j + 8 < sizeof bufs[0]; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n')
+            j += (size_t)sprintf(o + j, "\\n");
+        else if (c < 0x20 || c >= 0x7f)
+            j += (size_t)sprintf(o + j, "\\x%02x", c);
+        else
+            o[j++] = (char)c;
+    }
+    o[j] = '\0';
+    return o;
+}
+
+/* The last 3000 bytes of the daemon's log (static: a failing assertion
+ * leaks nothing). */
+static const char *log_tail(const struct tdaemon *d)
+{
+    static char buf[3001];
+    char *t = tdaemon_log_tail(d, sizeof buf - 1);
+    snprintf(buf, sizeof buf, "%s", t);
+    free(t);
+    return buf;
+}
+
+static void start_redis(struct tredis *r, const char *const *args)
+{
+    tredis_start(r, args);
+    track_r(r);
+}
+
+/* The daemon's "redis" object for r, then `more` (other top-level keys,
+ * each ending with a comma). */
+static void redis_extra(char *out, size_t cap, const char *address, const char *redis_more,
+                        const char *more)
+{
+    snprintf(out, cap,
+             "\"redis\": {\"address\": \"%s\", \"timeout_ms\": 200,"
+             " \"connect_timeout_ms\": 500%s%s},\n  %s",
+             address, redis_more[0] ? ", " : "", redis_more, more);
+}
+
+static void redis_extra_unix(char *out, size_t cap, const struct tredis *r, const char *more)
+{
+    char addr[160];
+    snprintf(addr, sizeof addr, "unix:%s", r->sock);
+    redis_extra(out, cap, addr, "", more);
+}
+
+static void start_daemon(struct tdaemon *d, const char *extra)
+{
+    tdaemon_prepare(d, NULL, extra);
+    track_d(d);
+    tdaemon_launch(d);
+    track_d(d);
+}
+
+/* Waits (timeout_ms) for needle in the log from *off on; fails with the
+ * log's tail otherwise. */
+static void wait_log(const struct tdaemon *d, long *off, const char *needle, int timeout_ms,
+                     const char *what)
+{
+    ck_assert_msg(tdaemon_log_wait_from(d, off, needle, timeout_ms),
+                  "%s: want a log line containing \"%s\" within %d ms; log tail:\n%s",
+                  what, needle, timeout_ms, log_tail(d));
+}
+
+/* Waits until the daemon has a Redis connection (handshake done). */
+static void wait_connected(const struct tdaemon *d, long *off)
+{
+    wait_log(d, off, "redis: connected to", 5000, "connecting to Redis");
+}
+
+/* Occurrences of needle in the log. */
+static int log_count(const struct tdaemon *d, const char *needle)
+{
+    char *text = tfile_read(d->log);
+    int n = 0;
+    for (const char *p = text; p != NULL && (p = strstr(p, needle)) != NULL;
+         p += strlen(needle))
+        n++;
+    free(text);
+    return n;
+}
+
+/* SIGTERM must end the daemon with exit status 0 (under ASan: no leak). */
+static void expect_clean_stop(struct tdaemon *d)
+{
+    char s[64];
+    int st = tdaemon_stop(d);
+    track_d(d);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "outpostd after SIGTERM: got %s, want exit 0\n--- log ---\n%s",
+                  tstatus_str(st, s, sizeof s), log_tail(d));
+}
+
+static int xconnect(const struct tdaemon *d)
+{
+    int fd = tconnect_unix(d->sock);
+    ck_assert_msg(fd >= 0, "connect %s: %s", d->sock, strerror(errno));
+    return fd;
+}
+
+/* Finds the decision line of queue id qid (the log from *off on, waiting
+ * timeout_ms at most); rule gets its rule ("" if none), line the text
+ * after "queue_id=...".  *off moves past it (requests on one connection
+ * are logged in order).  False if there was no such line. */
+static bool decision_rule(const struct tdaemon *d, long *off, const char *qid,
+                          char *rule, size_t rcap, char *line, size_t lcap, int timeout_ms)
+{
+    char needle[160];
+    long o = *off;
+    rule[0] = line[0] = '\0';
+    snprintf(needle, sizeof needle, "queue_id=\"%s\" action=", qid);
+    if (!tdaemon_log_wait_from(d, &o, needle, timeout_ms))
+        return false;
+    FILE *f = fopen(d->log, "r");
+    if (f == NULL)
+        return false;
+    if (fseek(f, o, SEEK_SET) != 0 || fgets(line, (int)lcap, f) == NULL)
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\n")] = '\0';
+    const char *p = strstr(line, " rule=");
+    if (p != NULL) {
+        p += 6;
+        size_t n = strcspn(p, " ");
+        snprintf(rule, rcap, "%.*s", (int)n, p);
+    }
+    *off = o;
+    return true;
+}
+
+/* One request with queue_id=qid + attrs ("name=value\n"...); returns the
+ * action in got and the logged rule in rule. */
+static void ask(const struct tdaemon *d, int fd, long *off, const char *qid, const char *attrs,
+                char *got, size_t gcap, char *rule, size_t rcap)
+{
+    char req[2048], line[1024];
+    snprintf(req, sizeof req, "queue_id=%s\n%s", qid, attrs);
+    tquery(fd, req, got, gcap);
+    if (got[0] == '\0') {
+        rule[0] = '\0';
+        return;
+    }
+    decision_rule(d, off, qid, rule, rcap, line, sizeof line, 5000);
+}
+
+/* ask() and want exactly action and rule. */
+static void expect_decision(const struct tdaemon *d, int fd, long *off, const char *qid,
+                            const char *attrs, const char *want, const char *want_rule,
+                            const char *what)
+{
+    char got[512], rule[128];
+    ask(d, fd, off, qid, attrs, got, sizeof got, rule, sizeof rule);
+    ck_assert_msg(strcmp(got, want) == 0,
+                  "%s (queue_id %s): got action \"%s\", want \"%s\" (rule logged: \"%s\")"
+                  "\nlog tail:\n%s", what, qid, vis(got), want, rule, log_tail(d));
+    ck_assert_msg(strcmp(rule, want_rule) == 0,
+                  "%s (queue_id %s): got rule \"%s\", want \"%s\"\nlog tail:\n%s",
+                  what, qid, rule, want_rule, log_tail(d));
+}
+
+/* Asks on fd every 50 ms (timeout_ms at most) until the answer is want
+ * with rule want_rule; returns how many requests that took. */
+static int poll_decision(const struct tdaemon *d, int fd, long *off, const char *qid_base,
+                         const char *attrs, const char *want, const char *want_rule,
+                         int timeout_ms, const char *what)
+{
+    char got[512] = "", rule[128] = "", qid[96];
+    long until = now_ms() + timeout_ms;
+    int n = 0;
+    for (;;) {
+        snprintf(qid, sizeof qid, "%s-%d", qid_base, n++);
+        ask(d, fd, off, qid, attrs, got, sizeof got, rule, sizeof rule);
+        if (strcmp(got, want) == 0 && strcmp(rule, want_rule) == 0)
+            return n;
+        ck_assert_msg(got[0] != '\0', "%s: no answer to request %s (connection closed?)"
+                      "\nlog tail:\n%s", what, qid, log_tail(d));
+        ck_assert_msg(now_ms() < until,
+                      "%s: want \"%s\" rule=%s within %d ms; after %d requests the last "
+                      "got \"%s\" rule=%s\nlog tail:\n%s", what, want, want_rule, timeout_ms,
+                      n, vis(got), rule, log_tail(d));
+        sleep_ms(50);
+    }
+}
+
+/* redis-cli must succeed without an error reply. */
+static void cli_ok(int rc, const char *out, const char *what)
+{
+    ck_assert_msg(rc == 0 && strncmp(out, "ERR", 3) != 0 && strstr(out, "(error)") == NULL
+                  && strstr(out, "WRONGTYPE") == NULL && strstr(out, "NOSCRIPT") == NULL,
+                  "redis-cli %s: exit %d, output \"%s\"", what, rc, vis(out));
+}
+
+/* The FCALL command lines of doc/keys.md (prefix outpost:, EVMAX 100000). */
+static void fcall_suspend(const struct tredis *r, const char *account, const char *for_ms)
+{
+    char susp[300], audit[300], out[512];
+    snprintf(susp, sizeof susp, "outpost:{a:%s}:susp", account);
+    snprintf(audit, sizeof audit, "outpost:{a:%s}:audit", account);
+    int rc = tredis_cli(r, out, sizeof out, "FCALL", "outpost_suspend", "4", susp, audit,
+                        "outpost:{idx}:suspended", "outpost:{events}", account,
+                        "phished password", "support1", for_ms, "", "100000", (char *)NULL);
+    cli_ok(rc, out, "FCALL outpost_suspend");
+}
+
+static void fcall_reinstate(const struct tredis *r, const char *account)
+{
+    char susp[300], audit[300], out[512];
+    snprintf(susp, sizeof susp, "outpost:{a:%s}:susp", account);
+    snprintf(audit, sizeof audit, "outpost:{a:%s}:audit", account);
+    int rc = tredis_cli(r, out, sizeof out, "FCALL", "outpost_reinstate", "4", susp, audit,
+                        "outpost:{idx}:suspended", "outpost:{events}", account, "support1",
+                        "password reset", "100000", (char *)NULL);
+    cli_ok(rc, out, "FCALL outpost_reinstate");
+    ck_assert_msg(strcmp(out, "1") == 0, "FCALL outpost_reinstate %s: got \"%s\", want 1",
+                  account, vis(out));
+}
+
+/* FCALL outpost_list_add / outpost_list_remove: list L, kind K, value. */
+static void fcall_list(const struct tredis *r, bool add, const char *l, const char *k,
+                       const char *value, const char *text)
+{
+    char key[128], lens[128], out[512];
+    int rc;
+    snprintf(key, sizeof key, "outpost:{lists}:%s:%s", l, k);
+    snprintf(lens, sizeof lens, "outpost:{lists}:%s:clientlens", l);
+    if (add)
+        rc = tredis_cli(r, out, sizeof out, "FCALL", "outpost_list_add", "3", key, lens,
+                        "outpost:{events}", l, k, value, text, "support1", "100000",
+                        (char *)NULL);
+    else
+        rc = tredis_cli(r, out, sizeof out, "FCALL", "outpost_list_remove", "3", key, lens,
+                        "outpost:{events}", l, k, value, "support1", "100000",
+                        (char *)NULL);
+    cli_ok(rc, out, add ? "FCALL outpost_list_add" : "FCALL outpost_list_remove");
+    ck_assert_msg(strcmp(out, "1") == 0, "FCALL outpost_list_%s %s %s %s: got \"%s\", want 1",
+                  add ? "add" : "remove", l, k, value, vis(out));
+}
+
+/* The outpost Functions library into a Redis outpostd has not seen yet. */
+static void load_functions(const struct tredis *r)
+{
+    const char *dir = getenv("T_POLICY");
+    char path[512], out[256];
+    ck_assert_msg(dir != NULL, "T_POLICY is not set (the policy/ directory)");
+    snprintf(path, sizeof path, "%s/outpost.lua", dir);
+    char *lib = tfile_read(path);
+    ck_assert_msg(lib != NULL, "cannot read %s", path);
+    int rc = tredis_cli(r, out, sizeof out, "FUNCTION", "LOAD", "REPLACE", lib, (char *)NULL);
+    free(lib);
+    cli_ok(rc, out, "FUNCTION LOAD REPLACE outpost.lua");
+}
+
+/* calls= of "cmdstat_NAME:" in INFO commandstats text (0 if absent). */
+static long cmd_calls(const char *info, const char *name)
+{
+    char needle[96];
+    snprintf(needle, sizeof needle, "cmdstat_%s:calls=", name);
+    const char *p = strstr(info, needle);
+    return p ? strtol(p + strlen(needle), NULL, 10) : 0;
+}
+
+/* Sum of calls of every command but those named in skip (a command
+ * "config|resetstat" is skipped by "config"); the others are listed in
+ * which. */
+static long other_calls(const char *info, const char *const *skip, char *which, size_t cap)
+{
+    long sum = 0;
+    which[0] = '\0';
+    for (const char *p = info; (p = strstr(p, "cmdstat_")) != NULL;) {
+        p += 8;
+        size_t n = strcspn(p, ":|");
+        bool skipped = false;
+        for (const char *const *s = skip; *s != NULL; s++)
+            if (strlen(*s) == n && strncasecmp(p, *s, n) == 0)
+                skipped = true;
+        const char *c = strstr(p, ":calls=");
+        long calls = c ? strtol(c + 7, NULL, 10) : 0;
+        if (!skipped && calls > 0) {
+            sum += calls;
+            size_t l = strlen(which);
+            size_t m = strcspn(p, ",\r\n");
+            snprintf(which + l, cap - l, "%s%.*s", l ? "; " : "", (int)m, p);
+        }
+    }
+    return sum;
+}
+
+static void info_commandstats(const struct tredis *r, char *out, size_t cap)
+{
+    int rc = tredis_cli(r, out, cap, "INFO", "commandstats", (char *)NULL);
+    cli_ok(rc, out, "INFO commandstats");
+}
+
+static void reset_stats(const struct tredis *r)
+{
+    char out[64];
+    cli_ok(tredis_cli(r, out, sizeof out, "CONFIG", "RESETSTAT", (char *)NULL), out,
+           "CONFIG RESETSTAT");
+}
+
+#define RCPT(client, account, sender) \
+    "protocol_state=RCPT\nclient_address=" client "\nsasl_username=" account \
+    "\nsender=" sender "\nrecipient=rcpt@example.com\n"
+
+/* ---- 1. suspension through FCALL, reinstatement, expiry */
+
+START_TEST(test_suspend_reinstate)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024];
+    long off = 0;
+
+    start_redis(r, NULL);
+    redis_extra_unix(extra, sizeof extra, r, "");
+    start_daemon(d, extra);
+    wait_connected(d, &off);
+    int fd = xconnect(d);
+
+    expect_decision(d, fd, &off, "Q1a", RCPT("203.0.113.5", "alice", "alice@example.net"),
+                    "DUNNO", "default", "alice before any suspension");
+    fcall_suspend(r, "alice", "0");
+    expect_decision(d, fd, &off, "Q1b", RCPT("203.0.113.5", "alice", "alice@example.net"),
+                    SUSP_TEXT, "suspended", "alice suspended through FCALL outpost_suspend");
+    expect_decision(d, fd, &off, "Q1c", RCPT("203.0.113.5", "ALICE", "alice@example.net"),
+                    SUSP_TEXT, "suspended", "sasl_username=ALICE (account.lowercase)");
+    expect_decision(d, fd, &off, "Q1d", RCPT("203.0.113.5", " Alice ", "x@example.org"),
+                    SUSP_TEXT, "suspended", "sasl_username=\" Alice \", another sender");
+    expect_decision(d, fd, &off, "Q1e",
+                    "protocol_state=END-OF-MESSAGE\nclient_address=203.0.113.5\n"
+                    "sasl_username=alice\nsender=alice@example.net\nrecipient_count=1\n"
+                    "size=1000\n", SUSP_TEXT, "suspended", "alice at END-OF-MESSAGE");
+    expect_decision(d, fd, &off, "Q1f", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                    "DUNNO", "default", "bob is not suspended");
+    fcall_reinstate(r, "alice");
+    expect_decision(d, fd, &off, "Q1g", RCPT("203.0.113.5", "alice", "alice@example.net"),
+                    "DUNNO", "default", "alice reinstated through FCALL outpost_reinstate");
+
+    /* a temporary suspension lifts by itself */
+    fcall_suspend(r, "carol", "1000");
+    long t0 = now_ms();
+    expect_decision(d, fd, &off, "Q1h", RCPT("203.0.113.5", "carol", "carol@example.net"),
+                    SUSP_TEXT, "suspended", "carol suspended for 1000 ms");
+    poll_decision(d, fd, &off, "Q1i", RCPT("203.0.113.5", "carol", "carol@example.net"),
+                  "DUNNO", "default", 5000, "carol's 1 s suspension expiring");
+    ck_assert_msg(now_ms() - t0 >= 500, "carol's 1 s suspension lifted after %ld ms only",
+                  now_ms() - t0);
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* ---- 2. the Redis allow/deny lists */
+
+START_TEST(test_redis_lists)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024];
+    long off = 0;
+    static const struct {
+        const char *attrs, *want, *rule, *why;
+    } cases[] = {
+        { RCPT("198.51.100.7", "", "ann@example.net"), DENY_TEXT, "deny:redis:client",
+          "unauthenticated client in a Redis-denied network" },
+        { RCPT("::ffff:198.51.100.7", "", "ann@example.net"), DENY_TEXT, "deny:redis:client",
+          "IPv4-mapped client in a Redis-denied network" },
+        { RCPT("198.51.100.7", "bob", "bob@example.net"), DENY_TEXT, "deny:redis:client",
+          "authenticated client in a Redis-denied network" },
+        { RCPT("198.51.100.7", "vip", "vip@example.net"), "DUNNO", "allow:redis:account",
+          "Redis-allowed account beats a Redis-denied client" },
+        { RCPT("192.0.2.9", "vip", "vip@example.net"), "DUNNO", "allow:redis:account",
+          "Redis-allowed account beats a STATIC denied client" },
+        { RCPT("192.0.2.9", "bob", "bob@example.net"), DENY_TEXT, "deny:client",
+          "static denied client, account not allowed" },
+        { RCPT("203.0.113.5", "", "ok@spam.example"), "DUNNO", "allow:redis:sender",
+          "unauthenticated, Redis-allowed sender (its domain is denied)" },
+        { RCPT("203.0.113.5", "bob", "ok@spam.example"), DENY_TEXT, "deny:redis:domain",
+          "authenticated: the allowed sender does not apply; its domain is denied" },
+        { RCPT("203.0.113.5", "", "x@SPAM.example"), DENY_TEXT, "deny:redis:domain",
+          "Redis-denied sender domain, other case" },
+        { RCPT("203.0.113.5", "bob", "Bad@Example.org"), DENY_TEXT, "deny:redis:sender",
+          "Redis-denied sender, other case" },
+        { RCPT("203.0.113.5", "Mallory", "m@example.net"), DENY_TEXT, "deny:redis:account",
+          "Redis-denied account, other case" },
+        { RCPT("2001:db8::5", "", "ann@example.net"), "DUNNO", "allow:redis:client",
+          "Redis-allowed IPv6 network" },
+        { RCPT("203.0.113.5", "bob", "bob@example.net"), "DUNNO", "default",
+          "nothing listed" },
+    };
+    char qid[32], what[256];
+
+    start_redis(r, NULL);
+    redis_extra_unix(extra, sizeof extra, r,
+                     "\"lists\": {\"deny\": {\"clients\": [\"192.0.2.0/24\"]}},");
+    start_daemon(d, extra);
+    wait_connected(d, &off);
+
+    /* canonical client forms of doc/keys.md */
+    fcall_list(r, true, "deny", "client", "00000000000000000000ffffc6336400/120",
+               "198.51.100.0/24");
+    fcall_list(r, true, "allow", "client", "20010db8000000000000000000000000/32",
+               "2001:db8::/32");
+    fcall_list(r, true, "allow", "account", "vip", "vip");
+    fcall_list(r, true, "deny", "account", "mallory", "mallory");
+    fcall_list(r, true, "allow", "sender", "ok@spam.example", "ok@spam.example");
+    fcall_list(r, true, "deny", "domain", "spam.example", "spam.example");
+    fcall_list(r, true, "deny", "sender", "bad@example.org", "bad@example.org");
+
+    char lens[256];
+    cli_ok(tredis_cli(r, lens, sizeof lens, "HGET", "outpost:{lists}:deny:clientlens", "120",
+                      (char *)NULL), lens, "HGET deny:clientlens 120");
+    ck_assert_msg(strcmp(lens, "1") == 0, "deny:clientlens 120: got \"%s\", want 1",
+                  vis(lens));
+
+    int fd = xconnect(d);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(qid, sizeof qid, "Q2-%zu", i);
+        snprintf(what, sizeof what, "case %zu (%s)", i, cases[i].why);
+        expect_decision(d, fd, &off, qid, cases[i].attrs, cases[i].want, cases[i].rule, what);
+    }
+    /* removing the network entry lifts it at once */
+    fcall_list(r, false, "deny", "client", "00000000000000000000ffffc6336400/120", NULL);
+    expect_decision(d, fd, &off, "Q2-rm", RCPT("198.51.100.7", "", "ann@example.net"),
+                    "DUNNO", "default", "client after outpost_list_remove");
+    cli_ok(tredis_cli(r, lens, sizeof lens, "HEXISTS", "outpost:{lists}:deny:clientlens",
+                      "120", (char *)NULL), lens, "HEXISTS deny:clientlens 120");
+    ck_assert_msg(strcmp(lens, "0") == 0, "deny:clientlens 120 after the last remove: "
+                  "HEXISTS got \"%s\", want 0", vis(lens));
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* ---- 3. exactly one Redis command per evaluated request */
+
+/* INFO commandstats also counts the commands a script runs (decide.lua's
+ * HEXISTS, HKEYS, HMGET, TIME), so which client sent what is checked with
+ * MONITOR, where script commands appear as "[0 lua]". */
+static pid_t monitor_pid;               /* the test process's redis-cli MONITOR */
+
+static void monitor_stop(void)
+{
+    if (monitor_pid > 0) {
+        kill(monitor_pid, SIGTERM);
+        waitpid(monitor_pid, NULL, 0);
+        monitor_pid = 0;
+    }
+}
+
+/* Starts redis-cli MONITOR on r with stdout into path; returns once it
+ * has answered OK (5 s). */
+static void monitor_start(const struct tredis *r, const char *path)
+{
+    unlink(path);               /* "OK" below must be this MONITOR's */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int nul = open("/dev/null", O_RDWR);
+        if (fd < 0 || nul < 0)
+            _exit(127);
+        dup2(nul, 0);
+        dup2(fd, 1);
+        dup2(nul, 2);
+        execlp("redis-cli", "redis-cli", "-s", r->sock, "MONITOR", (char *)NULL);
+        _exit(127);
+    }
+    monitor_pid = pid;
+    long until = now_ms() + 5000;
+    while (!tfile_contains(path, "OK")) {
+        ck_assert_msg(now_ms() < until, "redis-cli MONITOR did not answer OK within 5 s");
+        sleep_ms(10);
+    }
+}
+
+/* Counts the client commands (not "[0 lua]") in MONITOR output: *evalsha
+ * gets the EVALSHA ones; returns the number of the others but INFO,
+ * CONFIG and EXISTS (the health check), listed in which. */
+static long monitor_count(const char *path, long *evalsha, char *which, size_t cap)
+{
+    char *text = tfile_read(path);
+    long other = 0;
+    *evalsha = 0;
+    which[0] = '\0';
+    for (char *line = text; line != NULL && *line != '\0';) {
+        char *eol = strchr(line, '\n');
+        if (eol != NULL)
+            *eol = '\0';
+        const char *b = strchr(line, '[');
+        const char *e = b ? strstr(b, "] \"") : NULL;
+        if (e != NULL && strncmp(b, "[0 lua]", 7) != 0) {
+            const char *cmd = e + 3;
+            size_t n = strcspn(cmd, "\"");
+            if (n == 7 && strncasecmp(cmd, "evalsha", 7) == 0) {
+                (*evalsha)++;
+            } else if (!(n == 4 && strncasecmp(cmd, "info", 4) == 0)
+                       && !(n == 6 && strncasecmp(cmd, "config", 6) == 0)
+                       && !(n == 6 && strncasecmp(cmd, "exists", 6) == 0)) {
+                other++;
+                size_t l = strlen(which);
+                if (l + 100 < cap)
+                    snprintf(which + l, cap - l, "%s%.80s", l ? " | " : "", cmd);
+            }
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    free(text);
+    return other;
+}
+
+/* Waits (2 s at most) until MONITOR has shown want EVALSHA commands, then
+ * stops it and checks: exactly want EVALSHA, no other client command. */
+static void monitor_expect(const char *path, long want, const char *what)
+{
+    char which[2048];
+    long evalsha = 0, other = 0;
+    long until = now_ms() + 2000;
+    do {
+        other = monitor_count(path, &evalsha, which, sizeof which);
+        if (evalsha >= want)
+            break;
+        sleep_ms(20);
+    } while (now_ms() < until);
+    sleep_ms(50);               /* a stray extra command would show now */
+    monitor_stop();
+    other = monitor_count(path, &evalsha, which, sizeof which);
+    ck_assert_msg(evalsha == want, "%s: MONITOR saw %ld EVALSHA from clients, want %ld",
+                  what, evalsha, want);
+    ck_assert_msg(other == 0, "%s: MONITOR saw %ld other client commands, want 0: %s",
+                  what, other, which);
+}
+
+
+START_TEST(test_one_command_per_request)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    /* commandstats: what decide.lua runs inside counts too */
+    static const char *const skip[] = { "evalsha", "info", "config", "exists", "hexists",
+                                        "hkeys", "hmget", "time", "monitor", NULL };
+    char extra[1024], info[8192], others[2048], got[256], req[512], mon[160];
+    long off = 0;
+
+    start_redis(r, NULL);
+    redis_extra_unix(extra, sizeof extra, r, "");
+    start_daemon(d, extra);
+    wait_connected(d, &off);
+    int fd = xconnect(d);
+    snprintf(mon, sizeof mon, "%s/monitor.out", r->dir);
+
+    reset_stats(r);
+    monitor_start(r, mon);
+    for (int i = 0; i < 200; i++) {
+        char acct[32] = "";
+        if (i % 2)              /* half authenticated, half not */
+            snprintf(acct, sizeof acct, "user%d", i);
+        snprintf(req, sizeof req,
+                 "protocol_state=RCPT\nclient_address=203.0.113.%d\nsasl_username=%s\n"
+                 "sender=u%d@example.net\nrecipient=r%d@example.com\nqueue_id=Q3-%d\n",
+                 i % 250, acct, i, i, i);
+        tquery(fd, req, got, sizeof got);
+        ck_assert_msg(strcmp(got, "DUNNO") == 0, "RCPT request %d: got \"%s\", want DUNNO"
+                      "\nlog tail:\n%s", i, vis(got), log_tail(d));
+    }
+    monitor_expect(mon, 200, "200 RCPT requests");
+    info_commandstats(r, info, sizeof info);
+    long evalsha = cmd_calls(info, "evalsha");
+    long other = other_calls(info, skip, others, sizeof others);
+    ck_assert_msg(evalsha == 200, "200 RCPT requests: got %ld EVALSHA calls, want 200\n%s",
+                  evalsha, vis(info));
+    ck_assert_msg(other == 0, "200 RCPT requests: want no other Redis command; got %ld: %s",
+                  other, others);
+
+    /* END-OF-MESSAGE: one each; DATA and VRFY: none */
+    reset_stats(r);
+    monitor_start(r, mon);
+    for (int i = 0; i < 20; i++) {
+        snprintf(req, sizeof req,
+                 "protocol_state=END-OF-MESSAGE\nclient_address=203.0.113.9\n"
+                 "sasl_username=eom%d\nsender=e%d@example.net\nrecipient=\n"
+                 "recipient_count=2\nsize=%d\nqueue_id=Q3E-%d\n", i, i, 1000 + i, i);
+        tquery(fd, req, got, sizeof got);
+        ck_assert_msg(strcmp(got, "DUNNO") == 0, "END-OF-MESSAGE %d: got \"%s\"", i, vis(got));
+        snprintf(req, sizeof req,
+                 "protocol_state=DATA\nclient_address=203.0.113.9\nsasl_username=eom%d\n"
+                 "sender=e%d@example.net\nrecipient_count=2\nqueue_id=Q3D-%d\n", i, i, i);
+        tquery(fd, req, got, sizeof got);
+        ck_assert_msg(strcmp(got, "DUNNO") == 0, "DATA %d: got \"%s\"", i, vis(got));
+        snprintf(req, sizeof req,
+                 "protocol_state=VRFY\nclient_address=203.0.113.9\nrecipient=v%d@example.com\n",
+                 i);
+        tquery(fd, req, got, sizeof got);
+        ck_assert_msg(strcmp(got, "DUNNO") == 0, "VRFY %d: got \"%s\"", i, vis(got));
+    }
+    monitor_expect(mon, 20, "END-OF-MESSAGE/DATA/VRFY requests");
+    info_commandstats(r, info, sizeof info);
+    evalsha = cmd_calls(info, "evalsha");
+    other = other_calls(info, skip, others, sizeof others);
+    ck_assert_msg(evalsha == 20, "20 END-OF-MESSAGE + 20 DATA + 20 VRFY requests: got %ld "
+                  "EVALSHA calls, want 20\n%s", evalsha, vis(info));
+    ck_assert_msg(other == 0, "END-OF-MESSAGE/DATA/VRFY: want no other Redis command; got "
+                  "%ld: %s", other, others);
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* ---- 4. a stopped (SIGSTOP) Redis */
+
+static void stopped_redis(bool defer)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    const char *fail_text = defer ? DEFER_TEXT : "DUNNO";
+    char extra[1024], got[512], rule[128], qid[32];
+    long off = 0;
+    int fds[3];
+
+    start_redis(r, NULL);
+    redis_extra_unix(extra, sizeof extra, r,
+                     defer ? "\"failure_action\": \"DEFER\", \"suspension_cache\": "
+                             "{\"ttl\": \"30s\"},"
+                           : "\"suspension_cache\": {\"ttl\": \"30s\"},");
+    start_daemon(d, extra);
+    wait_connected(d, &off);
+    fcall_suspend(r, "mallory", "0");
+    for (int i = 0; i < 3; i++) {
+        fds[i] = xconnect(d);
+        snprintf(qid, sizeof qid, "Q4a-%d", i);
+        expect_decision(d, fds[i], &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"),
+                        "DUNNO", "default", "bob before Redis is stopped");
+    }
+    expect_decision(d, fds[0], &off, "Q4m", RCPT("203.0.113.5", "mallory", "m@example.net"),
+                    SUSP_TEXT, "suspended", "mallory, suspended, before Redis is stopped");
+
+    ck_assert_int_eq(kill(r->pid, SIGSTOP), 0);
+    for (int i = 0; i < 20; i++) {
+        snprintf(qid, sizeof qid, "Q4s-%d", i);
+        long t0 = now_ms();
+        ask(d, fds[i % 3], &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"), got,
+            sizeof got, rule, sizeof rule);
+        long took = now_ms() - t0;
+        ck_assert_msg(strcmp(got, fail_text) == 0 && strcmp(rule, "failure") == 0,
+                      "request %d on connection %d with Redis stopped: got \"%s\" rule=%s, "
+                      "want \"%s\" rule=failure\nlog tail:\n%s", i, i % 3 + 1, vis(got), rule,
+                      fail_text, log_tail(d));
+        ck_assert_msg(took < 2000, "request %d with Redis stopped: answered after %ld ms, "
+                      "want < 2000 (redis.timeout_ms is 200)", i, took);
+        sleep_ms(75);   /* ~1.5 s stopped: reconnects time out in the handshake too */
+    }
+    /* the connections are still open */
+    for (int i = 0; i < 3; i++) {
+        snprintf(qid, sizeof qid, "Q4o-%d", i);
+        expect_decision(d, fds[i], &off, qid, RCPT("203.0.113.6", "bob", "bob@example.net"),
+                        fail_text, "failure", "another request on a connection kept open");
+    }
+    /* the last known suspension still holds */
+    expect_decision(d, fds[1], &off, "Q4mc", RCPT("203.0.113.5", "mallory", "m@example.net"),
+                    SUSP_TEXT, "suspended:cache", "mallory while Redis is stopped");
+    wait_log(d, &(long){ 0 }, "redis: connection lost", 3000,
+             "a stopped Redis: the link is dropped after 2 x timeout_ms");
+
+    ck_assert_int_eq(kill(r->pid, SIGCONT), 0);
+    poll_decision(d, fds[2], &off, "Q4c", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                  "DUNNO", "default", 5000, "after SIGCONT");
+    expect_decision(d, fds[0], &off, "Q4mr", RCPT("203.0.113.5", "mallory", "m@example.net"),
+                    SUSP_TEXT, "suspended", "mallory after SIGCONT");
+    expect_decision(d, fds[1], &off, "Q4b", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                    "DUNNO", "default", "bob on connection 2 after SIGCONT");
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    expect_clean_stop(d);
+}
+
+START_TEST(test_redis_stopped_dunno)
+{
+    stopped_redis(false);
+}
+END_TEST
+
+START_TEST(test_redis_stopped_defer)
+{
+    stopped_redis(true);
+}
+END_TEST
+
+/* ---- 5. Redis killed and started again on the same socket */
+
+START_TEST(test_redis_restart)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], got[512], rule[128], s[64];
+    long off = 0;
+
+    start_redis(r, NULL);
+    redis_extra_unix(extra, sizeof extra, r, "");
+    start_daemon(d, extra);
+    wait_connected(d, &off);
+    int fd = xconnect(d);
+    expect_decision(d, fd, &off, "Q5a", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                    "DUNNO", "default", "before Redis is killed");
+
+    int st = tredis_kill(r, SIGTERM);
+    track_r(r);
+    ck_assert_msg(st != -1 && WIFEXITED(st), "redis-server after SIGTERM: %s",
+                  tstatus_str(st, s, sizeof s));
+    long lost = off;
+    wait_log(d, &lost, "redis: connection lost", 5000, "Redis killed");
+    for (int i = 0; i < 3; i++) {
+        char qid[32];
+        snprintf(qid, sizeof qid, "Q5d-%d", i);
+        long t0 = now_ms();
+        ask(d, fd, &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"), got, sizeof got,
+            rule, sizeof rule);
+        long took = now_ms() - t0;
+        ck_assert_msg(strcmp(got, "DUNNO") == 0 && strcmp(rule, "failure") == 0,
+                      "request with Redis down: got \"%s\" rule=%s, want DUNNO rule=failure"
+                      "\nlog tail:\n%s", vis(got), rule, log_tail(d));
+        ck_assert_msg(took < 1000, "request with Redis down: answered after %ld ms, want "
+                      "< 1000 (no connection: the failure action applies at once)", took);
+    }
+
+    tredis_restart(r);
+    track_r(r);
+    poll_decision(d, fd, &off, "Q5r", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                  "DUNNO", "default", 5000, "Redis started again on the same socket");
+    /* the Functions were loaded again: an FCALL works on the new Redis */
+    fcall_suspend(r, "bob", "0");
+    expect_decision(d, fd, &off, "Q5s", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                    SUSP_TEXT, "suspended", "suspended on the new Redis");
+    int nlost = log_count(d, "redis: connection lost");
+    int nconn = log_count(d, "redis: connected to");
+    ck_assert_msg(nlost == 1, "log: \"connection lost\" %d times, want 1\n%s", nlost,
+                  log_tail(d));
+    ck_assert_msg(nconn == 2, "log: \"redis: connected to\" %d times, want 2\n%s", nconn,
+                  log_tail(d));
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* ---- 6. SCRIPT FLUSH: NOSCRIPT, then EVAL */
+
+START_TEST(test_script_flush)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], info[8192], out[64];
+    long off = 0;
+
+    start_redis(r, NULL);
+    redis_extra_unix(extra, sizeof extra, r, "");
+    start_daemon(d, extra);
+    wait_connected(d, &off);
+    int fd = xconnect(d);
+    fcall_suspend(r, "mallory", "0");
+    expect_decision(d, fd, &off, "Q6a", RCPT("203.0.113.5", "mallory", "m@example.net"),
+                    SUSP_TEXT, "suspended", "mallory before SCRIPT FLUSH");
+
+    reset_stats(r);
+    cli_ok(tredis_cli(r, out, sizeof out, "SCRIPT", "FLUSH", (char *)NULL), out,
+           "SCRIPT FLUSH");
+    expect_decision(d, fd, &off, "Q6b", RCPT("203.0.113.5", "mallory", "m@example.net"),
+                    SUSP_TEXT, "suspended", "mallory just after SCRIPT FLUSH (NOSCRIPT path)");
+    info_commandstats(r, info, sizeof info);
+    long eval = cmd_calls(info, "eval");
+    ck_assert_msg(eval == 1, "after SCRIPT FLUSH and one request: got %ld EVAL calls, want 1"
+                  "\n%s", eval, vis(info));
+    /* EVAL cached the script again: the next ones are EVALSHA */
+    expect_decision(d, fd, &off, "Q6c", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                    "DUNNO", "default", "bob after the EVAL");
+    expect_decision(d, fd, &off, "Q6d", RCPT("203.0.113.5", "mallory", "m@example.net"),
+                    SUSP_TEXT, "suspended", "mallory after the EVAL");
+    info_commandstats(r, info, sizeof info);
+    long eval2 = cmd_calls(info, "eval"), evalsha = cmd_calls(info, "evalsha");
+    ck_assert_msg(eval2 == 1 && evalsha == 3, "after 3 requests: got EVAL %ld, EVALSHA %ld; "
+                  "want 1 and 3 (one NOSCRIPT)\n%s", eval2, evalsha, vis(info));
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* ---- 7. AUTH with an ACL user and a password file */
+
+/* Stops d (exit status 0 wanted) and clears it for the next start. */
+static void daemon_done(struct tdaemon *d)
+{
+    expect_clean_stop(d);
+    tdaemon_cleanup(d);
+    memset(d, 0, sizeof *d);
+    track_d(d);
+}
+
+/* A daemon with user ops and the password in badpath (wrong): requests
+ * get the failure action, the link never counts as connected, and "AUTH
+ * failed" is logged once, not at every retry (~2.5 s of retries: 100 ms
+ * doubling). */
+static void wrong_password(struct tdaemon *d, const char *addr, const char *badpath,
+                           const char *setting)
+{
+    char extra[2048], more[512], got[512], rule[128], qid[32];
+    long off = 0;
+
+    snprintf(more, sizeof more, "\"username\": \"ops\", \"password_file\": \"%s\"", badpath);
+    redis_extra(extra, sizeof extra, addr, more, "");
+    start_daemon(d, extra);
+    wait_log(d, &off, "AUTH failed", 5000, "a wrong password");
+    int fd = xconnect(d);
+    off = 0;
+    long until = now_ms() + 2500;
+    for (int i = 0; now_ms() < until; i++) {
+        snprintf(qid, sizeof qid, "Q7w-%d", i);
+        ask(d, fd, &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"), got,
+            sizeof got, rule, sizeof rule);
+        ck_assert_msg(strcmp(got, "DUNNO") == 0 && strcmp(rule, "failure") == 0,
+                      "%s, request %d with a wrong Redis password: got \"%s\" rule=%s, want "
+                      "DUNNO rule=failure\nlog tail:\n%s", setting, i, vis(got), rule,
+                      log_tail(d));
+        sleep_ms(100);
+    }
+    int nconn = log_count(d, "redis: connected to");
+    ck_assert_msg(nconn == 0, "%s, wrong password for ops: \"connected\" logged %d times, "
+                  "want 0\nlog tail:\n%s", setting, nconn, log_tail(d));
+    int nauth = log_count(d, "AUTH failed");
+    ck_assert_msg(nauth >= 1 && nauth <= 2, "%s, wrong password for ops, ~2.5 s of retries: "
+                  "\"AUTH failed\" logged %d times, want 1 (at most 2)\nlog tail:\n%s",
+                  setting, nauth, log_tail(d));
+    close(fd);
+    expect_clean_stop(d);
+}
+
+START_TEST(test_auth)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[2048], addr[160], more[512], path[160], badpath[160], defpath[160];
+    char out[256];
+    long off = 0;
+
+    start_redis(r, NULL);
+    cli_ok(tredis_cli(r, out, sizeof out, "ACL", "SETUSER", "ops", "on", ">pw", "~*", "&*",
+                      "+@all", (char *)NULL), out, "ACL SETUSER ops");
+    cli_ok(tredis_cli(r, out, sizeof out, "CONFIG", "SET", "requirepass", "defpw",
+                      (char *)NULL), out, "CONFIG SET requirepass");
+    /* in r's directory (0755): readable by nobody, as tfile_write() makes 0644 */
+    snprintf(path, sizeof path, "%s/ops.pw", r->dir);
+    snprintf(badpath, sizeof badpath, "%s/wrong.pw", r->dir);
+    snprintf(defpath, sizeof defpath, "%s/default.pw", r->dir);
+    tfile_write(path, "pw\n");
+    tfile_write(badpath, "not-the-password\n");
+    tfile_write(defpath, "defpw\n");
+    snprintf(addr, sizeof addr, "unix:%s", r->sock);
+
+    /* the right password for the ACL user ops */
+    snprintf(more, sizeof more, "\"username\": \"ops\", \"password_file\": \"%s\"", path);
+    redis_extra(extra, sizeof extra, addr, more, "");
+    start_daemon(d, extra);
+    wait_connected(d, &off);
+    int fd = xconnect(d);
+    expect_decision(d, fd, &off, "Q7a", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                    "DUNNO", "default", "AUTH ops with the right password");
+    close(fd);
+    daemon_done(d);
+
+    /* the default user's password (AUTH with one argument) */
+    snprintf(more, sizeof more, "\"password_file\": \"%s\"", defpath);
+    redis_extra(extra, sizeof extra, addr, more, "");
+    start_daemon(d, extra);
+    off = 0;
+    wait_connected(d, &off);
+    fd = xconnect(d);
+    expect_decision(d, fd, &off, "Q7b", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                    "DUNNO", "default", "AUTH (default user) with the right password");
+    close(fd);
+    daemon_done(d);
+
+    wrong_password(d, addr, badpath, "requirepass set");
+}
+END_TEST
+
+/* The default user needs no password: a failed AUTH as ops leaves the
+ * connection working as "default", so the rest of the handshake succeeds;
+ * the link must still not come up (nor flap up and down). */
+START_TEST(test_auth_default_nopass)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char addr[160], badpath[160], out[256];
+
+    start_redis(r, NULL);
+    cli_ok(tredis_cli(r, out, sizeof out, "ACL", "SETUSER", "ops", "on", ">pw", "~*", "&*",
+                      "+@all", (char *)NULL), out, "ACL SETUSER ops");
+    snprintf(badpath, sizeof badpath, "%s/wrong.pw", r->dir);
+    tfile_write(badpath, "not-the-password\n");
+    snprintf(addr, sizeof addr, "unix:%s", r->sock);
+    wrong_password(d, addr, badpath, "no requirepass");
+}
+END_TEST
+
+/* ---- 8. the state marker */
+
+START_TEST(test_marker)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], out[256];
+    long off = 0;
+
+    start_redis(r, NULL);
+    redis_extra_unix(extra, sizeof extra, r, "");
+    start_daemon(d, extra);
+    wait_connected(d, &off);
+    long a = 0;
+    wait_log(d, &a, "ALARM", 3000, "no marker at connect");
+
+    /* what an operator does: outpostctl init (plain SET without it) */
+    const char *ctl = getenv("OUTPOSTCTL");
+    if (ctl != NULL) {
+        char err[512], st[64];
+        char *argv[] = { (char *)ctl, "-c", d->cfg, "init", NULL };
+        int rc = trun(argv, out, sizeof out, err, sizeof err, 10000);
+        ck_assert_msg(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0,
+                      "outpostctl init: got %s, want exit 0; stdout \"%s\", stderr \"%s\"",
+                      tstatus_str(rc, st, sizeof st), vis(out), vis(err));
+    } else {
+        cli_ok(tredis_cli(r, out, sizeof out, "SET", "outpost:{meta}:marker", "x",
+                          (char *)NULL), out, "SET marker");
+    }
+    wait_log(d, &a, "alarm cleared", 7000, "marker written by outpostctl init");
+    int nalarm = log_count(d, "ALARM");
+    ck_assert_msg(nalarm == 1, "ALARM logged %d times before FLUSHALL, want 1\n%s", nalarm,
+                  log_tail(d));
+
+    cli_ok(tredis_cli(r, out, sizeof out, "FLUSHALL", (char *)NULL), out, "FLUSHALL");
+    wait_log(d, &a, "ALARM", 7000, "marker gone after FLUSHALL");
+    /* decisions go on meanwhile */
+    int fd = xconnect(d);
+    expect_decision(d, fd, &off, "Q8a", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                    "DUNNO", "default", "a request with the alarm raised");
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* ---- 9. many reconnects, no leak */
+
+START_TEST(test_reconnect_cycles)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], out[64], qid[32];
+    long off = 0;
+    int kills = 0, requests = 0;
+    long t0 = now_ms();
+
+    start_redis(r, NULL);
+    redis_extra_unix(extra, sizeof extra, r, "");
+    start_daemon(d, extra);
+    wait_connected(d, &off);
+    int fd = xconnect(d);
+    for (int i = 0; i < 100; i++) {
+        /* the daemon's link is up: a normal decision came back */
+        snprintf(qid, sizeof qid, "Q9-%d", i);
+        requests += poll_decision(d, fd, &off, qid,
+                                  RCPT("203.0.113.5", "bob", "bob@example.net"), "DUNNO",
+                                  "default", 3000, "reconnect cycle");
+        int rc = tredis_cli(r, out, sizeof out, "CLIENT", "KILL", "TYPE", "normal",
+                            (char *)NULL);
+        cli_ok(rc, out, "CLIENT KILL TYPE normal");
+        ck_assert_msg(strcmp(out, "1") == 0, "cycle %d: CLIENT KILL TYPE normal killed "
+                      "\"%s\" clients, want 1 (the daemon's)", i, vis(out));
+        kills++;
+        snprintf(qid, sizeof qid, "Q9k-%d", i);
+        char got[256], rule[64];
+        ask(d, fd, &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"), got, sizeof got,
+            rule, sizeof rule);
+        requests++;
+        ck_assert_msg(strcmp(got, "DUNNO") == 0
+                      && (strcmp(rule, "default") == 0 || strcmp(rule, "failure") == 0),
+                      "cycle %d: request just after CLIENT KILL: got \"%s\" rule=%s, want "
+                      "DUNNO (rule default or failure)\nlog tail:\n%s", i, vis(got), rule,
+                      log_tail(d));
+        ck_assert_msg(now_ms() - t0 < 50000, "100 reconnect cycles: only %d done after "
+                      "50 s", i);
+    }
+    snprintf(qid, sizeof qid, "Q9-end");
+    poll_decision(d, fd, &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"), "DUNNO",
+                  "default", 3000, "after the last kill");
+    close(fd);
+    int nconn = log_count(d, "redis: connected to");
+    int nlost = log_count(d, "redis: connection lost");
+    ck_assert_msg(nconn >= 101, "after %d kills: \"connected\" logged %d times, want >= 101"
+                  "\n%s", kills, nconn, log_tail(d));
+    ck_assert_msg(nlost >= 100, "after %d kills: \"connection lost\" logged %d times, want "
+                  ">= 100\n%s", kills, nlost, log_tail(d));
+    expect_clean_stop(d);
+    (void)requests;
+}
+END_TEST
+
+/* ---- 10. Redis over TCP: IPv4, a host name, IPv6 */
+
+/* A loopback port free on 127.0.0.1 and ::1 (bound, then closed). */
+static int free_port(void)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        struct sockaddr_in a;
+        socklen_t len = sizeof a;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        ck_assert_int_ge(fd, 0);
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+        ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+        int port = ntohs(a.sin_port);
+        close(fd);
+
+        struct sockaddr_in6 b;
+        memset(&b, 0, sizeof b);
+        b.sin6_family = AF_INET6;
+        b.sin6_addr = in6addr_loopback;
+        b.sin6_port = htons((uint16_t)port);
+        fd = socket(AF_INET6, SOCK_STREAM, 0);
+        ck_assert_int_ge(fd, 0);
+        int ok = bind(fd, (struct sockaddr *)&b, sizeof b) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    ck_abort_msg("no loopback port free on both 127.0.0.1 and ::1");
+    return -1;
+}
+
+START_TEST(test_tcp)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], port[16], addr[3][64], what[256];
+
+    snprintf(port, sizeof port, "%d", free_port());
+    const char *args[] = { "--port", port, "--bind", "127.0.0.1", "::1", NULL };
+    start_redis(r, args);
+    snprintf(addr[0], sizeof addr[0], "127.0.0.1:%s", port);
+    snprintf(addr[1], sizeof addr[1], "localhost:%s", port);
+    snprintf(addr[2], sizeof addr[2], "[::1]:%s", port);
+    for (int i = 0; i < 3; i++) {
+        long off = 0;
+        char needle[256], qid[32];
+        redis_extra(extra, sizeof extra, addr[i], "", "");
+        start_daemon(d, extra);
+        snprintf(needle, sizeof needle, "redis: connected to %s", addr[i]);
+        snprintf(what, sizeof what, "redis.address %s", addr[i]);
+        wait_log(d, &off, needle, 5000, what);
+        int fd = xconnect(d);
+        snprintf(qid, sizeof qid, "Q10-%d", i);
+        expect_decision(d, fd, &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"),
+                        "DUNNO", "default", what);
+        close(fd);
+        daemon_done(d);
+    }
+}
+END_TEST
+
+/* ---- 11. SIGHUP switches to another Redis */
+
+START_TEST(test_sighup_switch)
+{
+    struct tredis *r1 = &redises[0], *r2 = &redises[1];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024];
+    long off = 0;
+
+    start_redis(r1, NULL);
+    start_redis(r2, NULL);
+    load_functions(r2);
+    fcall_suspend(r2, "mallory", "0");
+
+    redis_extra_unix(extra, sizeof extra, r1, "");
+    start_daemon(d, extra);
+    wait_connected(d, &off);
+    int fd = xconnect(d);
+    expect_decision(d, fd, &off, "Q11a", RCPT("203.0.113.5", "mallory", "m@example.net"),
+                    "DUNNO", "default", "mallory on the first Redis");
+
+    redis_extra_unix(extra, sizeof extra, r2, "");
+    tdaemon_rewrite(d, extra);
+    ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+    wait_log(d, &off, "settings changed", 5000, "SIGHUP with another redis.address");
+    char needle[200];
+    snprintf(needle, sizeof needle, "redis: connected to unix:%s", r2->sock);
+    long c = 0;
+    wait_log(d, &c, needle, 5000, "SIGHUP: connecting to the second Redis");
+    poll_decision(d, fd, &off, "Q11b", RCPT("203.0.113.5", "mallory", "m@example.net"),
+                  SUSP_TEXT, "suspended", 5000, "mallory, suspended on the second Redis");
+    expect_decision(d, fd, &off, "Q11c", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                    "DUNNO", "default", "bob on the second Redis");
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* ---- the suite */
+
+static void add(Suite *s, const char *name, const TTest *t)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, TIMEOUT_S);
+    tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
+    tcase_add_checked_fixture(tc, NULL, all_stop);
+    tcase_add_test(tc, t);
+    suite_add_tcase(s, tc);
+}
+
+int main(void)
+{
+    Suite *s = suite_create("store");
+
+    add(s, "suspend_reinstate", test_suspend_reinstate);
+    add(s, "redis_lists", test_redis_lists);
+    add(s, "one_command_per_request", test_one_command_per_request);
+    add(s, "redis_stopped_dunno", test_redis_stopped_dunno);
+    add(s, "redis_stopped_defer", test_redis_stopped_defer);
+    add(s, "redis_restart", test_redis_restart);
+    add(s, "script_flush", test_script_flush);
+    add(s, "auth", test_auth);
+    add(s, "auth_default_nopass", test_auth_default_nopass);
+    add(s, "marker", test_marker);
+    add(s, "reconnect_cycles", test_reconnect_cycles);
+    add(s, "tcp", test_tcp);
+    add(s, "sighup_switch", test_sighup_switch);
+
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -565,6 +565,32 @@ enum admin_status admin_suspend(struct admin *a, const char *account,
     return ADMIN_OK;
 }
 
+/* An FCALL that answers 1 (done) or 0 (nothing to do: ADMIN_REFUSED with
+ * `refusal` in err). */
+static enum admin_status admin_fcall_flag(struct admin *a, const char *fn, int nkeys,
+                                          const char *const *keys, int nargs,
+                                          const char *const *args, const char *refusal,
+                                          char *err, size_t errlen)
+{
+    enum admin_status st;
+    char what[64];
+    redisReply *r = admin_fcall(a, fn, nkeys, keys, nargs, args, &st, err, errlen);
+
+    if (r == NULL)
+        return st;
+    if (r->type != REDIS_REPLY_INTEGER) {
+        snprintf(what, sizeof what, "FCALL %s", fn);
+        return admin_badreply(r, what, err, errlen);
+    }
+    bool done = r->integer == 1;
+    freeReplyObject(r);
+    if (!done) {
+        snprintf(err, errlen, "%s", refusal);
+        return ADMIN_REFUSED;
+    }
+    return ADMIN_OK;
+}
+
 enum admin_status admin_reinstate(struct admin *a, const char *account,
                                   const char *by, const char *note,
                                   char *err, size_t errlen)
@@ -578,19 +604,7 @@ enum admin_status admin_reinstate(struct admin *a, const char *account,
     admin_evmax(a, evmax);
     const char *keys[4] = { k.susp, k.audit, k.idx, k.events };
     const char *args[4] = { account, by, note ? note : "", evmax };
-    redisReply *r = admin_fcall(a, "outpost_reinstate", 4, keys, 4, args, &st, err,
-                                errlen);
-    if (r == NULL)
-        return st;
-    if (r->type != REDIS_REPLY_INTEGER)
-        return admin_badreply(r, "FCALL outpost_reinstate", err, errlen);
-    bool done = r->integer == 1;
-    freeReplyObject(r);
-    if (!done) {
-        snprintf(err, errlen, "not suspended");
-        return ADMIN_REFUSED;
-    }
-    return ADMIN_OK;
+    return admin_fcall_flag(a, "outpost_reinstate", 4, keys, 4, args, "not suspended", err, errlen);
 }
 
 /* Looks up one HGETALL reply of the pipeline and appends the record. */
@@ -719,19 +733,7 @@ enum admin_status admin_list_add(struct admin *a, bool deny,
     const char *keys[3] = { ek, lk, vk };
     const char *args[6] = { deny ? "deny" : "allow", list_kind_name(kind), value,
                             text, by, evmax };
-    redisReply *r = admin_fcall(a, "outpost_list_add", 3, keys, 6, args, &st, err,
-                                errlen);
-    if (r == NULL)
-        return st;
-    if (r->type != REDIS_REPLY_INTEGER)
-        return admin_badreply(r, "FCALL outpost_list_add", err, errlen);
-    bool added = r->integer == 1;
-    freeReplyObject(r);
-    if (!added) {
-        snprintf(err, errlen, "already present");
-        return ADMIN_REFUSED;
-    }
-    return ADMIN_OK;
+    return admin_fcall_flag(a, "outpost_list_add", 3, keys, 6, args, "already present", err, errlen);
 }
 
 enum admin_status admin_list_remove(struct admin *a, bool deny,
@@ -747,19 +749,7 @@ enum admin_status admin_list_remove(struct admin *a, bool deny,
     const char *keys[3] = { ek, lk, vk };
     const char *args[5] = { deny ? "deny" : "allow", list_kind_name(kind), value, by,
                             evmax };
-    redisReply *r = admin_fcall(a, "outpost_list_remove", 3, keys, 5, args, &st, err,
-                                errlen);
-    if (r == NULL)
-        return st;
-    if (r->type != REDIS_REPLY_INTEGER)
-        return admin_badreply(r, "FCALL outpost_list_remove", err, errlen);
-    bool removed = r->integer == 1;
-    freeReplyObject(r);
-    if (!removed) {
-        snprintf(err, errlen, "not present");
-        return ADMIN_REFUSED;
-    }
-    return ADMIN_OK;
+    return admin_fcall_flag(a, "outpost_list_remove", 3, keys, 5, args, "not present", err, errlen);
 }
 
 struct admin_pair {

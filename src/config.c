@@ -2086,3 +2086,29 @@ int config_read_password(const struct config *cfg, char *out, size_t cap,
     out[len] = '\0';
     return 0;
 }
+
+int config_split_hostport(const char *hp, char *host, size_t cap, const char **port)
+{
+    const char *end, *colon;
+    size_t n;
+
+    if (hp[0] == '[') {
+        end = strchr(hp, ']');
+        if (end == NULL || end[1] != ':')
+            return -1;
+        n = (size_t)(end - hp - 1);
+        hp++;
+        colon = end + 1;
+    } else {
+        colon = strrchr(hp, ':');
+        if (colon == NULL)
+            return -1;
+        n = (size_t)(colon - hp);
+    }
+    if (n >= cap || colon[1] == '\0')
+        return -1;
+    memcpy(host, hp, n);
+    host[n] = '\0';
+    *port = colon + 1;
+    return 0;
+}

@@ -211,6 +211,10 @@ void config_format_duration(int64_t ms, char *out, size_t outlen);
 
 const char *config_action_name(enum action a);
 
+/* Splits "HOST:PORT" or "[V6]:PORT" into host (at most cap - 1 bytes) and
+ * a pointer to the port text.  0, or -1 when it is not of that form. */
+int config_split_hostport(const char *hp, char *host, size_t cap, const char **port);
+
 /* The option table, flattened, for documentation and tests: calls fn for
  * every key path ("redis.timeout_ms", "classes.*.limits[].max", ...).
  * type reads "uint 10..30000", "duration 1s..1d", "enum DUNNO|DEFER",

@@ -127,22 +127,9 @@ static int ctl_connect(const char *ep, char *err, size_t errlen)
         struct addrinfo hints, *res, *ai;
         int rc;
 
-        if (hp[0] == '[') {
-            const char *end = strchr(hp, ']');
-            if (end == NULL || end[1] != ':' || (size_t)(end - hp) > sizeof host) {
-                snprintf(err, errlen, "%s: bad endpoint", ep);
-                return -1;
-            }
-            snprintf(host, sizeof host, "%.*s", (int)(end - hp - 1), hp + 1);
-            port = end + 2;
-        } else {
-            const char *colon = strrchr(hp, ':');
-            if (colon == NULL || (size_t)(colon - hp) >= sizeof host) {
-                snprintf(err, errlen, "%s: bad endpoint", ep);
-                return -1;
-            }
-            snprintf(host, sizeof host, "%.*s", (int)(colon - hp), hp);
-            port = colon + 1;
+        if (config_split_hostport(hp, host, sizeof host, &port) != 0) {
+            snprintf(err, errlen, "%s: bad endpoint", ep);
+            return -1;
         }
         memset(&hints, 0, sizeof hints);
         hints.ai_socktype = SOCK_STREAM;

@@ -293,14 +293,9 @@ struct metrics_http *metrics_http_start(uv_loop_t *loop, const char *hostport,
     const char *port;
     struct addrinfo hints, *res = NULL;
 
-    if (hostport[0] == '[') {
-        const char *end = strchr(hostport, ']');
-        snprintf(host, sizeof host, "%.*s", (int)(end - hostport - 1), hostport + 1);
-        port = end + 2;
-    } else {
-        const char *colon = strrchr(hostport, ':');
-        snprintf(host, sizeof host, "%.*s", (int)(colon - hostport), hostport);
-        port = colon + 1;
+    if (config_split_hostport(hostport, host, sizeof host, &port) != 0) {
+        snprintf(err, errlen, "metrics.listen %s: not HOST:PORT", hostport);
+        return NULL;
     }
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;

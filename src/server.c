@@ -262,22 +262,9 @@ static int server_listen_inet(struct server *s, struct listener *l,
     struct addrinfo hints, *res = NULL;
     int rc;
 
-    if (hostport[0] == '[') {
-        const char *end = strchr(hostport, ']');
-        if (end == NULL || end[1] != ':' || (size_t)(end - hostport) > sizeof host) {
-            snprintf(err, errlen, "%s: bad address", l->name);
-            return -1;
-        }
-        snprintf(host, sizeof host, "%.*s", (int)(end - hostport - 1), hostport + 1);
-        port = end + 2;
-    } else {
-        const char *colon = strrchr(hostport, ':');
-        if (colon == NULL || (size_t)(colon - hostport) >= sizeof host) {
-            snprintf(err, errlen, "%s: bad address", l->name);
-            return -1;
-        }
-        snprintf(host, sizeof host, "%.*s", (int)(colon - hostport), hostport);
-        port = colon + 1;
+    if (config_split_hostport(hostport, host, sizeof host, &port) != 0) {
+        snprintf(err, errlen, "%s: bad address", l->name);
+        return -1;
     }
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;

@@ -607,14 +607,11 @@ static void store_connect(struct store *s)
         store_attach(s, redisAsyncConnectUnix(addr + 5));
         return;
     }
-    if (addr[0] == '[') {       /* [v6]:port; config.c checked the form */
-        const char *end = strchr(addr, ']');
-        snprintf(host, sizeof host, "%.*s", (int)(end - addr - 1), addr + 1);
-        port = end + 2;
-    } else {
-        const char *colon = strrchr(addr, ':');
-        snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
-        port = colon + 1;
+    if (config_split_hostport(addr, host, sizeof host, &port) != 0) {
+        store_fail_log(s, "redis.address %s is not HOST:PORT", addr);   /* config.c checked */
+        uv_timer_stop(&s->connecting);
+        store_schedule(s);
+        return;
     }
     snprintf(s->port, sizeof s->port, "%s", port);
     unsigned char tmp[16];

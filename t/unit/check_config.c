@@ -1302,6 +1302,25 @@ START_TEST(test_keys_documented)
 }
 END_TEST
 
+START_TEST(test_split_hostport)
+{
+    char host[16];
+    const char *port;
+    ck_assert_int_eq(config_split_hostport("127.0.0.1:6379", host, sizeof host, &port), 0);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_str_eq(port, "6379");
+    ck_assert_int_eq(config_split_hostport("[::1]:10", host, sizeof host, &port), 0);
+    ck_assert_str_eq(host, "::1");
+    ck_assert_str_eq(port, "10");
+    ck_assert_int_eq(config_split_hostport("[::1]10", host, sizeof host, &port), -1);
+    ck_assert_int_eq(config_split_hostport("nohost", host, sizeof host, &port), -1);
+    ck_assert_int_eq(config_split_hostport("h:", host, sizeof host, &port), -1);
+    /* host of cap - 1 bytes fits, cap bytes does not */
+    ck_assert_int_eq(config_split_hostport("aaaaaaaaaaaaaaa:1", host, sizeof host, &port), 0);
+    ck_assert_int_eq(config_split_hostport("aaaaaaaaaaaaaaaa:1", host, sizeof host, &port), -1);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1366,6 +1385,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_action_names);
     tcase_add_test(tc, test_keys_contract);
     tcase_add_test(tc, test_keys_documented);
+    tcase_add_test(tc, test_split_hostport);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,39 +1,39 @@
-#!lua flags=no-writes
---[[ decide.lua - the decision script of one policy request (SPEC §5,
-doc/keys.md "The decision script"), run with EVALSHA.  It only reads.
+--[[ decide.lua - the decision script of one policy request (SPEC §5, §4,
+§6), run with EVALSHA; doc/keys.md "The decision script" is its contract
+(KEYS, ARGV, replies) and "Rate limits" the window it keeps.
 
-KEYS (11):
-   1  P{a:ACCOUNT}:susp           HASH reason by at until note
-   2  P{lists}:allow:account      HASH field = normalised account
-   3  P{lists}:allow:client       HASH field = HEX32/LEN
-   4  P{lists}:allow:clientlens   HASH field = LEN, value = entries with it
-   5  P{lists}:allow:sender       HASH field = lower-cased address
-   6  P{lists}:allow:domain       HASH field = domain or .domain
-   7..11  the same five of the deny list
-ARGV (5): account ("" unauthenticated), client HEX32 ("" if none),
-   sender (lower-cased, "" null sender), sender domain (lower-cased),
-   flags ("d": a static deny entry matched).
+At RCPT it only reads.  At END-OF-MESSAGE, when nothing refuses, it
+counts the message in every limit of the account's class and writes the
+dedupe key, in this one call: check and count are atomic across all MTAs.
 
 Order, the first that decides ends it:
    allow account, allow client, (unauthenticated only: allow sender,
-   allow domain), static deny flag, deny account, deny client, deny sender,
-   deny domain, suspension.
-Returns {rule, detail...}:
-   {'allow:account'} {'allow:client'} {'allow:sender'} {'allow:domain'}
-   {'deny:static'}
-   {'deny:account', entry} {'deny:client', entry} {'deny:sender', entry}
-   {'deny:domain', entry}          entry: the matching hash field
-   {'suspended', reason, until}    until in ms, '0' = until reinstated
-   {'ok'}
+   allow domain), static deny flag, deny account, deny client, deny
+   sender, deny domain, suspension, per-message recipient cap, limits.
 
 Domains: an entry "example.com" matches that domain only, ".example.com"
-every subdomain of it; for "x.y.example.com" the script looks up the
-domain itself, then ".y.example.com", ".example.com" and ".com".
-Clients: the client's 32 hex digits are masked to every prefix length
-present in clientlens and each "MASKED/LEN" looked up (longest first). ]]
+every subdomain of it.  Clients: the client's 32 hex digits are masked to
+every prefix length present in clientlens and each "MASKED/LEN" looked up.
+Time: Redis TIME, unless ARGV[6] carries a test clock (never in
+production). ]]
 
 local account, client, sender, domain, flags =
     ARGV[1] or '', ARGV[2] or '', ARGV[3] or '', ARGV[4] or '', ARGV[5] or ''
+local at_eom = string.find(flags, 'e', 1, true) ~= nil
+
+-- Redis time in ms, read once; ARGV[6] is the test clock.
+local now
+local function now_ms()
+    if not now then
+        if ARGV[6] and ARGV[6] ~= '' then
+            now = tonumber(ARGV[6])
+        else
+            local t = redis.call('TIME')
+            now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+    end
+    return now
+end
 
 -- The 32 hex digits hex with the bits past len (0..128) cleared: LEN/4
 -- digits kept, the next one cut to its LEN%4 top bits, zeros after.
@@ -119,22 +119,181 @@ if has(KEYS[10], sender) then return { 'deny:sender', sender } end
 hit = domain_match(KEYS[11])
 if hit then return { 'deny:domain', hit } end
 
--- 3. suspension (an expired hash is gone already; `until` is checked too,
+-- 3. the account's class: its own (acct hash) if the config knows it,
+-- else ARGV[10] (default_class, or unauthenticated_class)
+local classes, nclass = {}, tonumber(ARGV[11]) or 0
+for i = 12, 11 + nclass do
+    local name, maxrcpt, susp = string.match(ARGV[i], '^([^\t]*)\t(%d+)\t(%a)$')
+    if name then classes[name] = { maxrcpt = tonumber(maxrcpt), susp = susp } end
+end
+local class = ARGV[10] or ''
+local overrides = {}
+if account ~= '' and KEYS[12] then
+    local h = redis.call('HGETALL', KEYS[12])
+    for i = 1, #h, 2 do
+        local f, v = h[i], h[i + 1]
+        if f == 'class' then
+            if classes[v] then class = v end
+        elseif string.sub(f, 1, 4) == 'ovr:' then
+            local name = string.sub(f, 5)
+            overrides[name] = overrides[name] or {}
+            overrides[name].max = tonumber(v)
+        elseif string.sub(f, 1, 10) == 'ovr_until:' then
+            local name = string.sub(f, 11)
+            overrides[name] = overrides[name] or {}
+            overrides[name].untl = tonumber(v)
+        end
+    end
+end
+local kclass = classes[class]
+
+-- 4. suspension (an expired hash is gone already; `until` is checked too,
 -- so that a late expiry never keeps an account suspended)
 if account ~= '' then
     local s = redis.call('HMGET', KEYS[1], 'reason', 'until')
     if s[1] then
         local untl = s[2] or '0'
         local u = tonumber(untl)
+        local susp = kclass and kclass.susp or 'R'
         if not u or u == 0 then
-            return { 'suspended', s[1], '0' }
+            return { 'suspended', s[1], '0', susp }
         end
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        if u > now then
-            return { 'suspended', s[1], untl }
+        if u > now_ms() then
+            return { 'suspended', s[1], untl, susp }
         end
     end
 end
+if not kclass then
+    return { 'ok', class, '0' }
+end
 
-return { 'ok' }
+-- 5. the per-message recipient cap
+local units = { m = tonumber(ARGV[7]) or 1, r = tonumber(ARGV[8]) or 0,
+                b = tonumber(ARGV[9]) or 0 }
+if kclass.maxrcpt > 0 and units.r > kclass.maxrcpt then
+    return { 'recipients', tostring(kclass.maxrcpt) }
+end
+
+-- A message counted before (Postfix retried the same END-OF-MESSAGE) is
+-- admitted again without checking or counting; an undone count ("[]")
+-- does not count as counted.
+if at_eom and KEYS[13] then
+    local v = redis.call('GET', KEYS[13])
+    if v and v ~= '[]' then return { 'ok', class, 'dup' } end
+end
+
+-- 6. the class's limits.  window(): the units of the 61 buckets b-60..b
+-- of a counter hash, its fields, and whether its width is w.
+local function window(key, w, b)
+    local h = redis.call('HGETALL', key)
+    local fields, same, sum = {}, false, 0
+    for i = 1, #h, 2 do
+        if h[i] == 'w' then
+            same = tonumber(h[i + 1]) == w
+        else
+            local bk, u = tonumber(h[i]), tonumber(h[i + 1])
+            if bk and u then fields[#fields + 1] = { bk, u } end
+        end
+    end
+    if not same then return 0, {}, false, #h > 0 end
+    local inwin = {}
+    for _, f in ipairs(fields) do
+        if f[1] >= b - 60 and f[1] <= b then
+            sum = sum + f[2]
+            inwin[#inwin + 1] = f
+        end
+    end
+    return sum, inwin, true, #h > 0, fields
+end
+
+-- ms until the oldest buckets have freed `need` units
+local function retry_after(inwin, need, w)
+    table.sort(inwin, function(x, y) return x[1] < y[1] end)
+    local freed = 0
+    for _, f in ipairs(inwin) do
+        freed = freed + f[2]
+        if freed >= need then return (f[1] + 61) * w - now_ms() end
+    end
+    return 0
+end
+
+local nlimits = tonumber(ARGV[12 + nclass]) or 0
+local limits, shadows = {}, {}
+local refuse, exceeds
+local prefix = class .. '\t'
+for i = 13 + nclass, 12 + nclass + nlimits do
+    local line = ARGV[i]
+    if string.sub(line, 1, #prefix) == prefix then
+        local name, cnt, max, per, act, shadow, keyidx = string.match(line,
+            '^[^\t]*\t([^\t]+)\t(%a)\t(%d+)\t(%d+)\t(%a)\t(%d)\t(%d+)$')
+        local key = name and KEYS[tonumber(keyidx)]
+        if key and key ~= '' then
+            max, per = tonumber(max), tonumber(per)
+            local o = overrides[name]
+            if o and o.max and (not o.untl or o.untl == 0 or o.untl > now_ms()) then
+                max = o.max
+            end
+            local u = units[cnt] or 0
+            if not at_eom and u < 1 then u = 1 end   -- RCPT: is it exhausted?
+            local w = math.ceil(per / 60)
+            local b = math.floor(now_ms() / w)
+            local sum, inwin, same, exists, fields = window(key, w, b)
+            local l = { name = name, cnt = cnt, max = max, per = per, act = act,
+                        key = key, w = w, b = b, u = u, same = same,
+                        exists = exists, fields = fields or {} }
+            limits[#limits + 1] = l
+            if u > max then
+                if shadow == '1' then
+                    shadows[#shadows + 1] = name
+                elseif not exceeds then
+                    exceeds = l
+                end
+            elseif sum + u > max then
+                if shadow == '1' then
+                    shadows[#shadows + 1] = name
+                else
+                    l.retry = retry_after(inwin, sum + u - max, w)
+                    if not refuse or l.retry > refuse.retry then refuse = l end
+                end
+            end
+        end
+    end
+end
+if exceeds then
+    return { 'exceeds', exceeds.name, exceeds.act, tostring(exceeds.max),
+             tostring(exceeds.per), exceeds.cnt }
+end
+if refuse then
+    return { 'limit', refuse.name, refuse.act, tostring(refuse.max),
+             tostring(refuse.per), refuse.cnt, tostring(refuse.retry) }
+end
+
+-- 7. END-OF-MESSAGE: count every limit of the class, once per message
+local counted = '0'
+if at_eom then
+    do
+        local record = {}
+        for _, l in ipairs(limits) do
+            if l.u > 0 then
+                if not l.same and l.exists then
+                    redis.call('DEL', l.key)      -- width changed: start again
+                    l.fields = {}
+                end
+                local stale = {}
+                for _, f in ipairs(l.fields) do
+                    if f[1] < l.b - 60 then stale[#stale + 1] = f[1] end
+                end
+                if #stale > 0 then redis.call('HDEL', l.key, unpack(stale)) end
+                redis.call('HSET', l.key, 'w', l.w)
+                redis.call('HINCRBY', l.key, l.b, l.u)
+                redis.call('PEXPIRE', l.key, l.per + l.w + 60000)
+                record[#record + 1] = { l.key, l.b, l.u }
+            end
+        end
+        redis.call('SET', KEYS[13], cjson.encode(record), 'PX', 600000)
+        counted = '1'
+    end
+end
+local reply = { 'ok', class, counted }
+for _, name in ipairs(shadows) do reply[#reply + 1] = name end
+return reply

@@ -35,7 +35,8 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define ADMIN_ARGS_MAX   16     /* arguments of one FCALL */
+#define ADMIN_ARGS_MAX   160    /* arguments of one FCALL (outpost_usage:
+                                   ADMIN_USAGE_MAX keys + 1 + ADMIN_USAGE_MAX) */
 #define ADMIN_AUDIT_SHOW 20     /* audit entries shown */
 #define ADMIN_PIPELINE   256    /* HGETALLs in flight while listing */
 
@@ -847,6 +848,408 @@ enum admin_status admin_init(struct admin *a, const char *by, int64_t *at,
     return ADMIN_OK;
 }
 
+/* ---- classes, overrides, counters ------------------------------------ */
+
+static const char *const admin_count_names[] = { "messages", "recipients", "bytes" };
+static const char *const admin_key_names[] = { "account", "client_address",
+                                               "sender_domain" };
+
+/* The three keys of outpost_class and outpost_override. */
+struct admin_ckeys {
+    char acct[KEYS_MAX], audit[KEYS_MAX], events[KEYS_MAX];
+};
+
+static enum admin_status admin_acct_keys(const struct admin *a, const char *account,
+                                         struct admin_ckeys *k, char *err, size_t errlen)
+{
+    const char *p = a->cfg->redis.prefix;
+    if (keys_account(k->acct, p, account, KEYS_ACCT) == 0
+        || keys_account(k->audit, p, account, KEYS_AUDIT) == 0
+        || keys_global(k->events, p, "events", NULL) == 0) {
+        snprintf(err, errlen, "account too long for a key");
+        return ADMIN_INVALID;
+    }
+    return ADMIN_OK;
+}
+
+/* HGETALL of the account's acct hash (an array reply), or NULL with *st. */
+static redisReply *admin_acct_read(struct admin *a, const char *acct,
+                                   enum admin_status *st, char *err, size_t errlen)
+{
+    const char *argv[2] = { "HGETALL", acct };
+    redisReply *r = admin_cmd(a, 2, argv, st, err, errlen);
+    if (r != NULL && r->type != REDIS_REPLY_ARRAY) {
+        *st = admin_badreply(r, "HGETALL", err, errlen);
+        return NULL;
+    }
+    return r;
+}
+
+/* The value of one field of an HGETALL reply, or NULL. */
+static const redisReply *admin_hfield(const redisReply *h, const char *field)
+{
+    size_t n = strlen(field);
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const redisReply *f = h->element[i], *v = h->element[i + 1];
+        if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING
+            && f->len == n && memcmp(f->str, field, n) == 0)
+            return v;
+    }
+    return NULL;
+}
+
+/* The class in effect for an acct hash, as decide.lua picks it: the stored
+ * class if the configuration has it, else default_class.  *stored is the
+ * stored field (NULL when none). */
+static const struct config_class *admin_class_of(const struct config *cfg,
+                                                 const redisReply *h,
+                                                 const redisReply **stored)
+{
+    const redisReply *v = admin_hfield(h, "class");
+    *stored = v;
+    if (v != NULL && v->len <= ADMIN_NAME_MAX && strlen(v->str) == v->len) {
+        const struct config_class *c = config_class_find(cfg, v->str);
+        if (c != NULL)
+            return c;
+    }
+    return config_class_find(cfg, cfg->default_class);
+}
+
+/* The override of limit in force at now: true with *max and *until (0 =
+ * none), as decide.lua reads them (an unreadable expiry is none; an
+ * unreadable max no override). */
+static bool admin_override_of(const redisReply *h, const char *limit, int64_t now,
+                              int64_t *max, int64_t *until)
+{
+    char f[ADMIN_NAME_MAX + 16];
+    snprintf(f, sizeof f, "ovr:%s", limit);
+    const redisReply *m = admin_hfield(h, f);
+    snprintf(f, sizeof f, "ovr_until:%s", limit);
+    const redisReply *u = admin_hfield(h, f);
+    *until = 0;
+    if (m == NULL || !admin_int(m->str, m->len, max) || *max < 0)
+        return false;
+    if (u != NULL && !admin_int(u->str, u->len, until))
+        *until = 0;
+    return *until <= 0 || *until > now;
+}
+
+enum admin_status admin_class_get(struct admin *a, const char *account,
+                                  char cls[ADMIN_NAME_MAX + 1], char *err, size_t errlen)
+{
+    struct admin_ckeys k;
+    enum admin_status st;
+
+    cls[0] = '\0';
+    if ((st = admin_acct_keys(a, account, &k, err, errlen)) != ADMIN_OK)
+        return st;
+    const char *argv[3] = { "HGET", k.acct, "class" };
+    redisReply *r = admin_cmd(a, 3, argv, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (r->type == REDIS_REPLY_STRING) {
+        if (r->len >= 1 && r->len <= ADMIN_NAME_MAX && strlen(r->str) == r->len)
+            memcpy(cls, r->str, r->len + 1);
+        else
+            snprintf(cls, ADMIN_NAME_MAX + 1, "?");
+    } else if (r->type != REDIS_REPLY_NIL) {
+        return admin_badreply(r, "HGET", err, errlen);
+    }
+    freeReplyObject(r);
+    return ADMIN_OK;
+}
+
+enum admin_status admin_class_set(struct admin *a, const char *account,
+                                  const char *cls, const char *by,
+                                  char *err, size_t errlen)
+{
+    struct admin_ckeys k;
+    char evmax[24];
+    enum admin_status st;
+
+    if ((st = admin_acct_keys(a, account, &k, err, errlen)) != ADMIN_OK)
+        return st;
+    admin_evmax(a, evmax);
+    const char *keys[3] = { k.acct, k.audit, k.events };
+    const char *args[4] = { account, cls, by, evmax };
+    return admin_fcall_flag(a, "outpost_class", 3, keys, 4, args, "class not set", err,
+                            errlen);
+}
+
+enum admin_status admin_override_set(struct admin *a, const char *account,
+                                     const char *limit, uint64_t max, int64_t for_ms,
+                                     const char *by, int64_t *until,
+                                     char *err, size_t errlen)
+{
+    struct admin_ckeys k;
+    char evmax[24], ms[24], fm[24], field[ADMIN_NAME_MAX + 16];
+    enum admin_status st;
+
+    *until = 0;
+    if ((st = admin_acct_keys(a, account, &k, err, errlen)) != ADMIN_OK)
+        return st;
+    admin_evmax(a, evmax);
+    snprintf(ms, sizeof ms, "%llu", (unsigned long long)max);
+    snprintf(fm, sizeof fm, "%lld", (long long)for_ms);
+    const char *keys[3] = { k.acct, k.audit, k.events };
+    const char *args[6] = { account, limit, ms, fm, by, evmax };
+    if ((st = admin_fcall_flag(a, "outpost_override", 3, keys, 6, args, "override not set",
+                               err, errlen)) != ADMIN_OK || for_ms == 0)
+        return st;
+    snprintf(field, sizeof field, "ovr_until:%s", limit);
+    const char *argv[3] = { "HGET", k.acct, field };
+    redisReply *r = admin_cmd(a, 3, argv, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (r->type == REDIS_REPLY_STRING)
+        admin_int(r->str, r->len, until);
+    freeReplyObject(r);
+    return ADMIN_OK;
+}
+
+enum admin_status admin_override_clear(struct admin *a, const char *account,
+                                       const char *limit, const char *by,
+                                       char *err, size_t errlen)
+{
+    struct admin_ckeys k;
+    char evmax[24], refusal[ADMIN_NAME_MAX + 48];
+    enum admin_status st;
+
+    if ((st = admin_acct_keys(a, account, &k, err, errlen)) != ADMIN_OK)
+        return st;
+    admin_evmax(a, evmax);
+    snprintf(refusal, sizeof refusal, "no override of limit %s", limit);
+    const char *keys[3] = { k.acct, k.audit, k.events };
+    const char *args[6] = { account, limit, "", "0", by, evmax };
+    return admin_fcall_flag(a, "outpost_override", 3, keys, 6, args, refusal, err, errlen);
+}
+
+/* The limit called name: of cls if it has one, else of the first class
+ * that does; NULL if none. */
+static const struct config_limit *admin_limit_find(const struct config *cfg,
+                                                   const struct config_class *cls,
+                                                   const char *name)
+{
+    for (size_t i = 0; cls != NULL && i < cls->nlimits; i++)
+        if (strcmp(cls->limits[i].name, name) == 0)
+            return &cls->limits[i];
+    for (size_t c = 0; c < cfg->nclasses; c++)
+        for (size_t i = 0; i < cfg->classes[c].nlimits; i++)
+            if (strcmp(cfg->classes[c].limits[i].name, name) == 0)
+                return &cfg->classes[c].limits[i];
+    return NULL;
+}
+
+enum admin_status admin_reset(struct admin *a, const char *account, const char *limit,
+                              const char *by, json_t **out, char *err, size_t errlen)
+{
+    struct admin_ckeys k;
+    const char *p = a->cfg->redis.prefix;
+    enum admin_status st;
+    const redisReply *stored;
+
+    *out = NULL;
+    if ((st = admin_acct_keys(a, account, &k, err, errlen)) != ADMIN_OK)
+        return st;
+    redisReply *h = admin_acct_read(a, k.acct, &st, err, errlen);
+    if (h == NULL)
+        return st;
+    const struct config_class *cls = admin_class_of(a->cfg, h, &stored);
+    freeReplyObject(h);
+
+    /* the counter keys: at most one per limit of the class */
+    const struct config_limit *one = NULL;
+    size_t n = 0, cap = limit != NULL ? 1 : cls != NULL ? cls->nlimits : 0;
+    char (*ckeys)[KEYS_MAX] = cap > 0 ? xmalloc(cap * sizeof *ckeys) : NULL;
+    json_t *names = json_array();
+    if (limit != NULL) {
+        one = admin_limit_find(a->cfg, cls, limit);
+        if (one == NULL) {
+            snprintf(err, errlen, "limit %s: not a limit of any class", limit);
+            st = ADMIN_INVALID;
+            goto fail;
+        }
+        if (one->key != LIMIT_KEY_ACCOUNT) {
+            snprintf(err, errlen, "limit %s is keyed by %s: its counters are not the "
+                     "account's; nothing reset", limit, admin_key_names[one->key]);
+            st = ADMIN_INVALID;
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < cap; i++) {
+        const struct config_limit *l = one != NULL ? one : &cls->limits[i];
+        if (l->key != LIMIT_KEY_ACCOUNT)
+            continue;
+        if (keys_counter(ckeys[n], p, LIMIT_KEY_ACCOUNT, account, l->name) == 0) {
+            snprintf(err, errlen, "account too long for a key");
+            st = ADMIN_INVALID;
+            goto fail;
+        }
+        json_array_append_new(names, json_string(l->name));
+        n++;
+    }
+
+    const char **keys = xmalloc((2 + n) * sizeof *keys);
+    char evmax[24];
+    keys[0] = k.audit;
+    keys[1] = k.events;
+    for (size_t i = 0; i < n; i++)
+        keys[2 + i] = ckeys[i];
+    admin_evmax(a, evmax);
+    const char *args[4] = { account, limit != NULL ? limit : "", by, evmax };
+    redisReply *r = admin_fcall(a, "outpost_reset", (int)(2 + n), keys, 4, args, &st,
+                                err, errlen);
+    free(keys);
+    if (r == NULL)
+        goto fail;
+    if (r->type != REDIS_REPLY_INTEGER) {
+        st = admin_badreply(r, "FCALL outpost_reset", err, errlen);
+        goto fail;
+    }
+    *out = json_pack("{s:o, s:s?, s:s?, s:o, s:I}", "account",
+                     admin_jstr(account, strlen(account)), "class",
+                     cls != NULL ? cls->name : NULL, "limit", limit, "limits", names,
+                     "deleted", (json_int_t)r->integer);
+    if (limit == NULL)
+        json_object_set_new(*out, "limit", json_null());
+    freeReplyObject(r);
+    free(ckeys);
+    return ADMIN_OK;
+fail:
+    json_decref(names);
+    free(ckeys);
+    return st;
+}
+
+enum admin_status admin_usage(struct admin *a, size_t n, const char *const *keys,
+                              const int64_t *per_ms, int64_t now_ms,
+                              struct admin_usage *out, char *err, size_t errlen)
+{
+    char nums[ADMIN_USAGE_MAX + 1][24];
+    const char *args[ADMIN_USAGE_MAX + 1];
+    enum admin_status st;
+
+    if (n > ADMIN_USAGE_MAX)
+        log_panic("admin_usage: %zu keys", n);
+    if (n == 0)
+        return ADMIN_OK;
+    if (now_ms < 0)
+        nums[0][0] = '\0';
+    else
+        snprintf(nums[0], sizeof nums[0], "%lld", (long long)now_ms);
+    args[0] = nums[0];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(nums[i + 1], sizeof nums[i + 1], "%lld", (long long)per_ms[i]);
+        args[i + 1] = nums[i + 1];
+    }
+    redisReply *r = admin_fcall(a, "outpost_usage", (int)n, keys, (int)n + 1, args, &st,
+                                err, errlen);
+    if (r == NULL)
+        return st;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
+        return admin_badreply(r, "FCALL outpost_usage", err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 3
+            || e->element[0]->type != REDIS_REPLY_INTEGER
+            || e->element[1]->type != REDIS_REPLY_INTEGER
+            || e->element[2]->type != REDIS_REPLY_INTEGER)
+            return admin_badreply(r, "FCALL outpost_usage", err, errlen);
+        out[i] = (struct admin_usage){ e->element[0]->integer, e->element[1]->integer,
+                                       e->element[2]->integer };
+    }
+    freeReplyObject(r);
+    return ADMIN_OK;
+}
+
+/* show: the class, the overrides and the limits with their usage. */
+static enum admin_status admin_show_limits(struct admin *a, const char *account,
+                                           int64_t now, json_t *o,
+                                           char *err, size_t errlen)
+{
+    struct admin_ckeys k;
+    enum admin_status st;
+    const redisReply *stored;
+
+    if ((st = admin_acct_keys(a, account, &k, err, errlen)) != ADMIN_OK)
+        return st;
+    redisReply *h = admin_acct_read(a, k.acct, &st, err, errlen);
+    if (h == NULL)
+        return st;
+    const struct config_class *cls = admin_class_of(a->cfg, h, &stored);
+    json_object_set_new(o, "class", cls ? json_string(cls->name) : json_null());
+    json_object_set_new(o, "class_default", json_boolean(stored == NULL));
+    if (stored != NULL && (cls == NULL || strlen(cls->name) != stored->len
+                           || memcmp(cls->name, stored->str, stored->len) != 0))
+        json_object_set_new(o, "class_stored", admin_jstr(stored->str, stored->len));
+
+    /* every override in force, also of limits the class does not have */
+    json_t *ovr = json_object();
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const redisReply *f = h->element[i];
+        int64_t max, until;
+        if (f->type != REDIS_REPLY_STRING || f->len <= 4 || f->len > 4 + ADMIN_NAME_MAX
+            || memcmp(f->str, "ovr:", 4) != 0 || strlen(f->str) != f->len)
+            continue;
+        if (admin_override_of(h, f->str + 4, now, &max, &until))
+            json_object_set_new(ovr, f->str + 4, json_pack("{s:I, s:I}", "max",
+                                (json_int_t)max, "until", (json_int_t)until));
+    }
+
+    json_t *limits = json_array();
+    const char *ukeys[ADMIN_USAGE_MAX];
+    char (*ukbuf)[KEYS_MAX] = xmalloc(ADMIN_USAGE_MAX * sizeof *ukbuf);
+    int64_t uper[ADMIN_USAGE_MAX];
+    json_t *uobj[ADMIN_USAGE_MAX];
+    size_t nu = 0;
+    for (size_t i = 0; cls != NULL && i < cls->nlimits; i++) {
+        const struct config_limit *l = &cls->limits[i];
+        char per[32];
+        int64_t max = (int64_t)l->max, omax, until;
+        config_format_duration(l->per_ms, per, sizeof per);
+        json_t *e = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:b}", "name", l->name,
+                              "count", admin_count_names[l->count], "key",
+                              admin_key_names[l->key], "class_max", (json_int_t)l->max,
+                              "per_ms", (json_int_t)l->per_ms, "per", per, "action",
+                              config_action_name(l->action), "shadow", l->shadow);
+        if (admin_override_of(h, l->name, now, &omax, &until)) {
+            max = omax;
+            json_object_set_new(e, "override", json_pack("{s:I, s:I}", "max",
+                                (json_int_t)omax, "until", (json_int_t)until));
+        }
+        json_object_set_new(e, "max", json_integer(max));
+        if (l->key == LIMIT_KEY_ACCOUNT && nu < ADMIN_USAGE_MAX
+            && keys_counter(ukbuf[nu], a->cfg->redis.prefix, LIMIT_KEY_ACCOUNT, account,
+                            l->name) != 0) {
+            ukeys[nu] = ukbuf[nu];
+            uper[nu] = l->per_ms;
+            uobj[nu++] = e;
+        }
+        json_array_append_new(limits, e);
+    }
+    freeReplyObject(h);
+
+    struct admin_usage u[ADMIN_USAGE_MAX];
+    st = admin_usage(a, nu, ukeys, uper, now, u, err, errlen);
+    free(ukbuf);
+    if (st != ADMIN_OK) {
+        json_decref(ovr);
+        json_decref(limits);
+        return st;
+    }
+    for (size_t i = 0; i < nu; i++) {
+        json_int_t max = json_integer_value(json_object_get(uobj[i], "max"));
+        json_int_t rem = max - (json_int_t)u[i].used;
+        json_object_set_new(uobj[i], "used", json_integer(u[i].used));
+        json_object_set_new(uobj[i], "remaining", json_integer(rem > 0 ? rem : 0));
+        json_object_set_new(uobj[i], "w_ms", json_integer(u[i].w_ms));
+        json_object_set_new(uobj[i], "free_next_ms", json_integer(u[i].free_next_ms));
+    }
+    json_object_set_new(o, "limits", limits);
+    json_object_set_new(o, "overrides", ovr);
+    return ADMIN_OK;
+}
+
 enum admin_status admin_show(struct admin *a, const char *account, json_t **out,
                              char *err, size_t errlen)
 {
@@ -900,6 +1303,10 @@ enum admin_status admin_show(struct admin *a, const char *account, json_t **out,
     json_object_set_new(o, "audit", audit);
     freeReplyObject(h);
     freeReplyObject(l);
+    if ((st = admin_show_limits(a, account, now, o, err, errlen)) != ADMIN_OK) {
+        json_decref(o);
+        return st;
+    }
     *out = o;
     return ADMIN_OK;
 }

@@ -101,9 +101,75 @@ enum admin_status admin_list_get(struct admin *a, bool deny, json_t **out,
 enum admin_status admin_init(struct admin *a, const char *by, int64_t *at,
                              char *err, size_t errlen);
 
+/* ---- classes, overrides, counters (doc/keys.md "Rate limits") ---------- */
+
+#define ADMIN_NAME_MAX 64           /* bytes of a class or limit name */
+#define ADMIN_EXACT_MAX INT64_C(9007199254740991)  /* 2^53-1: largest MAX */
+
+/* The class stored in the account's acct hash, as stored: "" when none
+ * (default_class applies).  A stored value that is not a name (too long,
+ * ...) is returned as "?"; admin_show says more. */
+enum admin_status admin_class_get(struct admin *a, const char *account,
+                                  char cls[ADMIN_NAME_MAX + 1],
+                                  char *err, size_t errlen);
+/* outpost_class: cls "" removes the field (default_class applies again).
+ * The caller checks that cls is a class of the configuration. */
+enum admin_status admin_class_set(struct admin *a, const char *account,
+                                  const char *cls, const char *by,
+                                  char *err, size_t errlen);
+
+/* outpost_override: max (0..ADMIN_EXACT_MAX; 0 blocks the limit) for the
+ * limit name; for_ms 0 = no expiry.  *until is the expiry recorded (0 =
+ * none). */
+enum admin_status admin_override_set(struct admin *a, const char *account,
+                                     const char *limit, uint64_t max,
+                                     int64_t for_ms, const char *by,
+                                     int64_t *until, char *err, size_t errlen);
+/* outpost_override with MAX "": ADMIN_OK, or ADMIN_REFUSED when no
+ * override of that limit was in force (an expired one is removed too). */
+enum admin_status admin_override_clear(struct admin *a, const char *account,
+                                       const char *limit, const char *by,
+                                       char *err, size_t errlen);
+
+/* outpost_reset.  limit NULL: the counters of every limit keyed by account
+ * of the account's current class (its stored class if the configuration
+ * has it, else default_class).  limit given: that limit's counter; it must
+ * be a limit of some class (its kind taken from the account's class if it
+ * has it, else from the first class that does), and keyed by account:
+ * ADMIN_INVALID with a message otherwise (client_address / sender_domain
+ * counters are not the account's).  *out is {"account", "class", "limit"
+ * (null for all), "limits": [names reset], "deleted": counter keys that
+ * existed}; deleting nothing is ADMIN_OK with deleted 0. */
+enum admin_status admin_reset(struct admin *a, const char *account,
+                              const char *limit, const char *by, json_t **out,
+                              char *err, size_t errlen);
+
+/* outpost_usage: for n counter keys (n <= ADMIN_USAGE_MAX) with periods
+ * per_ms[i], at now_ms (-1: Redis TIME), out[i] = the units in the
+ * window, the bucket width and the ms until the oldest non-empty bucket
+ * leaves the window (0 when used is 0). */
+#define ADMIN_USAGE_MAX 64
+struct admin_usage {
+    int64_t used, w_ms, free_next_ms;
+};
+enum admin_status admin_usage(struct admin *a, size_t n, const char *const *keys,
+                              const int64_t *per_ms, int64_t now_ms,
+                              struct admin_usage *out, char *err, size_t errlen);
+
 /* One account: *out is {"account", "now", "suspended": bool,
  * "suspension": {reason, by, at, until, note} (only when suspended),
- * "audit": [the 20 newest audit entries, decoded]}. */
+ * "audit": [the 20 newest audit entries, decoded],
+ * "class": the class in effect, "class_default": true when the account
+ * has none stored, "class_stored": the stored value when the
+ * configuration does not have it (then class is default_class),
+ * "limits": [{"name", "count" (messages|recipients|bytes), "key"
+ * (account|client_address|sender_domain), "max" (in effect), "class_max",
+ * "per_ms", "per" ("1h"), "action", "shadow": bool, "override": {"max",
+ * "until" (0 = none)} when one is in force, and for limits keyed by
+ * account: "used", "remaining", "w_ms", "free_next_ms" (0: nothing to
+ * free)}, ...] in configuration order,
+ * "overrides": {LIMIT: {"max", "until"}} every override in force (also of
+ * limits the class does not have)}. */
 enum admin_status admin_show(struct admin *a, const char *account,
                              json_t **out, char *err, size_t errlen);
 

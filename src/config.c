@@ -353,6 +353,10 @@ static const struct cfg_opt cfg_texts_opts[] = {
     "450 4.7.1 Limit %l reached (%n %u per %p); try again in %r", 0, 0, 0 },
   { "failure",    CFG_TEXT, CF(texts.failure),
     "451 4.3.0 Policy service unavailable; try again later", 0, 0, 0 },
+  { "recipients_final", CFG_TEXT, CF(texts.recipients_final),
+    "550 5.5.3 Too many recipients (at most %n per message)", 0, 0, 0 },
+  { "exceeds",    CFG_TEXT, CF(texts.exceeds),
+    "550 5.7.1 Message exceeds limit %l (%n %u per %p)", 0, 0, 0 },
   { NULL }
 };
 

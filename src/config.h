@@ -162,6 +162,8 @@ struct config {
         char *identity;         /* "553 5.7.1 Not authorized to send as <%a>" */
         char *recipients;       /* "452 4.5.3 Too many recipients (at most %n per message)" */
         char *limit;            /* "450 4.7.1 Limit %l reached (%n %u per %p); try again in %r" */
+        char *recipients_final; /* "550 5.5.3 Too many recipients ..." at END-OF-MESSAGE */
+        char *exceeds;          /* "550 5.7.1 Message exceeds limit %l (%n %u per %p)" */
         char *failure;          /* "451 4.3.0 Policy service unavailable; try again later";
                                    top-level failure_text overrides it */
     } texts;

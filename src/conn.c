@@ -46,6 +46,12 @@ struct conn {
     bool             in_input;  /* conn_input() is on the stack */
     bool             partial;   /* some bytes of a request have arrived */
     bool             linger;    /* close once the queued reply is written */
+    struct conn_rcpts {         /* recipients of the current message */
+        char     *instance;     /* owned; Postfix's instance, or NULL */
+        uint64_t *set;          /* owned; open addressing, 0 = empty slot */
+        size_t    cap, n;       /* cap a power of two, n <= CONN_RCPTS_MAX */
+        uint64_t  overflow;     /* recipients past CONN_RCPTS_MAX */
+    } rcpts;
 };
 
 struct conn_write {
@@ -107,6 +113,9 @@ void conn_close(struct conn *c, const char *why)
     }
     free(c->held);
     c->held = NULL;
+    free(c->rcpts.instance);
+    free(c->rcpts.set);
+    memset(&c->rcpts, 0, sizeof c->rcpts);
     proto_free(&c->proto);
 
     if (c->prev != NULL)
@@ -205,6 +214,102 @@ static void conn_bad_input(struct conn *c, enum proto_status st,
              log_esc(e, show, n > 64 ? 64 : n));
 }
 
+
+/* ---- recipients of the current message (per-message cap) -------------- */
+
+static uint64_t conn_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h ? h : 1;               /* 0 marks an empty slot */
+}
+
+static void conn_rcpts_reset(struct conn_rcpts *r, const char *instance)
+{
+    free(r->instance);
+    r->instance = instance ? xstrdup(instance) : NULL;
+    if (r->set != NULL)
+        memset(r->set, 0, r->cap * sizeof *r->set);
+    r->n = 0;
+    r->overflow = 0;
+}
+
+/* Linear probing; deletion by backward shift keeps probes correct. */
+static size_t conn_rcpts_find(const struct conn_rcpts *r, uint64_t h)
+{
+    size_t i = h & (r->cap - 1);
+    while (r->set[i] != 0 && r->set[i] != h)
+        i = (i + 1) & (r->cap - 1);
+    return i;
+}
+
+static bool conn_rcpts_add(struct conn_rcpts *r, uint64_t h)
+{
+    if (r->n >= CONN_RCPTS_MAX) {
+        r->overflow++;
+        return true;
+    }
+    if (r->cap == 0 || (r->n + 1) * 2 > r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 16;
+        uint64_t *old = r->set;
+        size_t ocap = r->cap;
+        r->set = xcalloc(ncap, sizeof *r->set);
+        r->cap = ncap;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i] != 0)
+                r->set[conn_rcpts_find(r, old[i])] = old[i];
+        free(old);
+    }
+    size_t i = conn_rcpts_find(r, h);
+    if (r->set[i] == h)
+        return false;
+    r->set[i] = h;
+    r->n++;
+    return true;
+}
+
+static void conn_rcpts_del(struct conn_rcpts *r, uint64_t h)
+{
+    if (r->overflow > 0) {
+        r->overflow--;
+        return;
+    }
+    if (r->cap == 0)
+        return;
+    size_t i = conn_rcpts_find(r, h);
+    if (r->set[i] != h)
+        return;
+    r->set[i] = 0;
+    r->n--;
+    for (size_t j = (i + 1) & (r->cap - 1); r->set[j] != 0; j = (j + 1) & (r->cap - 1)) {
+        uint64_t v = r->set[j];
+        r->set[j] = 0;
+        r->set[conn_rcpts_find(r, v)] = v;
+    }
+}
+
+/* At RCPT: the distinct recipients of the request's instance so far. */
+static void conn_rcpts_note(struct conn *c, struct request *rq)
+{
+    struct conn_rcpts *r = &c->rcpts;
+    const char *inst = rq->attr[PA_INSTANCE];
+
+    if (rq->stage == STAGE_EOM) {           /* the message is complete */
+        conn_rcpts_reset(r, NULL);
+        return;
+    }
+    if (rq->stage != STAGE_RCPT || rq->bad != NULL)
+        return;
+    if (r->instance == NULL || strcmp(r->instance, inst) != 0)
+        conn_rcpts_reset(r, inst);
+    rq->rcpt_hash = conn_hash(rq->attr[PA_RECIPIENT]);
+    rq->rcpt_new = conn_rcpts_add(r, rq->rcpt_hash);
+    rq->rcpt_units = r->n + r->overflow;
+}
+
 static void conn_input(struct conn *c, const char *data, size_t len)
 {
     c->in_input = true;
@@ -239,6 +344,7 @@ static void conn_input(struct conn *c, const char *data, size_t len)
         c->rq = request_new(&c->proto, st, cfg, c, c->id, uv_hrtime());
         proto_reset(&c->proto);
         conn_limits(cfg, &c->proto.lim);        /* a reload applies now */
+        conn_rcpts_note(c, c->rq);
         decision_start(c->set->env, c->rq);
         /* decision_start() may have answered (and even closed) already */
         if (c->closing)
@@ -301,13 +407,15 @@ static int conn_write(struct conn *c, const char *data, size_t len)
     return 0;
 }
 
-void conn_reply(struct conn *c, const char *text)
+void conn_reply(struct conn *c, const char *text, bool refused)
 {
     char out[PROTO_REPLY_MAX];
     size_t n = proto_reply(out, text);
 
     if (c->closing || c->rq == NULL)
         return;
+    if (refused && c->rq->rcpt_new)     /* Postfix rejects that recipient */
+        conn_rcpts_del(&c->rcpts, c->rq->rcpt_hash);
     request_unref(c->rq);
     c->rq = NULL;
     if (conn_write(c, out, n) != 0)

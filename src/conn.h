@@ -22,6 +22,10 @@ struct decision_env;
 
 /* One read() at most; the parser copies, so this is only a window. */
 #define CONN_READ_MAX 65536
+/* Distinct recipients remembered per message (instance) and connection for
+ * the per-message cap (SPEC §4); past it every RCPT counts as new, which
+ * errs towards the cap.  Postfix's own smtpd_recipient_limit is 1000. */
+#define CONN_RCPTS_MAX 10000
 
 struct conn_set {
     uv_loop_t     *loop;        /* not owned */
@@ -46,8 +50,9 @@ void conn_set_close_all(struct conn_set *set, const char *why);
 /* Accepts one pending connection of listener; 0 or a libuv error. */
 int conn_accept(struct conn_set *set, uv_stream_t *listener, bool tcp);
 
-/* Sends "action=TEXT\n\n" for the pending request and goes on reading. */
-void conn_reply(struct conn *c, const char *text);
+/* Sends "action=TEXT\n\n" for the pending request and goes on reading.
+ * refused: the request was refused (a refused RCPT is not a recipient). */
+void conn_reply(struct conn *c, const char *text, bool refused);
 
 /* Closes now; the reason is logged (NULL: a normal end, logged at debug). */
 void conn_close(struct conn *c, const char *why);

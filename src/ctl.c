@@ -4,15 +4,19 @@
  *     check-config [FILE]                 validate a configuration file
  *     query [--socket EP] NAME=VALUE...   send one policy request to a
  *                                         running outpostd, print the action
- *     suspend, reinstate, suspended, allow|deny add|remove|list, show, init
- *                                         Redis administration (admin.c)
+ *     suspend, reinstate, suspended, allow|deny add|remove|list, show, init,
+ *     class, override, reset              Redis administration (admin.c)
  *
  * Exit codes (a contract for scripts): 0 done (query: the answer lets the
  * mail through), 1 refused (query: REJECT, DEFER, HOLD, 4xx or 5xx) or not
  * found (reinstate of an account that is not suspended, add of an entry
- * already present, remove of an absent one), 2 usage or configuration
- * error, 3 the service is unreachable (query: outpostd; the Redis
- * commands: Redis down, timed out, or AUTH refused).
+ * already present, remove of an absent one, override --clear of a limit
+ * without an override in force), 2 usage or configuration error (also: a
+ * class or limit the configuration does not have, reset of a limit keyed
+ * by client_address or sender_domain), 3 the service is unreachable
+ * (query: outpostd; the Redis commands: Redis down, timed out, or AUTH
+ * refused).  reset deleting nothing (no counter existed) is 0: the
+ * counters are at zero as asked.
  *
  * The query client is plain blocking POSIX I/O with a 10 s timeout: it sends
  * one request, reads one reply (at most CTL_REPLY_MAX bytes) and closes.
@@ -67,7 +71,8 @@ static void ctl_usage(FILE *f)
         "  check-config [FILE]                  check a configuration file\n"
         "  query [--socket EP] NAME=VALUE...    send a policy request to outpostd\n"
         "                                       (EP: unix:PATH, PATH or inet:HOST:PORT)\n"
-        "  show ACCOUNT                         suspension and audit trail\n"
+        "  show ACCOUNT                         class, limits with usage, suspension,\n"
+        "                                       audit trail\n"
         "  suspend ACCOUNT --reason TEXT [--for DURATION] [--by LOGIN] [--note TEXT]\n"
         "                                       (DURATION: 30s, 10m, 1h, 7d;\n"
         "                                       default: until reinstated)\n"
@@ -78,9 +83,21 @@ static void ctl_usage(FILE *f)
         "  allow|deny list                      the list's entries in Redis\n"
         "                                       (KIND: account, client, sender, domain)\n"
         "  init                                 mark this Redis as holding outpost's data\n"
+        "  class ACCOUNT                        the account's class\n"
+        "  class ACCOUNT CLASS [--by LOGIN]     set it (CLASS: a class of the configuration)\n"
+        "  class ACCOUNT --default [--by LOGIN] remove it: default_class applies\n"
+        "  override ACCOUNT LIMIT MAX [--for DURATION] [--by LOGIN]\n"
+        "                                       MAX (0 blocks the limit) instead of the\n"
+        "                                       class's, until removed or for DURATION\n"
+        "  override ACCOUNT LIMIT --clear [--by LOGIN]\n"
+        "  reset ACCOUNT [LIMIT] [--by LOGIN]   delete the account's counters (of every\n"
+        "                                       limit keyed by account of its class, or of\n"
+        "                                       LIMIT)\n"
         "--by defaults to $SUDO_USER, else the invoking user.\n"
         "exit: 0 done, 1 refused or not found (reinstate: not suspended; add:\n"
-        "      already present; remove: not present), 2 usage/configuration error,\n"
+        "      already present; remove: not present; override --clear: no override),\n"
+        "      2 usage/configuration error (unknown class or limit; reset of a limit\n"
+        "      keyed by client address or sender domain),\n"
         "      3 service unreachable (outpostd; Redis down or AUTH refused)\n");
 }
 
@@ -315,10 +332,13 @@ out:
 #define CTL_O_FOR    2u
 #define CTL_O_BY     4u
 #define CTL_O_NOTE   8u
+#define CTL_O_CLEAR  16u        /* flags, without a value */
+#define CTL_O_DEFAULT 32u
 #define CTL_POS_MAX  4
 
 struct ctl_args {
     const char *reason, *for_, *by, *note;     /* NULL when not given */
+    bool        clear, def;                    /* --clear, --default */
     const char *pos[CTL_POS_MAX];              /* positional, after the command */
     int         npos;
 };
@@ -329,13 +349,18 @@ struct ctl_args {
 static int ctl_args_parse(struct ctl *ctl, int argc, char **argv, unsigned allowed,
                           int min, int max, struct ctl_args *a)
 {
-    const struct { const char *name; unsigned bit; const char **dst; } opts[] = {
-        { "reason", CTL_O_REASON, &a->reason }, { "for", CTL_O_FOR, &a->for_ },
-        { "by", CTL_O_BY, &a->by }, { "note", CTL_O_NOTE, &a->note },
+    const struct {
+        const char *name; unsigned bit; const char **dst; bool *flag;
+    } opts[] = {
+        { "reason", CTL_O_REASON, &a->reason, NULL }, { "for", CTL_O_FOR, &a->for_, NULL },
+        { "by", CTL_O_BY, &a->by, NULL }, { "note", CTL_O_NOTE, &a->note, NULL },
+        { "clear", CTL_O_CLEAR, NULL, &a->clear },
+        { "default", CTL_O_DEFAULT, NULL, &a->def },
     };
     bool options = true;
 
     a->reason = a->for_ = a->by = a->note = NULL;
+    a->clear = a->def = false;
     a->npos = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
@@ -358,6 +383,15 @@ static int ctl_args_parse(struct ctl *ctl, int argc, char **argv, unsigned allow
             if (k == sizeof opts / sizeof opts[0]) {
                 fprintf(stderr, "outpostctl: %s: unknown option \"%s\"\n", argv[0], s);
                 return CTL_USAGE;
+            }
+            if (opts[k].flag != NULL) {
+                if (eq != NULL) {
+                    fprintf(stderr, "outpostctl: %s: %.*s takes no value\n", argv[0],
+                            (int)(eq - s), s);
+                    return CTL_USAGE;
+                }
+                *opts[k].flag = true;
+                continue;
             }
             if (eq == NULL && i + 1 == argc) {
                 fprintf(stderr, "outpostctl: %s: %s needs a value\n", argv[0], s);
@@ -688,7 +722,8 @@ out:
 /* One audit entry: "2026-03-01T10:00:00Z  suspend    by support1  reason: ..." */
 static void ctl_audit_line(const json_t *e)
 {
-    static const char *const details[] = { "reason", "note", "old_reason" };
+    static const char *const details[] = { "limit", "reason", "note", "old_reason" };
+    static const char *const numbers[] = { "max", "old_max", "deleted" };
     char when[32];
 
     if (json_object_get(e, "raw") != NULL) {
@@ -707,6 +742,13 @@ static void ctl_audit_line(const json_t *e)
         ctl_when(until, when);
         printf("  until %s", until == 0 ? "reinstated" : when);
     }
+    if (strcmp(ctl_jstr(e, "op"), "class") == 0) {
+        printf("  class: ");
+        ctl_put(ctl_jstr(e, "class")[0] ? ctl_jstr(e, "class") : "(default)");
+        printf(" (was ");
+        ctl_put(ctl_jstr(e, "old_class")[0] ? ctl_jstr(e, "old_class") : "default");
+        putchar(')');
+    }
     for (size_t i = 0; i < sizeof details / sizeof details[0]; i++) {
         const char *v = ctl_jstr(e, details[i]);
         if (v[0] != '\0') {
@@ -714,7 +756,120 @@ static void ctl_audit_line(const json_t *e)
             ctl_put(v);
         }
     }
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
+        if (json_is_integer(json_object_get(e, numbers[i])))
+            printf("  %s: %lld", numbers[i], (long long)ctl_jint(e, numbers[i]));
+    if (strcmp(ctl_jstr(e, "op"), "override") == 0 && ctl_jint(e, "until") > 0) {
+        ctl_when(ctl_jint(e, "until"), when);
+        printf("  until %s", when);
+    }
     putchar('\n');
+}
+
+
+/* "45s", "12m", "5h", "3d" for a time ahead (rounded up to the second, so
+ * never "0s" for something still ahead). */
+static void ctl_in(int64_t ms, char out[32])
+{
+    ctl_age(ms > 0 ? (ms + 999) / 1000 * 1000 : 0, out);
+}
+
+/* "class: standard (default)", or "class: bulk", or "class: standard
+ * (stored class "old" is not in the configuration)". */
+static void ctl_class_line(const json_t *res)
+{
+    const json_t *cls = json_object_get(res, "class");
+    printf("class: ");
+    if (!json_is_string(cls)) {
+        printf("none (default_class is not in the configuration)");
+    } else if (json_is_true(json_object_get(res, "class_default"))) {
+        ctl_put(json_string_value(cls));
+        printf(" (default)");
+    } else {
+        ctl_put(json_string_value(cls));
+    }
+    if (json_object_get(res, "class_stored") != NULL) {
+        printf(" (stored class \"");
+        ctl_put(ctl_jstr(res, "class_stored"));
+        printf("\" is not in the configuration; default_class applies)");
+    }
+    putchar('\n');
+}
+
+/* " (override until 2026-03-01T10:00:00Z, in 2h; class: 1000)" */
+static void ctl_override_text(const json_t *ovr, int64_t class_max, int64_t now)
+{
+    char when[32], in[32];
+    int64_t until = ctl_jint(ovr, "until");
+    printf(" (override");
+    if (until > 0) {
+        ctl_when(until, when);
+        ctl_in(until - now, in);
+        printf(" until %s, in %s", when, in);
+    }
+    if (class_max >= 0)
+        printf("; class: %lld", (long long)class_max);
+    putchar(')');
+}
+
+/* show: the class and each limit with its usage. */
+static void ctl_show_limits(const json_t *res)
+{
+    const json_t *limits = json_object_get(res, "limits");
+    const json_t *ovrs = json_object_get(res, "overrides");
+    int64_t now = ctl_jint(res, "now");
+    size_t i, width = 0;
+    const json_t *l;
+    const char *name;
+    json_t *o;
+
+    ctl_class_line(res);
+    if (json_array_size(limits) == 0)
+        printf("limits: none\n");
+    else
+        printf("limits:\n");
+    json_array_foreach(limits, i, l) {
+        size_t w = ctl_width(ctl_jstr(l, "name"));
+        width = w > width ? w : width;
+    }
+    json_array_foreach(limits, i, l) {
+        char in[32];
+        const char *key = ctl_jstr(l, "key");
+        const json_t *ovr = json_object_get(l, "override");
+        printf("  ");
+        ctl_pad(ctl_put(ctl_jstr(l, "name")), width + 2);
+        printf("%lld %s per %s", (long long)ctl_jint(l, "max"), ctl_jstr(l, "count"),
+               ctl_jstr(l, "per"));
+        if (ovr != NULL)
+            ctl_override_text(ovr, ctl_jint(l, "class_max"), now);
+        if (strcmp(key, "account") != 0) {
+            printf("  keyed by %s", strcmp(key, "client_address") == 0
+                                    ? "client address" : "sender domain");
+        } else if (json_object_get(l, "used") != NULL) {
+            printf("  used %lld, remaining %lld", (long long)ctl_jint(l, "used"),
+                   (long long)ctl_jint(l, "remaining"));
+            if (ctl_jint(l, "free_next_ms") > 0) {
+                ctl_in(ctl_jint(l, "free_next_ms"), in);
+                printf(", next frees in %s", in);
+            }
+        }
+        if (json_is_true(json_object_get(l, "shadow")))
+            printf("  [shadow]");
+        printf("  (%s)\n", ctl_jstr(l, "action"));
+    }
+    /* overrides of limits the class does not have */
+    json_object_foreach((json_t *)ovrs, name, o) {
+        bool in_class = false;
+        json_array_foreach(limits, i, l)
+            in_class = in_class || strcmp(ctl_jstr(l, "name"), name) == 0;
+        if (in_class)
+            continue;
+        printf("  override of ");
+        ctl_put(name);
+        printf(": %lld", (long long)ctl_jint(o, "max"));
+        ctl_override_text(o, -1, now);
+        printf(", not a limit of this class\n");
+    }
 }
 
 static int ctl_show(struct ctl *ctl, int argc, char **argv)
@@ -758,6 +913,7 @@ static int ctl_show(struct ctl *ctl, int argc, char **argv)
     } else {
         printf("not suspended\n");
     }
+    ctl_show_limits(res);
     if (json_array_size(audit) == 0) {
         printf("audit trail: none\n");
     } else {
@@ -930,13 +1086,268 @@ out:
     return rc;
 }
 
+
+/* The class NAME of the configuration, or NULL with a message. */
+static const struct config_class *ctl_class_known(const struct config *cfg,
+                                                  const char *name)
+{
+    const struct config_class *c = config_class_find(cfg, name);
+    if (c != NULL)
+        return c;
+    fprintf(stderr, "outpostctl: class \"");
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
+    fprintf(stderr, "\" is not in the configuration (classes:");
+    for (size_t i = 0; i < cfg->nclasses; i++)
+        fprintf(stderr, " %s", cfg->classes[i].name);
+    fprintf(stderr, ")\n");
+    return NULL;
+}
+
+/* true if some class of the configuration has a limit NAME; else false
+ * with a message. */
+static bool ctl_limit_known(const struct config *cfg, const char *name)
+{
+    for (size_t c = 0; c < cfg->nclasses; c++)
+        for (size_t i = 0; i < cfg->classes[c].nlimits; i++)
+            if (strcmp(cfg->classes[c].limits[i].name, name) == 0)
+                return true;
+    fprintf(stderr, "outpostctl: limit \"");
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
+    fprintf(stderr, "\" is not a limit of any class of the configuration\n");
+    return false;
+}
+
+/* class ACCOUNT, class ACCOUNT CLASS, class ACCOUNT --default */
+static int ctl_class(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_args a;
+    struct config *cfg = NULL;
+    struct admin *adm = NULL;
+    char account[REQUEST_ACCOUNT_MAX + 1], by[CTL_BY_MAX + 1], err[512];
+    char stored[ADMIN_NAME_MAX + 1];
+    enum admin_status st;
+    int rc;
+
+    if ((rc = ctl_args_parse(ctl, argc, argv, CTL_O_BY | CTL_O_DEFAULT, 1, 2, &a)) != CTL_OK)
+        return rc;
+    bool set = a.npos == 2 || a.def;
+    if (a.def && a.npos == 2) {
+        fprintf(stderr, "outpostctl: class: give CLASS or --default, not both\n");
+        return CTL_USAGE;
+    }
+    if ((set && (rc = ctl_by(a.by, by)) != CTL_OK)
+        || (rc = ctl_config(ctl, &cfg)) != CTL_OK)
+        return rc;
+    if ((rc = ctl_account(cfg, a.pos[0], account)) != CTL_OK)
+        goto out;
+    if (a.npos == 2 && ctl_class_known(cfg, a.pos[1]) == NULL) {
+        rc = CTL_USAGE;
+        goto out;
+    }
+    if ((rc = ctl_admin(cfg, &adm)) != CTL_OK)
+        goto out;
+    if (set)
+        st = admin_class_set(adm, account, a.def ? "" : a.pos[1], by, err, sizeof err);
+    else
+        st = admin_class_get(adm, account, stored, err, sizeof err);
+    if (st != ADMIN_OK) {
+        rc = ctl_fail(st, err);
+        goto out;
+    }
+    if (set)
+        snprintf(stored, sizeof stored, "%s", a.def ? "" : a.pos[1]);
+    bool def = stored[0] == '\0';
+    bool known = !def && config_class_find(cfg, stored) != NULL;
+    const char *effective = known ? stored : cfg->default_class;
+    if (ctl->json) {
+        json_t *o = json_pack("{s:s, s:s, s:b}", "account", account, "class", effective,
+                              "class_default", def);
+        if (!def && !known)
+            json_object_set_new(o, "class_stored", json_string(stored));
+        if (set)
+            json_object_set_new(o, "by", json_string(by));
+        ctl_json_out(o, CTL_OK);
+    } else {
+        ctl_put(account);
+        if (set && def)
+            printf(": class removed (default: %s)\n", cfg->default_class);
+        else if (set)
+            printf(": class set to %s\n", stored);
+        else if (def)
+            printf(": (default: %s)\n", cfg->default_class);
+        else if (known)
+            printf(": %s\n", stored);
+        else {
+            printf(": ");
+            ctl_put(stored);
+            printf(" (not in the configuration; default: %s applies)\n",
+                   cfg->default_class);
+        }
+    }
+out:
+    admin_close(adm);
+    config_unref(cfg);
+    return rc;
+}
+
+/* MAX: decimal digits, 0..2^53-1. */
+static int ctl_max(const char *s, uint64_t *out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 16 || strspn(s, "0123456789") != n
+        || (*out = strtoull(s, NULL, 10)) > (uint64_t)ADMIN_EXACT_MAX) {
+        fprintf(stderr, "outpostctl: override: MAX \"%s\" is not an integer from 0 to "
+                        "%lld\n", s, (long long)ADMIN_EXACT_MAX);
+        return CTL_USAGE;
+    }
+    return CTL_OK;
+}
+
+/* override ACCOUNT LIMIT MAX [--for DURATION], override ACCOUNT LIMIT --clear */
+static int ctl_override(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_args a;
+    struct config *cfg = NULL;
+    struct admin *adm = NULL;
+    char account[REQUEST_ACCOUNT_MAX + 1], by[CTL_BY_MAX + 1], err[512];
+    int64_t for_ms = 0, until = 0;
+    uint64_t max = 0;
+    enum admin_status st;
+    int rc;
+
+    if ((rc = ctl_args_parse(ctl, argc, argv, CTL_O_FOR | CTL_O_BY | CTL_O_CLEAR, 2, 3,
+                             &a)) != CTL_OK)
+        return rc;
+    if (a.clear ? a.npos != 2 || a.for_ != NULL : a.npos != 3) {
+        fprintf(stderr, "outpostctl: override: want ACCOUNT LIMIT MAX [--for DURATION] "
+                        "or ACCOUNT LIMIT --clear\n");
+        return CTL_USAGE;
+    }
+    if (!a.clear && (rc = ctl_max(a.pos[2], &max)) != CTL_OK)
+        return rc;
+    if (a.for_ != NULL && (config_parse_duration(a.for_, &for_ms) != 0 || for_ms <= 0)) {
+        fprintf(stderr, "outpostctl: override: --for \"%s\" is not a duration "
+                        "(30s, 10m, 1h, 7d)\n", a.for_);
+        return CTL_USAGE;
+    }
+    if ((rc = ctl_by(a.by, by)) != CTL_OK || (rc = ctl_config(ctl, &cfg)) != CTL_OK)
+        return rc;
+    if ((rc = ctl_account(cfg, a.pos[0], account)) != CTL_OK)
+        goto out;
+    if (!ctl_limit_known(cfg, a.pos[1])) {
+        rc = CTL_USAGE;
+        goto out;
+    }
+    if ((rc = ctl_admin(cfg, &adm)) != CTL_OK)
+        goto out;
+    if (a.clear)
+        st = admin_override_clear(adm, account, a.pos[1], by, err, sizeof err);
+    else
+        st = admin_override_set(adm, account, a.pos[1], max, for_ms, by, &until, err,
+                                sizeof err);
+    if (st != ADMIN_OK && !(a.clear && st == ADMIN_REFUSED)) {
+        rc = ctl_fail(st, err);
+        goto out;
+    }
+    rc = (int)st;
+    if (ctl->json) {
+        json_t *o = json_pack("{s:s, s:s, s:s}", "account", account, "limit", a.pos[1],
+                              "by", by);
+        if (a.clear) {
+            json_object_set_new(o, "cleared", json_boolean(st == ADMIN_OK));
+        } else {
+            json_object_set_new(o, "max", json_integer((json_int_t)max));
+            json_object_set_new(o, "until", json_integer(until));
+        }
+        ctl_json_out(o, rc);
+    } else if (a.clear && st == ADMIN_OK) {
+        ctl_put(account);
+        printf(": override of %s removed (the class's max applies)\n", a.pos[1]);
+    } else if (a.clear) {
+        fprintf(stderr, "outpostctl: override: %s has no override of %s\n", account,
+                a.pos[1]);
+    } else {
+        char when[32];
+        ctl_put(account);
+        printf(": %s max %llu", a.pos[1], (unsigned long long)max);
+        if (until > 0) {
+            ctl_when(until, when);
+            printf(" for %s, until %s\n", a.for_, when);
+        } else {
+            printf(" until removed\n");
+        }
+    }
+out:
+    admin_close(adm);
+    config_unref(cfg);
+    return rc;
+}
+
+/* reset ACCOUNT [LIMIT] */
+static int ctl_reset(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_args a;
+    struct config *cfg = NULL;
+    struct admin *adm = NULL;
+    json_t *res = NULL;
+    char account[REQUEST_ACCOUNT_MAX + 1], by[CTL_BY_MAX + 1], err[512];
+    int rc;
+
+    if ((rc = ctl_args_parse(ctl, argc, argv, CTL_O_BY, 1, 2, &a)) != CTL_OK
+        || (rc = ctl_by(a.by, by)) != CTL_OK
+        || (rc = ctl_config(ctl, &cfg)) != CTL_OK)
+        return rc;
+    const char *limit = a.npos == 2 ? a.pos[1] : NULL;
+    if ((rc = ctl_account(cfg, a.pos[0], account)) != CTL_OK)
+        goto out;
+    if (limit != NULL && !ctl_limit_known(cfg, limit)) {
+        rc = CTL_USAGE;
+        goto out;
+    }
+    if ((rc = ctl_admin(cfg, &adm)) != CTL_OK)
+        goto out;
+    enum admin_status st = admin_reset(adm, account, limit, by, &res, err, sizeof err);
+    if (st != ADMIN_OK) {
+        rc = ctl_fail(st, err);
+        goto out;
+    }
+    if (ctl->json) {
+        ctl_json_out(json_incref(res), CTL_OK);
+        goto out;
+    }
+    json_t *names = json_object_get(res, "limits"), *n;
+    size_t i;
+    ctl_put(account);
+    if (json_array_size(names) == 0) {
+        printf(": class %s has no limit keyed by account: nothing to reset\n",
+               ctl_jstr(res, "class"));
+        goto out;
+    }
+    printf(": ");
+    json_array_foreach(names, i, n)
+        printf("%s%s", i > 0 ? ", " : "", json_string_value(n));
+    if (ctl_jint(res, "deleted") > 0)
+        printf(" reset (%lld counter%s deleted)\n", (long long)ctl_jint(res, "deleted"),
+               ctl_jint(res, "deleted") == 1 ? "" : "s");
+    else
+        printf(": nothing counted, nothing to reset\n");
+out:
+    json_decref(res);
+    admin_close(adm);
+    config_unref(cfg);
+    return rc;
+}
+
 static const struct {
     const char *name;
     int (*run)(struct ctl *ctl, int argc, char **argv);
 } ctl_commands[] = {
     { "show", ctl_show }, { "suspend", ctl_suspend }, { "reinstate", ctl_reinstate },
     { "suspended", ctl_suspended }, { "allow", ctl_list }, { "deny", ctl_list },
-    { "init", ctl_init },
+    { "init", ctl_init }, { "class", ctl_class }, { "override", ctl_override },
+    { "reset", ctl_reset },
 };
 
 int main(int argc, char **argv)

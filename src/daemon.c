@@ -228,6 +228,7 @@ int daemon_fini(struct daemon *d)
     server_free(d->server);
     store_free(d->store);
     suspend_cache_free(d->cache);
+    decision_env_fini(&d->env);
     config_unref(d->cfg);
     free(d->config_path);
     memset(d, 0, sizeof *d);

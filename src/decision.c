@@ -10,11 +10,22 @@
  *                static deny            -> texts.deny, "deny:<kind>"
  *                Redis deny list        -> texts.deny, "deny:redis:<kind>"
  *                suspended              -> texts.suspended (REJECT or HOLD)
- *                otherwise              -> DUNNO, "default"
+ *                recipient cap          -> texts.recipients (RCPT) or
+ *                                          texts.recipients_final, "recipients"
+ *                a limit refuses        -> texts.limit or the limit's text,
+ *                                          DEFER/REJECT/HOLD, "limit:<name>"
+ *                one message > a limit  -> texts.exceeds, "exceeds:<name>"
+ *                otherwise              -> DUNNO, "default" (at
+ *                                          END-OF-MESSAGE: counted)
+ * The classes and limits of the config travel as decide.lua's arguments;
+ * they are formatted once per config (struct decision_spec).  A count whose
+ * reply comes after the client was told DEFER by failure_action is undone
+ * with policy/undo.lua.
  *           -> no answer from Redis: static deny, cached suspension, or
  *              failure_action, rule "failure"
  * decision_finish() writes the reply through conn.c and logs one line. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <uv.h>
@@ -27,6 +38,7 @@
 #include "request.h"
 #include "store.h"
 #include "suspend.h"
+#include "xalloc.h"
 
 static const char *const decision_allow_rules[LIST_KINDS] = {
     "allow:account", "allow:client", "allow:sender", "allow:domain"
@@ -92,6 +104,121 @@ void decision_format(char out[PROTO_TEXT_MAX + 1], const char *tmpl,
 static void decision_finish(struct decision_env *env, struct request *rq,
                             const struct decision *d);
 
+/* decide.lua's view of the classes and limits of one config (doc/keys.md):
+ * class lines, limit lines, and the distinct counter keys they need. */
+struct decision_spec {
+    struct config *cfg;         /* a reference: the config it describes */
+    char         **lines;       /* owned: nclass class lines, then nlimit */
+    size_t         nclass, nlimit;
+    struct {
+        enum limit_key kind;
+        const char    *name;    /* into cfg */
+    }             *ctr;         /* owned; the counter keys, KEYS[14..] */
+    size_t         nctr;
+    char           nclass_s[24], nlimit_s[24];
+};
+
+static void decision_spec_free(struct decision_spec *sp)
+{
+    if (sp == NULL)
+        return;
+    for (size_t i = 0; i < sp->nclass + sp->nlimit; i++)
+        free(sp->lines[i]);
+    free(sp->lines);
+    free(sp->ctr);
+    config_unref(sp->cfg);
+    free(sp);
+}
+
+static const char decision_counts[] = { 'm', 'r', 'b' };   /* enum limit_count */
+static const char *const decision_units[] = { "messages", "recipients", "bytes" };
+
+static struct decision_spec *decision_spec_new(struct config *cfg)
+{
+    struct decision_spec *sp = xcalloc(1, sizeof *sp);
+    size_t nlimits = 0;
+
+    sp->cfg = config_ref(cfg);
+    for (size_t i = 0; i < cfg->nclasses; i++)
+        nlimits += cfg->classes[i].nlimits;
+    sp->lines = xcalloc(cfg->nclasses + nlimits + 1, sizeof *sp->lines);
+    sp->ctr = xcalloc(nlimits + 1, sizeof *sp->ctr);
+    for (size_t i = 0; i < cfg->nclasses; i++) {
+        const struct config_class *k = &cfg->classes[i];
+        char line[256];
+        snprintf(line, sizeof line, "%s\t%llu\t%c", k->name,
+                 (unsigned long long)k->max_recipients_per_message,
+                 k->suspended_action == ACTION_HOLD ? 'H' : 'R');
+        sp->lines[sp->nclass++] = xstrdup(line);
+    }
+    for (size_t i = 0; i < cfg->nclasses; i++) {
+        const struct config_class *k = &cfg->classes[i];
+        for (size_t j = 0; j < k->nlimits; j++) {
+            const struct config_limit *l = &k->limits[j];
+            size_t c;
+            for (c = 0; c < sp->nctr; c++)
+                if (sp->ctr[c].kind == l->key && strcmp(sp->ctr[c].name, l->name) == 0)
+                    break;
+            if (c == sp->nctr) {
+                sp->ctr[c].kind = l->key;
+                sp->ctr[c].name = l->name;
+                sp->nctr++;
+            }
+            char line[256];
+            snprintf(line, sizeof line, "%s\t%s\t%c\t%llu\t%lld\t%c\t%d\t%zu", k->name,
+                     l->name, decision_counts[l->count], (unsigned long long)l->max,
+                     (long long)l->per_ms,
+                     l->action == ACTION_REJECT ? 'R' : l->action == ACTION_HOLD ? 'H' : 'D',
+                     l->shadow ? 1 : 0, 14 + c);
+            sp->lines[sp->nclass + sp->nlimit++] = xstrdup(line);
+        }
+    }
+    snprintf(sp->nclass_s, sizeof sp->nclass_s, "%zu", sp->nclass);
+    snprintf(sp->nlimit_s, sizeof sp->nlimit_s, "%zu", sp->nlimit);
+    return sp;
+}
+
+static struct decision_spec *decision_spec_get(struct decision_env *env, struct config *cfg)
+{
+    if (env->spec == NULL || env->spec->cfg != cfg) {
+        decision_spec_free(env->spec);
+        env->spec = decision_spec_new(cfg);
+    }
+    return env->spec;
+}
+
+void decision_env_fini(struct decision_env *env)
+{
+    decision_spec_free(env->spec);
+    env->spec = NULL;
+    metrics_free(&env->metrics);
+}
+
+/* A limit's configured text, by name (the first class that has it). */
+static const struct config_limit *decision_limit_find(const struct config *cfg,
+                                                      const char *name)
+{
+    for (size_t i = 0; i < cfg->nclasses; i++)
+        for (size_t j = 0; j < cfg->classes[i].nlimits; j++)
+            if (strcmp(cfg->classes[i].limits[j].name, name) == 0)
+                return &cfg->classes[i].limits[j];
+    return NULL;
+}
+
+/* "45 s", "37 min", "2 h 5 min" (rounded up: never too early). */
+static void decision_retry_text(long long ms, char *out, size_t cap)
+{
+    long long s = (ms + 999) / 1000;
+    if (s < 1)
+        s = 1;
+    if (s < 60)
+        snprintf(out, cap, "%lld s", s);
+    else if (s < 3600)
+        snprintf(out, cap, "%lld min", (s + 59) / 60);
+    else
+        snprintf(out, cap, "%lld h %lld min", s / 3600, (s % 3600 + 59) / 60);
+}
+
 static void decision_dunno(struct decision *d, const char *rule)
 {
     d->action = ACTION_DUNNO;
@@ -107,19 +234,19 @@ static void decision_deny(const struct request *rq, struct decision *d, const ch
     decision_format(d->text, rq->cfg->texts.deny, &v);
 }
 
-/* The suspended answer of the account's class.  Until accounts carry a
- * class in Redis (the limits issue), that is default_class. */
+/* The suspended answer: REJECT with texts.suspended, or HOLD (the
+ * account's class's suspended_action, as decide.lua reports it; for the
+ * cache, default_class's). */
 static void decision_suspended(const struct request *rq, struct decision *d,
-                               const char *rule)
+                               const char *rule, bool hold)
 {
     const struct config *cfg = rq->cfg;
-    const struct config_class *k = config_class_find(cfg, cfg->default_class);
     struct decision_vars v = { .address = rq->attr[PA_SENDER] };
     char text[PROTO_TEXT_MAX + 1];
 
     decision_format(text, cfg->texts.suspended, &v);
     d->rule = rule;
-    if (k != NULL && k->suspended_action == ACTION_HOLD) {
+    if (hold) {
         /* HOLD's text is only logged by Postfix; cut to fit */
         d->action = ACTION_HOLD;
         memcpy(d->text, "HOLD ", 5);
@@ -144,7 +271,9 @@ static void decision_failed(struct decision_env *env, struct request *rq, const 
     if (rq->static_deny >= 0) {
         decision_deny(rq, &d, decision_deny_rules[rq->static_deny]);
     } else if (rq->account[0] != '\0' && suspend_cache_has(env->cache, rq->account, now)) {
-        decision_suspended(rq, &d, "suspended:cache");
+        const struct config_class *k = config_class_find(cfg, cfg->default_class);
+        decision_suspended(rq, &d, "suspended:cache",
+                           k != NULL && k->suspended_action == ACTION_HOLD);
     } else {
         env->metrics.failure_actions++;
         env->fail_unlogged++;
@@ -167,9 +296,63 @@ static void decision_failed(struct decision_env *env, struct request *rq, const 
     decision_finish(env, rq, &d);
 }
 
+/* A refusal by limit: DEFER keeps the text ("450 4.7.1 ..."); REJECT and
+ * HOLD keep its words after the codes ("550 5.7.1 words", "HOLD words"). */
+static void decision_refusal(struct decision *d, char act, const char *text)
+{
+    const char *words = text;
+    if ((text[0] == '4' || text[0] == '5') && text[3] == ' ') {
+        words = strchr(text + 4, ' ');          /* after the enhanced code */
+        words = words ? words + 1 : text + 4;
+    }
+    if (act == 'R') {
+        d->action = ACTION_REJECT;
+        snprintf(d->text, sizeof d->text, "550 5.7.1 %.*s", PROTO_TEXT_MAX - 10, words);
+    } else if (act == 'H') {
+        d->action = ACTION_HOLD;
+        snprintf(d->text, sizeof d->text, "HOLD %.*s", PROTO_TEXT_MAX - 5, words);
+    } else {
+        d->action = ACTION_DEFER;
+        snprintf(d->text, sizeof d->text, "%s", text);
+    }
+}
+
+/* "limit", NAME, ACTION, MAX, PER_MS, COUNT[, RETRY_MS] and "exceeds". */
+static bool decision_limit(struct decision_env *env, const struct request *rq,
+                           const struct store_reply *r, struct decision *d,
+                           bool exceeds)
+{
+    const struct config *cfg = rq->cfg;
+    char period[32], retry[48], text[PROTO_TEXT_MAX + 1];
+
+    if (r->n < (exceeds ? 6u : 7u))
+        return false;
+    const struct config_limit *l = decision_limit_find(cfg, r->v[1]);
+    int cnt = r->v[5][0] == 'r' ? 1 : r->v[5][0] == 'b' ? 2 : 0;
+    config_format_duration(strtoll(r->v[4], NULL, 10), period, sizeof period);
+    decision_retry_text(exceeds ? 0 : strtoll(r->v[6], NULL, 10), retry, sizeof retry);
+    struct decision_vars v = {
+        .address = rq->attr[PA_SENDER], .limit = r->v[1], .unit = decision_units[cnt],
+        .period = period, .retry = retry, .number = strtoull(r->v[3], NULL, 10),
+    };
+    decision_format(text, exceeds ? cfg->texts.exceeds
+                          : l != NULL && l->text != NULL ? l->text : cfg->texts.limit, &v);
+    if (exceeds) {
+        d->action = ACTION_REJECT;
+        snprintf(d->text, sizeof d->text, "%s", text);
+    } else {
+        decision_refusal(d, r->v[2][0], text);
+    }
+    snprintf(d->rulebuf, sizeof d->rulebuf, "%s:%s", exceeds ? "exceeds" : "limit", r->v[1]);
+    d->rule = d->rulebuf;
+    (void)env;
+    return true;
+}
+
 static void decision_on_store(struct request *rq, const struct store_reply *r, void *arg)
 {
     struct decision_env *env = arg;
+    const struct config *cfg = rq->cfg;
     const char *what = r->ok && r->n > 0 ? r->v[0] : NULL;
     struct decision d;
 
@@ -182,13 +365,31 @@ static void decision_on_store(struct request *rq, const struct store_reply *r, v
     if (strcmp(what, "ok") == 0) {
         if (rq->account[0] != '\0')
             suspend_cache_del(env->cache, rq->account);
+        for (size_t i = 3; i < r->n; i++) {
+            char ea[LOG_ESC_SIZE];
+            log_notice("shadow limit %s of class %s would refuse account=%s "
+                       "client=%s stage=%s", r->v[i], r->n > 1 ? r->v[1] : "?",
+                       log_escs(ea, rq->account), rq->attr[PA_CLIENT_ADDRESS][0]
+                       ? rq->attr[PA_CLIENT_ADDRESS] : "-", request_stage_name(rq));
+        }
         decision_dunno(&d, "default");
     } else if (strcmp(what, "suspended") == 0) {
-        const struct config *cfg = rq->cfg;
         suspend_cache_put(env->cache, rq->account, uv_now(env->loop),
                           (uint64_t)cfg->suspension_cache.ttl_ms,
                           (size_t)cfg->suspension_cache.size);
-        decision_suspended(rq, &d, "suspended");
+        decision_suspended(rq, &d, "suspended", r->n > 3 && r->v[3][0] == 'H');
+    } else if (strcmp(what, "recipients") == 0 && r->n > 1) {
+        struct decision_vars v = { .address = rq->attr[PA_SENDER],
+                                   .number = strtoull(r->v[1], NULL, 10) };
+        bool eom = rq->stage == STAGE_EOM;
+        d.action = eom ? ACTION_REJECT : ACTION_DEFER;
+        d.rule = "recipients";
+        decision_format(d.text, eom ? cfg->texts.recipients_final : cfg->texts.recipients, &v);
+    } else if (strcmp(what, "limit") == 0 || strcmp(what, "exceeds") == 0) {
+        if (!decision_limit(env, rq, r, &d, what[0] == 'e')) {
+            decision_failed(env, rq, "short limit reply");
+            return;
+        }
     } else if (strcmp(what, "deny:static") == 0 && rq->static_deny >= 0) {
         decision_deny(rq, &d, decision_deny_rules[rq->static_deny]);
     } else {
@@ -209,20 +410,124 @@ static void decision_on_store(struct request *rq, const struct store_reply *r, v
     decision_finish(env, rq, &d);
 }
 
+/* decide.lua's keys for rq (doc/keys.md): 13 + the spec's counter keys,
+ * in one allocation the caller frees; NULL if a key does not fit. */
+static char *decision_keys(const struct request *rq, const struct decision_spec *sp,
+                           char **keys)
+{
+    const struct config *cfg = rq->cfg;
+    size_t n = 13 + sp->nctr;
+    char *buf = xmalloc(n * KEYS_MAX);
+    char client[33] = "";
+    const char *at = strrchr(rq->attr[PA_SENDER], '@');
+    char domain[KEYS_MAX] = "";
+    size_t ok = 1;
+
+    for (size_t i = 0; i < n; i++)
+        keys[i] = buf + i * KEYS_MAX;
+    if (keys_client_hex(rq->attr[PA_CLIENT_ADDRESS], client) != 0)
+        client[0] = '\0';
+    if (at != NULL && at[1] != '\0' && strlen(at + 1) < sizeof domain) {
+        for (size_t i = 0; at[1 + i] != '\0'; i++)
+            domain[i] = (char)((at[1 + i] >= 'A' && at[1 + i] <= 'Z') ? at[1 + i] + 32
+                                                                     : at[1 + i]);
+        domain[strlen(at + 1)] = '\0';
+        size_t dl = strlen(domain);
+        if (dl > 0 && domain[dl - 1] == '>')
+            domain[dl - 1] = '\0';
+    }
+    ok = ok && keys_account(keys[0], cfg->redis.prefix, rq->account, KEYS_SUSP);
+    for (int i = 0; i < 10; i++)
+        ok = ok && keys_global(keys[i + 1], cfg->redis.prefix, "lists", decision_list_keys[i]);
+    ok = ok && keys_account(keys[11], cfg->redis.prefix, rq->account, KEYS_ACCT);
+    if (rq->stage == STAGE_EOM)
+        ok = ok && keys_eom(keys[12], cfg->redis.prefix, rq->account, rq->attr[PA_INSTANCE],
+                            rq->attr[PA_QUEUE_ID]);
+    else
+        memcpy(keys[12], keys[11], strlen(keys[11]) + 1);
+    for (size_t c = 0; c < sp->nctr; c++) {
+        const char *id = sp->ctr[c].kind == LIMIT_KEY_ACCOUNT ? rq->account
+                       : sp->ctr[c].kind == LIMIT_KEY_CLIENT_ADDRESS ? client : domain;
+        keys[13 + c][0] = '\0';         /* "": no such key for this request */
+        if (id[0] != '\0')
+            ok = ok && keys_counter(keys[13 + c], cfg->redis.prefix, sp->ctr[c].kind, id,
+                                    sp->ctr[c].name);
+    }
+    if (!ok) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* A count that arrived after the client was told DEFER is taken back. */
+static void decision_on_undone(struct request *rq, const struct store_reply *r, void *arg)
+{
+    char eq[LOG_ESC_SIZE];
+    (void)arg;
+    if (r->ok)
+        log_notice("undid the late count of queue_id=%s (conn=%llu)",
+                   log_escs(eq, rq->attr[PA_QUEUE_ID]), (unsigned long long)rq->conn_id);
+    else
+        log_err("could not undo the late count of queue_id=%s: %s",
+                log_escs(eq, rq->attr[PA_QUEUE_ID]), r->why);
+}
+
+static void decision_on_late(struct request *rq, const struct store_reply *r, void *arg)
+{
+    struct decision_env *env = arg;
+    const char *why;
+
+    if (rq->stage != STAGE_EOM || r->n < 3 || strcmp(r->v[0], "ok") != 0
+        || strcmp(r->v[2], "1") != 0 || rq->answer_rule == NULL
+        || strcmp(rq->answer_rule, "failure") != 0 || rq->cfg->failure_action != ACTION_DEFER)
+        return;             /* not counted now, or the client was not deferred */
+    struct decision_spec *sp = decision_spec_get(env, rq->cfg);
+    char *keys[13 + sp->nctr];
+    char *buf = decision_keys(rq, sp, keys);
+    if (buf == NULL)
+        return;
+    const char *argv[1 + sp->nctr];
+    size_t lens[1 + sp->nctr];
+    argv[0] = keys[12];
+    lens[0] = strlen(keys[12]);
+    int n = 1;
+    for (size_t c = 0; c < sp->nctr; c++) {
+        if (keys[13 + c][0] == '\0')
+            continue;
+        argv[n] = keys[13 + c];
+        lens[n++] = strlen(keys[13 + c]);
+    }
+    if (store_eval(env->store, STORE_UNDO, rq, n, argv, lens, n, decision_on_undone, NULL,
+                   env, &why) != 0) {
+        char eq[LOG_ESC_SIZE];
+        log_err("could not undo the late count of queue_id=%s: %s",
+                log_escs(eq, rq->attr[PA_QUEUE_ID]), why);
+    }
+    free(buf);
+}
+
 /* Builds decide.lua's keys and arguments (doc/keys.md) and sends it. */
 static void decision_ask_redis(struct decision_env *env, struct request *rq)
 {
     const struct config *cfg = rq->cfg;
-    char keys[11][KEYS_MAX];
+    struct decision_spec *sp = decision_spec_get(env, rq->cfg);
+    size_t nkeys = 13 + sp->nctr;
+    size_t argc = nkeys + 12 + sp->nclass + sp->nlimit;
     char client[33] = "", sender[1040], err[128];
-    const char *argv[16];
-    size_t lens[16];
-    const char *domain = "";
-    const char *why;
+    char units_m[] = "1", units_r[24], units_b[24], flags[4];
+    const char *domain = "", *why;
 
-    keys_account(keys[0], cfg->redis.prefix, rq->account, KEYS_SUSP);
-    for (int i = 0; i < 10; i++)
-        keys_global(keys[i + 1], cfg->redis.prefix, "lists", decision_list_keys[i]);
+    if (argc > STORE_ARGS_MAX) {
+        decision_failed(env, rq, "too many classes and limits for one call");
+        return;
+    }
+    char *keys[nkeys];
+    char *buf = decision_keys(rq, sp, keys);
+    if (buf == NULL) {
+        decision_failed(env, rq, "a key is too long");
+        return;
+    }
     if (keys_client_hex(rq->attr[PA_CLIENT_ADDRESS], client) != 0)
         client[0] = '\0';
     if (rq->attr[PA_SENDER][0] == '\0'
@@ -232,25 +537,46 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     const char *at = strrchr(sender, '@');
     if (at != NULL)
         domain = at + 1;
+    size_t f = 0;
+    if (rq->static_deny >= 0)
+        flags[f++] = 'd';
+    flags[f++] = rq->stage == STAGE_EOM ? 'e' : 'r';
+    flags[f] = '\0';
+    snprintf(units_r, sizeof units_r, "%llu", (unsigned long long)(
+             rq->stage == STAGE_EOM ? rq->recipient_count : rq->rcpt_units));
+    snprintf(units_b, sizeof units_b, "%llu", (unsigned long long)rq->size);
+    const char *klass = rq->account[0] != '\0' ? cfg->default_class
+                      : cfg->unauthenticated_class ? cfg->unauthenticated_class : "";
 
-    int n = 0;
-    for (int i = 0; i < 11; i++) {
-        argv[n] = keys[i];
-        lens[n++] = strlen(keys[i]);
-    }
-    argv[n] = rq->account;
-    lens[n++] = strlen(rq->account);
-    argv[n] = client;
-    lens[n++] = strlen(client);
-    argv[n] = sender;
-    lens[n++] = strlen(sender);
-    argv[n] = domain;
-    lens[n++] = strlen(domain);
-    argv[n] = rq->static_deny >= 0 ? "d" : "";
-    lens[n++] = rq->static_deny >= 0 ? 1 : 0;
+    const char *argv[argc];
+    size_t lens[argc];
+    size_t n = 0;
+#define DECISION_ARG(s) do { argv[n] = (s); lens[n] = strlen(argv[n]); n++; } while (0)
+    for (size_t i = 0; i < nkeys; i++)
+        DECISION_ARG(keys[i]);
+    DECISION_ARG(rq->account);
+    DECISION_ARG(client);
+    DECISION_ARG(sender);
+    DECISION_ARG(domain);
+    DECISION_ARG(flags);
+    DECISION_ARG("");                   /* the test clock: never in production */
+    DECISION_ARG(units_m);
+    DECISION_ARG(units_r);
+    DECISION_ARG(units_b);
+    DECISION_ARG(klass);
+    DECISION_ARG(sp->nclass_s);
+    for (size_t i = 0; i < sp->nclass; i++)
+        DECISION_ARG(sp->lines[i]);
+    DECISION_ARG(sp->nlimit_s);
+    for (size_t i = 0; i < sp->nlimit; i++)
+        DECISION_ARG(sp->lines[sp->nclass + i]);
+#undef DECISION_ARG
 
-    if (store_eval(env->store, STORE_DECIDE, rq, n, argv, lens, 11,
-                   decision_on_store, env, &why) != 0)
+    int rc = store_eval(env->store, STORE_DECIDE, rq, (int)n, argv, lens, (int)nkeys,
+                        decision_on_store, rq->stage == STAGE_EOM ? decision_on_late : NULL,
+                        env, &why);
+    free(buf);
+    if (rc != 0)
         decision_failed(env, rq, why);
 }
 
@@ -297,8 +623,10 @@ static void decision_finish(struct decision_env *env, struct request *rq,
     if (rq->answered)
         return;
     rq->answered = true;
+    rq->answer_rule = d->rule == NULL ? NULL
+                    : strcmp(d->rule, "failure") == 0 ? "failure" : "other";
     if (rq->conn != NULL)
-        conn_reply(rq->conn, d->text);
+        conn_reply(rq->conn, d->text, d->action != ACTION_DUNNO);
 
     uint64_t us = (uv_hrtime() - rq->start_ns) / 1000;
     metrics_decision(&env->metrics, (int)rq->stage, d->action, d->rule, us);

@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "protocol.h"
 
+struct decision_spec;
 struct request;
 struct store;
 struct suspend_cache;
@@ -32,13 +33,17 @@ struct decision_env {
     struct store         *store;    /* not owned */
     struct suspend_cache *cache;    /* not owned */
     struct metrics        metrics;  /* counters of every decision */
+    struct decision_spec *spec;     /* owned; the classes and limits as
+                                       decide.lua's arguments, per config */
     uint64_t              fail_log_ms;  /* uv_now() of the last failure log */
     uint64_t              fail_unlogged;/* failures since then */
 };
 
 struct decision {
     enum action action;                 /* for counting: DUNNO, DEFER, ... */
-    const char *rule;                   /* static: "default", "deny:client", ... */
+    const char *rule;                   /* "default", "deny:client", ...: static,
+                                           or rulebuf ("limit:NAME") */
+    char        rulebuf[96];
     char        text[PROTO_TEXT_MAX + 1]; /* what follows "action=" */
 };
 
@@ -51,6 +56,8 @@ struct decision_vars {
 };
 
 void decision_start(struct decision_env *env, struct request *rq);
+/* Frees what the env owns (the spec cache, metrics' rule names). */
+void decision_env_fini(struct decision_env *env);
 
 /* Expands tmpl into out (at most PROTO_TEXT_MAX bytes, cut there). */
 void decision_format(char out[PROTO_TEXT_MAX + 1], const char *tmpl,

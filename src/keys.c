@@ -47,6 +47,35 @@ size_t keys_global(char out[KEYS_MAX], const char *prefix, const char *tag,
     return n > 0 && n < KEYS_MAX ? (size_t)n : 0;
 }
 
+/* keys_escape() that also accepts "" (and fails only when it does not fit). */
+static int keys_esc(char out[KEYS_MAX], const char *in)
+{
+    return keys_escape(out, KEYS_MAX, in) != 0 || in[0] == '\0' ? 0 : -1;
+}
+
+size_t keys_counter(char out[KEYS_MAX], const char *prefix, enum limit_key kind,
+                    const char *id, const char *limit)
+{
+    char eid[KEYS_MAX], elim[KEYS_MAX];
+    const char *tag = kind == LIMIT_KEY_CLIENT_ADDRESS ? "c"
+                    : kind == LIMIT_KEY_SENDER_DOMAIN ? "d" : "a";
+    if (keys_esc(eid, id) != 0 || keys_esc(elim, limit) != 0)
+        return 0;
+    int n = snprintf(out, KEYS_MAX, "%s{%s:%s}:rl:%s", prefix, tag, eid, elim);
+    return n > 0 && n < KEYS_MAX ? (size_t)n : 0;
+}
+
+size_t keys_eom(char out[KEYS_MAX], const char *prefix, const char *account,
+                const char *instance, const char *queue_id)
+{
+    char ea[KEYS_MAX], ei[KEYS_MAX], eq[KEYS_MAX];
+    if (keys_esc(ea, account) != 0 || keys_esc(ei, instance) != 0
+        || keys_esc(eq, queue_id) != 0)
+        return 0;
+    int n = snprintf(out, KEYS_MAX, "%s{a:%s}:eom:%s:%s", prefix, ea, ei, eq);
+    return n > 0 && n < KEYS_MAX ? (size_t)n : 0;
+}
+
 static int keys_addr16(const char *ip, uint8_t a[16], int *v4)
 {
     uint8_t b[4];

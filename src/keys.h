@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include "config.h"             /* enum limit_key */
+
 /* Longest key: prefix (64) + "{a:" + 3 x REQUEST_ACCOUNT_MAX (256) + "}:" +
  * suffix, rounded up. */
 #define KEYS_MAX 1024
@@ -20,6 +22,7 @@
 /* Per-account keys ("susp", "audit", ...). */
 #define KEYS_SUSP  "susp"       /* HASH reason by at until note */
 #define KEYS_AUDIT "audit"      /* LIST of JSON entries, newest first, capped */
+#define KEYS_ACCT  "acct"       /* HASH class, ovr:LIMIT, ovr_until:LIMIT */
 
 /* Writes "PREFIX{a:ACCOUNT}:SUFFIX"; returns its length, or 0 if it does
  * not fit (cannot happen within the documented bounds). */
@@ -28,6 +31,19 @@ size_t keys_account(char out[KEYS_MAX], const char *prefix, const char *account,
 /* Writes "PREFIX{TAG}:NAME" (NAME may be NULL: "PREFIX{TAG}"). */
 size_t keys_global(char out[KEYS_MAX], const char *prefix, const char *tag,
                    const char *name);
+/* A rate-limit counter hash (doc/keys.md "Rate limits"):
+ *   LIMIT_KEY_ACCOUNT         "PREFIX{a:ID}:rl:LIMIT"   (ID the account)
+ *   LIMIT_KEY_CLIENT_ADDRESS  "PREFIX{c:ID}:rl:LIMIT"   (ID the client HEX32)
+ *   LIMIT_KEY_SENDER_DOMAIN   "PREFIX{d:ID}:rl:LIMIT"   (ID the domain)
+ * ID and LIMIT are written through keys_escape().  Returns the length, or 0
+ * if it does not fit. */
+size_t keys_counter(char out[KEYS_MAX], const char *prefix, enum limit_key kind,
+                    const char *id, const char *limit);
+/* The END-OF-MESSAGE dedupe key "PREFIX{a:ACCOUNT}:eom:INSTANCE:QUEUE_ID",
+ * all three escaped (ACCOUNT "" when unauthenticated: "{a:}").  Length or
+ * 0. */
+size_t keys_eom(char out[KEYS_MAX], const char *prefix, const char *account,
+                const char *instance, const char *queue_id);
 /* %XX-encodes in into out (at most cap - 1 bytes); returns the length or
  * 0 if it did not fit. */
 size_t keys_escape(char *out, size_t cap, const char *in);

@@ -32,10 +32,10 @@ void metrics_decision(struct metrics *m, int stage, enum action a,
         m->requests[stage]++;
     if ((unsigned)a < 4)
         m->decisions[a]++;
-    for (i = 0; i < m->nrules && m->rules[i].rule != rule; i++)
+    for (i = 0; i < m->nrules && strcmp(m->rules[i].rule, rule) != 0; i++)
         ;
     if (i == m->nrules && i < METRICS_RULES_MAX) {
-        m->rules[i].rule = rule;
+        m->rules[i].rule = xstrdup(rule);
         m->nrules++;
     }
     if (i < m->nrules)
@@ -45,6 +45,13 @@ void metrics_decision(struct metrics *m, int stage, enum action a,
     m->latency[i]++;
     m->latency_count++;
     m->latency_sum_us += us;
+}
+
+void metrics_free(struct metrics *m)
+{
+    for (size_t i = 0; i < m->nrules; i++)
+        free(m->rules[i].rule);
+    m->nrules = 0;
 }
 
 void metrics_printf(struct metrics_buf *b, const char *fmt, ...)

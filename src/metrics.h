@@ -30,9 +30,9 @@ struct metrics {
     uint64_t requests[5];           /* by enum stage */
     uint64_t decisions[4];          /* by enum action */
     struct {
-        const char *rule;           /* static string from decision.c */
+        char       *rule;           /* owned copy */
         uint64_t    n;
-    } rules[METRICS_RULES_MAX];
+    } rules[METRICS_RULES_MAX];     /* more distinct rules are not counted */
     size_t   nrules;
     uint64_t failure_actions;
     uint64_t protocol_errors;       /* connections closed for bad input */
@@ -45,6 +45,7 @@ struct metrics {
 
 void metrics_decision(struct metrics *m, int stage, enum action a,
                       const char *rule, uint64_t us);
+void metrics_free(struct metrics *m);       /* the rule names */
 
 /* A bounded text buffer for the page. */
 struct metrics_buf {

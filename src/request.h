@@ -31,6 +31,7 @@ struct request {
     uint64_t       conn_id;     /* for log lines */
     uint64_t       start_ns;    /* uv_hrtime() when the request was complete */
     bool           answered;    /* a reply was produced (sent or not) */
+    const char    *answer_rule; /* decision.c: the rule of that reply */
     enum stage     stage;
     const char    *bad;         /* static reason when the request is not valid
                                    (answered DUNNO, never evaluated), or NULL */
@@ -40,6 +41,11 @@ struct request {
     uint64_t       size;
     int            static_deny; /* decision.c: the static deny entry kind
                                    (enum list_kind) that matched, or -1 */
+    uint64_t       rcpt_units;  /* conn.c, at RCPT: distinct recipients of this
+                                   instance on this connection, this one included */
+    uint64_t       rcpt_hash;   /* conn.c: this RCPT's recipient, hashed */
+    bool           rcpt_new;    /* conn.c: it was new to the instance (a refusal
+                                   takes it back) */
     char           strings[];   /* all values, NUL-terminated, owned */
 };
 

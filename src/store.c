@@ -50,9 +50,10 @@ enum store_state { ST_DOWN, ST_RESOLVING, ST_CONNECTING, ST_READY, ST_STOPPED };
 
 /* Handshake steps, passed as the reply callbacks' privdata. */
 enum store_step { STEP_AUTH = 1, STEP_SELECT, STEP_FUNCTION, STEP_SCRIPT,
+                  STEP_SCRIPT_LAST = STEP_SCRIPT + STORE_NSCRIPTS - 1,
                   STEP_POLICY, STEP_MARKER };
 
-static const char *const store_files[STORE_NSCRIPTS] = { "decide.lua" };
+static const char *const store_files[STORE_NSCRIPTS] = { "decide.lua", "undo.lua" };
 #define STORE_LIBRARY "outpost.lua"
 
 struct store_call {
@@ -60,7 +61,8 @@ struct store_call {
     struct store_call *next, *prev;     /* in s->calls, send order */
     struct request    *rq;              /* one reference */
     store_cb          *cb;
-    void              *arg;             /* for cb; not owned */
+    store_cb          *late;            /* or NULL: a reply after the deadline */
+    void              *arg;             /* for cb and late; not owned */
     uint64_t           sent_ms;         /* uv_now() */
     uint64_t           deadline_ms;
     bool               answered;        /* cb has run */
@@ -395,17 +397,19 @@ static void store_on_handshake(redisAsyncContext *ac, void *reply, void *arg)
         store_drop_later(s, "handshake failed");
         return;
     }
-    switch (step) {
-    case STEP_SCRIPT:
+    if (step >= STEP_SCRIPT && step <= STEP_SCRIPT_LAST) {
+        int i = (int)(step - STEP_SCRIPT);
         if (r->type != REDIS_REPLY_STRING || r->len != 40) {
-            store_fail_log(s, "SCRIPT LOAD gave no SHA1");
+            store_fail_log(s, "SCRIPT LOAD %s gave no SHA1", store_files[i]);
             s->hs_failed = true;
             store_drop_later(s, "handshake failed");
             return;
         }
-        memcpy(s->sha[STORE_DECIDE], r->str, 40);
-        s->sha[STORE_DECIDE][40] = '\0';
-        break;
+        memcpy(s->sha[i], r->str, 40);
+        s->sha[i][40] = '\0';
+        return;
+    }
+    switch (step) {
     case STEP_POLICY:
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 2
             && r->element[1]->type == REDIS_REPLY_STRING
@@ -468,10 +472,10 @@ static void store_handshake(struct store *s)
         size_t lens[4] = { 8, 4, 7, s->library_len };
         store_send(s, STEP_FUNCTION, 4, argv, lens);
     }
-    {
-        const char *argv[3] = { "SCRIPT", "LOAD", s->body[STORE_DECIDE] };
-        size_t lens[3] = { 6, 4, s->body_len[STORE_DECIDE] };
-        store_send(s, STEP_SCRIPT, 3, argv, lens);
+    for (int i = 0; i < STORE_NSCRIPTS; i++) {
+        const char *argv[3] = { "SCRIPT", "LOAD", s->body[i] };
+        size_t lens[3] = { 6, 4, s->body_len[i] };
+        store_send(s, (enum store_step)(STEP_SCRIPT + i), 3, argv, lens);
     }
     {
         const char *argv[3] = { "CONFIG", "GET", "maxmemory-policy" };
@@ -738,12 +742,12 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg);
 
 static int store_send_call(struct store *s, struct store_call *c, bool eval)
 {
-    const char *argv[STORE_REPLY_MAX * 4 + 64];
-    size_t lens[STORE_REPLY_MAX * 4 + 64];
+    const char *argv[STORE_ARGS_MAX + 3];
+    size_t lens[STORE_ARGS_MAX + 3];
     char nkeys[16];
     int n = 0;
 
-    if (c->argc + 3 > (int)(sizeof argv / sizeof argv[0]))
+    if (c->argc > STORE_ARGS_MAX)
         return -1;
     snprintf(nkeys, sizeof nkeys, "%d", c->nkeys);
     argv[n] = eval ? "EVAL" : "EVALSHA";
@@ -773,7 +777,7 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
         if (store_send_call(s, c, true) == 0)
             return;
     }
-    if (!c->answered) {
+    if (!c->answered || c->late != NULL) {
         struct store_reply out = { .ok = false };
         char num[STORE_REPLY_MAX][24];
         if (r == NULL) {
@@ -783,9 +787,14 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
             s->st.errors++;
             store_fail_log(s, "script error: %s", log_escs(e, r->str));
             out.why = "script error";
-        } else if (r->type == REDIS_REPLY_ARRAY) {
+        } else if (r->type == REDIS_REPLY_ARRAY || r->type == REDIS_REPLY_INTEGER) {
             out.ok = true;
-            for (size_t i = 0; i < r->elements && i < STORE_REPLY_MAX; i++) {
+            if (r->type == REDIS_REPLY_INTEGER) {
+                snprintf(num[0], sizeof num[0], "%lld", r->integer);
+                out.v[out.n++] = num[0];
+            }
+            for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements
+                               && i < STORE_REPLY_MAX; i++) {
                 redisReply *e = r->element[i];
                 if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) {
                     out.v[i] = e->str;
@@ -802,8 +811,12 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
             out.why = "unexpected reply type";
             s->st.errors++;
         }
-        c->answered = true;
-        c->cb(c->rq, &out, c->arg);
+        if (!c->answered) {
+            c->answered = true;
+            c->cb(c->rq, &out, c->arg);
+        } else if (out.ok) {
+            c->late(c->rq, &out, c->arg);
+        }
     }
     store_unlink(s, c);
     request_unref(c->rq);
@@ -812,14 +825,15 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
 
 int store_eval(struct store *s, enum store_script which, struct request *rq,
                int argc, const char *const *argv, const size_t *lens,
-               int nkeys, store_cb *cb, void *arg, const char **why)
+               int nkeys, store_cb *cb, store_cb *late, void *arg,
+               const char **why)
 {
     if (s->state != ST_READY || s->ac == NULL) {
         s->st.refused++;
         *why = "not connected";
         return -1;
     }
-    if (s->ncalls >= STORE_INFLIGHT_MAX || argc > 64) {
+    if (s->ncalls >= STORE_INFLIGHT_MAX || argc > STORE_ARGS_MAX) {
         s->st.refused++;
         *why = "too many calls in flight";
         return -1;
@@ -831,6 +845,7 @@ int store_eval(struct store *s, enum store_script which, struct request *rq,
     memset(c, 0, sizeof *c);
     c->s = s;
     c->cb = cb;
+    c->late = late;
     c->arg = arg;
     c->which = which;
     c->argc = argc;

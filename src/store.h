@@ -30,11 +30,12 @@ struct store;
 
 #define STORE_INFLIGHT_MAX 10000    /* calls in flight; more fail at once */
 #define STORE_REPLY_MAX    8        /* elements of a script reply kept */
+#define STORE_ARGS_MAX     1024     /* keys + arguments of one call */
 #define STORE_BACKOFF_MIN_MS 100
 #define STORE_BACKOFF_MAX_MS 2000
 #define STORE_HEALTH_MS    5000     /* marker check while connected */
 
-enum store_script { STORE_DECIDE, STORE_NSCRIPTS };
+enum store_script { STORE_DECIDE, STORE_UNDO, STORE_NSCRIPTS };
 
 struct store_reply {
     bool        ok;                 /* false: no answer; see why */
@@ -66,10 +67,14 @@ bool store_state_lost(const struct store *s);
 const struct store_stats *store_stats(const struct store *s);
 
 /* argv[0..nkeys) are keys, the rest arguments; lens[i] their lengths
- * (binary-safe).  0: cb will run exactly once.  -1: refused now (not
- * connected, too many in flight), cb will not run; *why says why. */
+ * (binary-safe); argc <= STORE_ARGS_MAX.  0: cb will run exactly once.
+ * -1: refused now (not connected, too many in flight), cb will not run;
+ * *why says why.  late (may be NULL) gets the reply that arrives after cb
+ * already ran with a timeout (ok == true replies only): for undoing a
+ * count whose caller was told to come back. */
 int store_eval(struct store *s, enum store_script which, struct request *rq,
                int argc, const char *const *argv, const size_t *lens,
-               int nkeys, store_cb *cb, void *arg, const char **why);
+               int nkeys, store_cb *cb, store_cb *late, void *arg,
+               const char **why);
 
 #endif

@@ -1222,7 +1222,8 @@ START_TEST(test_keys_contract)
         "notifier.window", "notifier.sendmail",
     };
     /* keys added to the contract (documented in doc/configuration.md) */
-    static const char *const added[] = { "policy_dir" };
+    static const char *const added[] = { "policy_dir", "texts.recipients_final",
+                                          "texts.exceeds" };
     struct t_keys k = { .n = 0 };
 
     config_keys(t_keys_collect, &k);

@@ -318,9 +318,8 @@ static void decision_refusal(struct decision *d, char act, const char *text)
 }
 
 /* "limit", NAME, ACTION, MAX, PER_MS, COUNT[, RETRY_MS] and "exceeds". */
-static bool decision_limit(struct decision_env *env, const struct request *rq,
-                           const struct store_reply *r, struct decision *d,
-                           bool exceeds)
+static bool decision_limit(const struct request *rq, const struct store_reply *r,
+                           struct decision *d, bool exceeds)
 {
     const struct config *cfg = rq->cfg;
     char period[32], retry[48], text[PROTO_TEXT_MAX + 1];
@@ -345,7 +344,6 @@ static bool decision_limit(struct decision_env *env, const struct request *rq,
     }
     snprintf(d->rulebuf, sizeof d->rulebuf, "%s:%s", exceeds ? "exceeds" : "limit", r->v[1]);
     d->rule = d->rulebuf;
-    (void)env;
     return true;
 }
 
@@ -386,7 +384,7 @@ static void decision_on_store(struct request *rq, const struct store_reply *r, v
         d.rule = "recipients";
         decision_format(d.text, eom ? cfg->texts.recipients_final : cfg->texts.recipients, &v);
     } else if (strcmp(what, "limit") == 0 || strcmp(what, "exceeds") == 0) {
-        if (!decision_limit(env, rq, r, &d, what[0] == 'e')) {
+        if (!decision_limit(rq, r, &d, what[0] == 'e')) {
             decision_failed(env, rq, "short limit reply");
             return;
         }
@@ -410,32 +408,39 @@ static void decision_on_store(struct request *rq, const struct store_reply *r, v
     decision_finish(env, rq, &d);
 }
 
+/* The client's HEX32 ("" if not an address), the sender lower-cased
+ * without <> ("" for the null sender or a malformed one) and its domain. */
+struct decision_ids {
+    char        client[33];
+    char        sender[1040];
+    const char *domain;         /* into sender, or "" */
+};
+
+static void decision_ids(const struct request *rq, struct decision_ids *ids)
+{
+    char err[128];
+    if (keys_client_hex(rq->attr[PA_CLIENT_ADDRESS], ids->client) != 0)
+        ids->client[0] = '\0';
+    if (rq->attr[PA_SENDER][0] == '\0'
+        || list_norm(LIST_SENDER, rq->attr[PA_SENDER], true, ids->sender,
+                     sizeof ids->sender, err, sizeof err) != 0)
+        ids->sender[0] = '\0';
+    const char *at = strrchr(ids->sender, '@');
+    ids->domain = at != NULL ? at + 1 : "";
+}
+
 /* decide.lua's keys for rq (doc/keys.md): 13 + the spec's counter keys,
  * in one allocation the caller frees; NULL if a key does not fit. */
 static char *decision_keys(const struct request *rq, const struct decision_spec *sp,
-                           char **keys)
+                           const struct decision_ids *ids, char **keys)
 {
     const struct config *cfg = rq->cfg;
     size_t n = 13 + sp->nctr;
     char *buf = xmalloc(n * KEYS_MAX);
-    char client[33] = "";
-    const char *at = strrchr(rq->attr[PA_SENDER], '@');
-    char domain[KEYS_MAX] = "";
     size_t ok = 1;
 
     for (size_t i = 0; i < n; i++)
         keys[i] = buf + i * KEYS_MAX;
-    if (keys_client_hex(rq->attr[PA_CLIENT_ADDRESS], client) != 0)
-        client[0] = '\0';
-    if (at != NULL && at[1] != '\0' && strlen(at + 1) < sizeof domain) {
-        for (size_t i = 0; at[1 + i] != '\0'; i++)
-            domain[i] = (char)((at[1 + i] >= 'A' && at[1 + i] <= 'Z') ? at[1 + i] + 32
-                                                                     : at[1 + i]);
-        domain[strlen(at + 1)] = '\0';
-        size_t dl = strlen(domain);
-        if (dl > 0 && domain[dl - 1] == '>')
-            domain[dl - 1] = '\0';
-    }
     ok = ok && keys_account(keys[0], cfg->redis.prefix, rq->account, KEYS_SUSP);
     for (int i = 0; i < 10; i++)
         ok = ok && keys_global(keys[i + 1], cfg->redis.prefix, "lists", decision_list_keys[i]);
@@ -447,7 +452,8 @@ static char *decision_keys(const struct request *rq, const struct decision_spec 
         memcpy(keys[12], keys[11], strlen(keys[11]) + 1);
     for (size_t c = 0; c < sp->nctr; c++) {
         const char *id = sp->ctr[c].kind == LIMIT_KEY_ACCOUNT ? rq->account
-                       : sp->ctr[c].kind == LIMIT_KEY_CLIENT_ADDRESS ? client : domain;
+                       : sp->ctr[c].kind == LIMIT_KEY_CLIENT_ADDRESS ? ids->client
+                       : ids->domain;
         keys[13 + c][0] = '\0';         /* "": no such key for this request */
         if (id[0] != '\0')
             ok = ok && keys_counter(keys[13 + c], cfg->redis.prefix, sp->ctr[c].kind, id,
@@ -483,8 +489,10 @@ static void decision_on_late(struct request *rq, const struct store_reply *r, vo
         || strcmp(rq->answer_rule, "failure") != 0 || rq->cfg->failure_action != ACTION_DEFER)
         return;             /* not counted now, or the client was not deferred */
     struct decision_spec *sp = decision_spec_get(env, rq->cfg);
+    struct decision_ids ids;
     char *keys[13 + sp->nctr];
-    char *buf = decision_keys(rq, sp, keys);
+    decision_ids(rq, &ids);
+    char *buf = decision_keys(rq, sp, &ids, keys);
     if (buf == NULL)
         return;
     const char *argv[1 + sp->nctr];
@@ -514,29 +522,21 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     struct decision_spec *sp = decision_spec_get(env, rq->cfg);
     size_t nkeys = 13 + sp->nctr;
     size_t argc = nkeys + 12 + sp->nclass + sp->nlimit;
-    char client[33] = "", sender[1040], err[128];
+    struct decision_ids ids;
     char units_m[] = "1", units_r[24], units_b[24], flags[4];
-    const char *domain = "", *why;
+    const char *why;
 
     if (argc > STORE_ARGS_MAX) {
         decision_failed(env, rq, "too many classes and limits for one call");
         return;
     }
     char *keys[nkeys];
-    char *buf = decision_keys(rq, sp, keys);
+    decision_ids(rq, &ids);
+    char *buf = decision_keys(rq, sp, &ids, keys);
     if (buf == NULL) {
         decision_failed(env, rq, "a key is too long");
         return;
     }
-    if (keys_client_hex(rq->attr[PA_CLIENT_ADDRESS], client) != 0)
-        client[0] = '\0';
-    if (rq->attr[PA_SENDER][0] == '\0'
-        || list_norm(LIST_SENDER, rq->attr[PA_SENDER], true, sender, sizeof sender,
-                     err, sizeof err) != 0)
-        sender[0] = '\0';
-    const char *at = strrchr(sender, '@');
-    if (at != NULL)
-        domain = at + 1;
     size_t f = 0;
     if (rq->static_deny >= 0)
         flags[f++] = 'd';
@@ -555,9 +555,9 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     for (size_t i = 0; i < nkeys; i++)
         DECISION_ARG(keys[i]);
     DECISION_ARG(rq->account);
-    DECISION_ARG(client);
-    DECISION_ARG(sender);
-    DECISION_ARG(domain);
+    DECISION_ARG(ids.client);
+    DECISION_ARG(ids.sender);
+    DECISION_ARG(ids.domain);
     DECISION_ARG(flags);
     DECISION_ARG("");                   /* the test clock: never in production */
     DECISION_ARG(units_m);

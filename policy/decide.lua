@@ -177,7 +177,8 @@ end
 -- A message counted before (Postfix retried the same END-OF-MESSAGE) is
 -- admitted again without checking or counting; an undone count ("[]")
 -- does not count as counted.
-if at_eom and KEYS[13] then
+local dedupe = at_eom and KEYS[13] and KEYS[13] ~= ''
+if dedupe then
     local v = redis.call('GET', KEYS[13])
     if v and v ~= '[]' then return { 'ok', class, 'dup' } end
 end
@@ -290,7 +291,9 @@ if at_eom then
                 record[#record + 1] = { l.key, l.b, l.u }
             end
         end
-        redis.call('SET', KEYS[13], cjson.encode(record), 'PX', 600000)
+        if dedupe then
+            redis.call('SET', KEYS[13], cjson.encode(record), 'PX', 600000)
+        end
         counted = '1'
     end
 end

@@ -408,6 +408,9 @@ static void decision_on_store(struct request *rq, const struct store_reply *r, v
     decision_finish(env, rq, &d);
 }
 
+/* Postfix's instance is "%x.%lx.%lx.%x", its queue ids are short. */
+#define DECISION_ID_MAX 64
+
 /* The client's HEX32 ("" if not an address), the sender lower-cased
  * without <> ("" for the null sender or a malformed one) and its domain. */
 struct decision_ids {
@@ -445,11 +448,13 @@ static char *decision_keys(const struct request *rq, const struct decision_spec 
     for (int i = 0; i < 10; i++)
         ok = ok && keys_global(keys[i + 1], cfg->redis.prefix, "lists", decision_list_keys[i]);
     ok = ok && keys_account(keys[11], cfg->redis.prefix, rq->account, KEYS_ACCT);
-    if (rq->stage == STAGE_EOM)
-        ok = ok && keys_eom(keys[12], cfg->redis.prefix, rq->account, rq->attr[PA_INSTANCE],
-                            rq->attr[PA_QUEUE_ID]);
-    else
-        memcpy(keys[12], keys[11], strlen(keys[11]) + 1);
+    /* The dedupe key of a message: "" (none) at RCPT, or when Postfix's
+     * instance or queue_id is missing or longer than a real one can be. */
+    const char *inst = rq->attr[PA_INSTANCE], *qid = rq->attr[PA_QUEUE_ID];
+    keys[12][0] = '\0';
+    if (rq->stage == STAGE_EOM && inst[0] != '\0' && qid[0] != '\0'
+        && strlen(inst) <= DECISION_ID_MAX && strlen(qid) <= DECISION_ID_MAX)
+        ok = ok && keys_eom(keys[12], cfg->redis.prefix, rq->account, inst, qid);
     for (size_t c = 0; c < sp->nctr; c++) {
         const char *id = sp->ctr[c].kind == LIMIT_KEY_ACCOUNT ? rq->account
                        : sp->ctr[c].kind == LIMIT_KEY_CLIENT_ADDRESS ? ids->client
@@ -497,6 +502,10 @@ static void decision_on_late(struct request *rq, const struct store_reply *r, vo
         return;
     const char *argv[1 + sp->nctr];
     size_t lens[1 + sp->nctr];
+    if (keys[12][0] == '\0') {             /* no dedupe key: nothing to undo */
+        free(buf);
+        return;
+    }
     argv[0] = keys[12];
     lens[0] = strlen(keys[12]);
     int n = 1;

@@ -1,6 +1,7 @@
 #!lua name=outpost
 --[[ outpost.lua - the Redis 7 Functions library "outpost": every state
-change of suspensions, dynamic allow/deny lists and the state marker.
+change of suspensions, classes and overrides, counter resets, dynamic
+allow/deny lists and the state marker, plus the read-only usage report.
 
 Loaded with FUNCTION LOAD REPLACE by outpostd at every connect and by
 outpostctl when a call finds it missing.  outpostctl calls exactly these
@@ -17,6 +18,24 @@ order and examples):
   FCALL outpost_list_remove 3 P{lists}:L:K P{lists}:L:clientlens P{events}
         L K VALUE BY EVMAX                                 -> 1 | 0
   FCALL outpost_init 2 P{meta}:marker P{events} BY EVMAX   -> at
+  FCALL outpost_class 3 P{a:A}:acct P{a:A}:audit P{events}
+        A CLASS BY EVMAX                                   -> 1
+  FCALL outpost_override 3 P{a:A}:acct P{a:A}:audit P{events}
+        A LIMIT MAX FOR_MS BY EVMAX                        -> 1 | 0
+  FCALL outpost_reset 2+N P{a:A}:audit P{events} P{a:A}:rl:LIMIT...
+        A LIMIT BY EVMAX                                   -> keys deleted
+  FCALL_RO outpost_usage N P{x:ID}:rl:LIMIT... NOW_MS PER_MS...
+                                   -> {{used, w_ms, free_next_ms}, ...}
+
+outpost_class: CLASS "" removes the field (default_class applies).
+outpost_override: MAX "" clears ovr:LIMIT and ovr_until:LIMIT (1 if an
+unexpired override was there, else 0); else MAX 0..2^53-1 (0 blocks the
+limit), FOR_MS 0 = no expiry.  outpost_reset: LIMIT "" = the caller passes
+every counter key of the account to reset, else only the keys of LIMIT;
+audit and event only when a key existed.  outpost_usage (no-writes): NOW_MS
+"" = Redis TIME; per key the window sum of the 61 buckets b-60..b as in
+decide.lua (0 when the hash's `w` is not ceil(PER_MS / 60)), the width,
+and the ms until the oldest non-empty bucket leaves the window (0 if none).
 
 Data flow: arguments are validated first, including that the keys are the
 documented ones for the account and list given (an account is %XX-escaped
@@ -30,6 +49,8 @@ local AUDIT_MAX = 100
 local FOR_MS_MAX = 100 * 365 * 86400000         -- 100 years
 local VALUE_MAX = 1024                          -- bytes of a list entry
 local ACCOUNT_MAX = 256                         -- REQUEST_ACCOUNT_MAX
+local NAME_MAX = 64                             -- class and limit names (config.c)
+local EXACT_MAX = 9007199254740991              -- 2^53-1: exact in Lua
 
 local LISTS = { allow = true, deny = true }
 local KINDS = { account = true, client = true, sender = true, domain = true }
@@ -89,18 +110,39 @@ local function account_keys(keys, account)
     return nil
 end
 
+-- cjson.encode() of a flat object whose integers are exact: cjson writes
+-- at most 14 significant digits ("9.007199254741e+15"), so integers from
+-- 10^14 on (an override's max) go through a placeholder.
+local function encode(obj)
+    local big, copy = {}, {}
+    for k, v in pairs(obj) do
+        if type(v) == 'number' and math.abs(v) >= 1e14 and v == math.floor(v) then
+            local tok = '@@outpostint' .. (#big + 1) .. '@@'   -- no pattern magic
+            big[#big + 1] = { tok, istr(v) }
+            copy[k] = tok
+        else
+            copy[k] = v
+        end
+    end
+    local s = cjson.encode(copy)
+    for _, b in ipairs(big) do
+        s = string.gsub(s, '"' .. b[1] .. '"', b[2], 1)
+    end
+    return s
+end
+
 local function event(key, evmax, etype, account, obj)
     if evmax then
         redis.call('XADD', key, 'MAXLEN', '~', istr(evmax), '*', 'type', etype,
-                   'account', account, 'json', cjson.encode(obj))
+                   'account', account, 'json', encode(obj))
     else
         redis.call('XADD', key, '*', 'type', etype, 'account', account,
-                   'json', cjson.encode(obj))
+                   'json', encode(obj))
     end
 end
 
 local function audit(key, obj)
-    redis.call('LPUSH', key, cjson.encode(obj))
+    redis.call('LPUSH', key, encode(obj))
     redis.call('LTRIM', key, 0, AUDIT_MAX - 1)
 end
 
@@ -271,8 +313,222 @@ local function init(keys, args)
     return at
 end
 
+-- A class or limit name as config.c allows it: 1-64 of A-Z a-z 0-9 _ . -
+local function is_name(s)
+    return type(s) == 'string' and #s >= 1 and #s <= NAME_MAX
+        and string.match(s, '^[%w_%.%-]+$') ~= nil
+end
+
+-- An integer 0..2^53-1 (decimal digits only), or nil.
+local function exact(s)
+    if type(s) ~= 'string' or not string.match(s, '^%d+$') or #s > 16 then
+        return nil
+    end
+    local n = tonumber(s)
+    if n > EXACT_MAX then return nil end
+    return n
+end
+
+-- An error reply unless keys are P{a:ACCOUNT}:acct, P{a:ACCOUNT}:audit,
+-- P{events} for this account.
+local function acct_keys(keys, account)
+    if not nonempty(account) or #account > ACCOUNT_MAX then
+        return fail('account is empty or longer than ' .. ACCOUNT_MAX .. ' bytes')
+    end
+    local tag = '{a:' .. escape(account) .. '}:'
+    if not ends_with(keys[1], tag .. 'acct') or not ends_with(keys[2], tag .. 'audit')
+        or not ends_with(keys[3], '{events}') then
+        return fail('keys must be P' .. tag .. 'acct P' .. tag ..
+                    'audit P{events} for this account')
+    end
+    return nil
+end
+
+-- KEYS acct audit events; ARGV ACCOUNT CLASS BY EVMAX
+local function class(keys, args)
+    if #keys ~= 3 or #args ~= 4 then
+        return fail('usage: outpost_class 3 ACCT AUDIT EVENTS ACCOUNT CLASS BY EVMAX')
+    end
+    local account, cls, by, evmax = args[1], args[2], args[3], uint(args[4])
+    local e = acct_keys(keys, account)
+    if e then return e end
+    if cls ~= '' and not is_name(cls) then
+        return fail('class is not "" or a name (1 to 64 of A-Z a-z 0-9 _ . -)')
+    end
+    if not nonempty(by) then return fail('empty by') end
+    if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
+
+    local at = now_ms()
+    local old = redis.call('HGET', keys[1], 'class') or ''
+    if cls == '' then
+        redis.call('HDEL', keys[1], 'class')
+    else
+        redis.call('HSET', keys[1], 'class', cls)
+    end
+    local rec = { op = 'class', at = at, by = by, class = cls, old_class = old }
+    audit(keys[2], rec)
+    rec.account = account
+    event(keys[3], evmax, 'class', account, rec)
+    return 1
+end
+
+-- KEYS acct audit events; ARGV ACCOUNT LIMIT MAX FOR_MS BY EVMAX
+local function override(keys, args)
+    if #keys ~= 3 or #args ~= 6 then
+        return fail('usage: outpost_override 3 ACCT AUDIT EVENTS ACCOUNT LIMIT MAX FOR_MS BY EVMAX')
+    end
+    local account, limit, by = args[1], args[2], args[5]
+    local for_ms, evmax = uint(args[4]), uint(args[6])
+    local e = acct_keys(keys, account)
+    if e then return e end
+    if not is_name(limit) then
+        return fail('limit is not a name (1 to 64 of A-Z a-z 0-9 _ . -)')
+    end
+    local max = nil
+    if args[3] ~= '' then
+        max = exact(args[3])
+        if not max then
+            return fail('MAX is not "" or an integer from 0 to ' .. istr(EXACT_MAX))
+        end
+    end
+    if not for_ms or for_ms > FOR_MS_MAX then
+        return fail('FOR_MS is not an integer from 0 to ' .. istr(FOR_MS_MAX))
+    end
+    if not nonempty(by) then return fail('empty by') end
+    if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
+
+    local fmax, funtil = 'ovr:' .. limit, 'ovr_until:' .. limit
+    local at = now_ms()
+    local cur = redis.call('HMGET', keys[1], fmax, funtil)
+    local old_until = tonumber(cur[2]) or 0
+    -- an override whose expiry passed is no override (decide.lua ignores it)
+    local active = cur[1] ~= false and (old_until == 0 or old_until > at)
+    local rec
+    if not max then
+        redis.call('HDEL', keys[1], fmax, funtil)
+        if not active then
+            return 0
+        end
+        rec = { op = 'override_clear', at = at, by = by, limit = limit,
+                old_max = tonumber(cur[1]) or cur[1] }
+    else
+        local untl = 0
+        if for_ms > 0 then
+            untl = at + for_ms
+            redis.call('HSET', keys[1], fmax, istr(max), funtil, istr(untl))
+        else
+            redis.call('HSET', keys[1], fmax, istr(max))
+            redis.call('HDEL', keys[1], funtil)
+        end
+        rec = { op = 'override', at = at, by = by, limit = limit, max = max,
+                ['until'] = untl }
+        if active then rec.old_max = tonumber(cur[1]) or cur[1] end
+    end
+    audit(keys[2], rec)
+    rec.account = account
+    event(keys[3], evmax, rec.op, account, rec)
+    return 1
+end
+
+-- KEYS audit events counter...; ARGV ACCOUNT LIMIT BY EVMAX
+local function reset(keys, args)
+    if #keys < 2 or #args ~= 4 then
+        return fail('usage: outpost_reset 2+N AUDIT EVENTS COUNTER... ACCOUNT LIMIT BY EVMAX')
+    end
+    local account, limit, by, evmax = args[1], args[2], args[3], uint(args[4])
+    if not nonempty(account) or #account > ACCOUNT_MAX then
+        return fail('account is empty or longer than ' .. ACCOUNT_MAX .. ' bytes')
+    end
+    if limit ~= '' and not is_name(limit) then
+        return fail('limit is not "" or a name (1 to 64 of A-Z a-z 0-9 _ . -)')
+    end
+    local tag = '{a:' .. escape(account) .. '}:'
+    if not ends_with(keys[1], tag .. 'audit') or not ends_with(keys[2], '{events}') then
+        return fail('keys must be P' .. tag .. 'audit P{events} P' .. tag ..
+                    'rl:LIMIT... for this account')
+    end
+    for i = 3, #keys do
+        local k = keys[i]
+        local ok
+        if limit ~= '' then
+            ok = ends_with(k, tag .. 'rl:' .. limit)
+        else
+            local name = string.match(k, '}:rl:([^{}:]+)$')
+            ok = name ~= nil and is_name(name) and ends_with(k, tag .. 'rl:' .. name)
+        end
+        if not ok then
+            return fail('counter keys must be P' .. tag .. 'rl:' ..
+                        (limit ~= '' and limit or 'LIMIT') .. ' for this account')
+        end
+    end
+    if not nonempty(by) then return fail('empty by') end
+    if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
+
+    local n = 0
+    for i = 3, #keys do
+        n = n + redis.call('DEL', keys[i])
+    end
+    if n == 0 then
+        return 0
+    end
+    local rec = { op = 'reset', at = now_ms(), by = by, limit = limit, deleted = n }
+    audit(keys[1], rec)
+    rec.account = account
+    event(keys[2], evmax, 'reset', account, rec)
+    return n
+end
+
+-- KEYS counter...; ARGV NOW_MS PER_MS... (one per key).  Read-only.
+local function usage(keys, args)
+    if #args ~= #keys + 1 then
+        return fail('usage: outpost_usage N COUNTER... NOW_MS PER_MS...')
+    end
+    local now = args[1]
+    if now == '' then
+        now = now_ms()
+    else
+        now = exact(now)
+        if not now then return fail('NOW_MS is not "" or an integer') end
+    end
+    local out = {}
+    for i = 1, #keys do
+        local per = exact(args[i + 1])
+        if not per or per < 1 then
+            return fail('PER_MS is not an integer >= 1')
+        end
+        local w = math.ceil(per / 60)
+        local b = math.floor(now / w)
+        local h = redis.call('HGETALL', keys[i])
+        local same, used, oldest = false, 0, nil
+        for j = 1, #h, 2 do
+            if h[j] == 'w' then
+                same = tonumber(h[j + 1]) == w
+            end
+        end
+        if same then
+            for j = 1, #h, 2 do
+                local bk, u = tonumber(h[j]), tonumber(h[j + 1])
+                if h[j] ~= 'w' and bk and u and bk >= b - 60 and bk <= b then
+                    used = used + u
+                    if u > 0 and (not oldest or bk < oldest) then oldest = bk end
+                end
+            end
+        end
+        local free_next = 0
+        if used > 0 and oldest then
+            free_next = (oldest + 61) * w - now
+        end
+        out[i] = { used, w, free_next }
+    end
+    return out
+end
+
 redis.register_function{ function_name = 'outpost_suspend', callback = suspend, flags = {} }
 redis.register_function{ function_name = 'outpost_reinstate', callback = reinstate, flags = {} }
 redis.register_function{ function_name = 'outpost_list_add', callback = list_add, flags = {} }
 redis.register_function{ function_name = 'outpost_list_remove', callback = list_remove, flags = {} }
 redis.register_function{ function_name = 'outpost_init', callback = init, flags = {} }
+redis.register_function{ function_name = 'outpost_class', callback = class, flags = {} }
+redis.register_function{ function_name = 'outpost_override', callback = override, flags = {} }
+redis.register_function{ function_name = 'outpost_reset', callback = reset, flags = {} }
+redis.register_function{ function_name = 'outpost_usage', callback = usage, flags = { 'no-writes' } }

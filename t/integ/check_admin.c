@@ -5,7 +5,9 @@
  * What is checked is what doc/keys.md promises an operator: the exact keys
  * and fields (escaped account names included), that `redis-cli FCALL` with
  * the documented command line does what outpostctl does, the canonical
- * client form and clientlens counts, the rule order of decide.lua, and
+ * client form and clientlens counts, the rule order of decide.lua, the
+ * classes, overrides, counter resets and the window arithmetic of
+ * outpost_usage (doc/keys.md "Rate limits") as `show` reports them, and
  * outpostctl's exit codes (0 done, 1 refused or not found, 2 usage or
  * configuration error, 3 Redis unreachable or AUTH refused).
  *
@@ -108,6 +110,37 @@ static void write_config_addr(const char *address, const char *redis_extra)
              "  \"default_class\": \"standard\",\n"
              "  \"classes\": {\"standard\": {}}\n"
              "}\n", address, redis_extra, env("T_POLICY"));
+    tfile_write(cfgpath, text);
+}
+
+/* Classes with limits of every kind, for class/override/reset/show. */
+#define CLASSES \
+    "{\"standard\": {\"limits\": [" \
+    "{\"name\": \"msgs\", \"count\": \"messages\", \"max\": 100, \"per\": \"1h\"}, " \
+    "{\"name\": \"rcpts\", \"count\": \"recipients\", \"max\": 1000, \"per\": \"1d\"}, " \
+    "{\"name\": \"ip\", \"key\": \"client_address\", \"max\": 50, \"per\": \"1h\"}]}, " \
+    "\"bulk\": {\"limits\": [" \
+    "{\"name\": \"msgs\", \"max\": 10000, \"per\": \"1h\"}, " \
+    "{\"name\": \"bytes\", \"count\": \"bytes\", \"max\": 100000000, \"per\": \"1d\", " \
+    "\"shadow\": true}, " \
+    "{\"name\": \"dom\", \"key\": \"sender_domain\", \"max\": 500, \"per\": \"1h\", " \
+    "\"action\": \"REJECT\"}]}, " \
+    "\"anon\": {\"limits\": [" \
+    "{\"name\": \"ip\", \"key\": \"client_address\", \"max\": 20, \"per\": \"1h\"}]}}"
+
+/* The test's config with CLASSES (default standard, unauthenticated anon). */
+static void write_config_limits(void)
+{
+    char text[4096];
+    snprintf(cfgpath, sizeof cfgpath, "%s/outpost.json", rs.dir);
+    snprintf(text, sizeof text,
+             "{\n"
+             "  \"redis\": {\"address\": \"unix:%s\"},\n"
+             "  \"policy_dir\": \"%s\",\n"
+             "  \"default_class\": \"standard\",\n"
+             "  \"unauthenticated_class\": \"anon\",\n"
+             "  \"classes\": %s\n"
+             "}\n", rs.sock, env("T_POLICY"), CLASSES);
     tfile_write(cfgpath, text);
 }
 
@@ -506,21 +539,28 @@ END_TEST
 
 static char *decide_body;
 
-/* EVAL decide.lua with the keys of the given (escaped) account key part. */
+/* EVAL decide.lua with the keys of the given (escaped) account key part,
+ * at RCPT, without classes or limits (doc/keys.md "The decision script":
+ * then an admitted request answers "ok", class "", counted "0", and a
+ * suspension carries the default action R). */
 static const char *decide(const char *esc_account, const char *account, const char *hex,
                           const char *sender, const char *domain, const char *flags)
 {
-    char susp[300];
+    char susp[300], acct[300], eom[300];
     snprintf(susp, sizeof susp, P "{a:%s}:susp", esc_account);
-    return CLI("EVAL", decide_body, "11", susp,
+    snprintf(acct, sizeof acct, P "{a:%s}:acct", esc_account);
+    snprintf(eom, sizeof eom, P "{a:%s}:eom:i:q", esc_account);
+    return CLI("EVAL", decide_body, "13", susp,
                P "{lists}:allow:account", P "{lists}:allow:client",
                P "{lists}:allow:clientlens", P "{lists}:allow:sender",
                P "{lists}:allow:domain",
                P "{lists}:deny:account", P "{lists}:deny:client",
                P "{lists}:deny:clientlens", P "{lists}:deny:sender",
-               P "{lists}:deny:domain",
-               account, hex, sender, domain, flags);
+               P "{lists}:deny:domain", acct, eom,
+               account, hex, sender, domain, flags, "", "1", "1", "0", "", "0", "0");
 }
+
+#define OK "ok\n\n0"               /* admitted, no class, not counted */
 
 #define V4(h) "00000000000000000000ffff" h
 #define NOHEX ""
@@ -536,7 +576,7 @@ START_TEST(test_decide)
 
     /* empty lists */
     expect_cli(decide("alice", "alice", V4("0a000001"), "a@b.example", "b.example", ""),
-               "ok", "empty lists");
+               OK, "empty lists");
 
     /* deny client v4 /24 (120), /21 (117, odd), v6 /32 */
     expect_exit(ctl("deny", "add", "client", "192.0.2.0/24", NULL), 0, "deny /24");
@@ -544,21 +584,21 @@ START_TEST(test_decide)
     expect_exit(ctl("deny", "add", "client", "2001:db8::/32", NULL), 0, "deny v6 /32");
     expect_cli(decide("alice", "alice", V4("c0000237"), "", "", ""),
                "deny:client\n" V4("c0000200") "/120", "192.0.2.55 in /24");
-    expect_cli(decide("alice", "alice", V4("c0000301"), "", "", ""), "ok",
+    expect_cli(decide("alice", "alice", V4("c0000301"), "", "", ""), OK,
                "192.0.3.1 outside /24");
     expect_cli(decide("alice", "alice", V4("c63367ff"), "", "", ""),
                "deny:client\n" V4("c6336000") "/117", "198.51.103.255 in /21");
     expect_cli(decide("alice", "alice", V4("c6336000"), "", "", ""),
                "deny:client\n" V4("c6336000") "/117", "198.51.96.0 in /21");
-    expect_cli(decide("alice", "alice", V4("c6336801"), "", "", ""), "ok",
+    expect_cli(decide("alice", "alice", V4("c6336801"), "", "", ""), OK,
                "198.51.104.1 outside /21");
-    expect_cli(decide("alice", "alice", V4("c6335fff"), "", "", ""), "ok",
+    expect_cli(decide("alice", "alice", V4("c6335fff"), "", "", ""), OK,
                "198.51.95.255 outside /21");
     expect_cli(decide("", "", "20010db8ffff00000000000000000001", "", "", ""),
                "deny:client\n20010db8000000000000000000000000/32", "2001:db8:ffff::1");
-    expect_cli(decide("", "", "20010db9000000000000000000000001", "", "", ""), "ok",
+    expect_cli(decide("", "", "20010db9000000000000000000000001", "", "", ""), OK,
                "2001:db9::1");
-    expect_cli(decide("", "", NOHEX, "", "", ""), "ok", "no client address");
+    expect_cli(decide("", "", NOHEX, "", "", ""), OK, "no client address");
 
     /* allow beats deny: a /128 inside a denied /24; an account on both */
     expect_exit(ctl("allow", "add", "client", "192.0.2.7", NULL), 0, "allow host");
@@ -582,13 +622,13 @@ START_TEST(test_decide)
     expect_cli(decide("", "", NOHEX, "x@mail.trusted.test", "mail.trusted.test", ""),
                "allow:domain", "allowed parent domain, unauthenticated");
     expect_cli(decide("bob", "bob", NOHEX, "x@mail.trusted.test", "mail.trusted.test", ""),
-               "ok", "allowed domain ignored when authenticated");
+               OK, "allowed domain ignored when authenticated");
 
     /* parent-domain deny entries match subdomains, not the domain itself */
     expect_exit(ctl("deny", "add", "domain", ".example.net", NULL), 0, "deny .example.net");
     expect_cli(decide("bob", "bob", NOHEX, "x@a.b.example.net", "a.b.example.net", ""),
                "deny:domain\n.example.net", "deep subdomain");
-    expect_cli(decide("bob", "bob", NOHEX, "x@example.net", "example.net", ""), "ok",
+    expect_cli(decide("bob", "bob", NOHEX, "x@example.net", "example.net", ""), OK,
                ".example.net does not match example.net");
     expect_exit(ctl("deny", "add", "sender", "spam@x.test", NULL), 0, "deny sender");
     expect_cli(decide("bob", "bob", NOHEX, "spam@x.test", "x.test", ""),
@@ -601,22 +641,22 @@ START_TEST(test_decide)
 
     /* suspension: a name that needs escaping, set by outpostctl */
     expect_exit(ctl("suspend", "A}b c", "--reason", "phished", NULL), 0, "suspend a}b c");
-    expect_cli(decide("a%7Db%20c", "a}b c", NOHEX, "", "", ""), "suspended\nphished\n0",
+    expect_cli(decide("a%7Db%20c", "a}b c", NOHEX, "", "", ""), "suspended\nphished\n0\nR",
                "suspended until reinstated");
-    expect_cli(decide("bob", "bob", NOHEX, "", "", ""), "ok", "bob not suspended");
+    expect_cli(decide("bob", "bob", NOHEX, "", "", ""), OK, "bob not suspended");
     /* until in the past (a record without TTL, as after a late expiry) */
     char past[32], future[32];
     snprintf(past, sizeof past, "%lld", now_ms() - 60000);
     snprintf(future, sizeof future, "%lld", now_ms() + 3600000);
     CLI("HSET", P "{a:old}:susp", "reason", "r", "by", "x", "at", "1", "until", past,
         "note", "");
-    expect_cli(decide("old", "old", NOHEX, "", "", ""), "ok", "expired suspension");
+    expect_cli(decide("old", "old", NOHEX, "", "", ""), OK, "expired suspension");
     CLI("HSET", P "{a:old}:susp", "until", future);
     char want[64];
-    snprintf(want, sizeof want, "suspended\nr\n%s", future);
+    snprintf(want, sizeof want, "suspended\nr\n%s\nR", future);
     expect_cli(decide("old", "old", NOHEX, "", "", ""), want, "suspension until later");
     CLI("HSET", P "{a:old}:susp", "until", "0");
-    expect_cli(decide("old", "old", NOHEX, "", "", ""), "suspended\nr\n0", "until 0");
+    expect_cli(decide("old", "old", NOHEX, "", "", ""), "suspended\nr\n0\nR", "until 0");
     /* a deny entry decides before the suspension */
     expect_cli(decide("a%7Db%20c", "a}b c", NOHEX, "spam@x.test", "x.test", ""),
                "deny:sender\nspam@x.test", "deny before suspension");
@@ -626,15 +666,501 @@ START_TEST(test_decide)
     char sha[41];
     ck_assert_msg(strlen(cli_out) == 40, "SCRIPT LOAD: got \"%s\"", cli_out);
     memcpy(sha, cli_out, sizeof sha);
-    expect_cli(CLI("EVALSHA_RO", sha, "11", P "{a:old}:susp",
+    expect_cli(CLI("EVALSHA_RO", sha, "13", P "{a:old}:susp",
                    P "{lists}:allow:account", P "{lists}:allow:client",
                    P "{lists}:allow:clientlens", P "{lists}:allow:sender",
                    P "{lists}:allow:domain", P "{lists}:deny:account",
                    P "{lists}:deny:client", P "{lists}:deny:clientlens",
                    P "{lists}:deny:sender", P "{lists}:deny:domain",
-                   "old", "", "", "", ""), "suspended\nr\n0", "EVALSHA_RO (no-writes)");
+                   P "{a:old}:acct", P "{a:old}:eom:i:q",
+                   "old", "", "", "", "r", "", "1", "1", "0", "", "0", "0"),
+               "suspended\nr\n0\nR", "EVALSHA_RO (no-writes)");
     free(decide_body);
     decide_body = NULL;
+    rstop();
+}
+END_TEST
+
+/* ---- classes, overrides, counters */
+
+#define ACCT(a) P "{a:" a "}:acct"
+#define AUDIT(a) P "{a:" a "}:audit"
+#define RL(a, l) P "{a:" a "}:rl:" l
+
+/* The newest audit entry of an account key (decoded; caller frees). */
+static json_t *last_audit(const char *key)
+{
+    return parse(CLI("LINDEX", key, "0"), key);
+}
+
+static long long redis_now_ms(void)
+{
+    long long sec = 0, usec = 0;
+    ck_assert_msg(sscanf(CLI("TIME"), "%lld\n%lld", &sec, &usec) == 2, "TIME: \"%s\"",
+                  cli_out);
+    return sec * 1000 + usec / 1000;
+}
+
+static long long jint(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    ck_assert_msg(json_is_integer(v), "\"%s\" is not an integer in %s", key,
+                  json_dumps(o, JSON_COMPACT));
+    return (long long)json_integer_value(v);
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    ck_assert_msg(v != NULL, "\"%s\" is not a string", key);
+    return v;
+}
+
+/* The limit called name in a `show --json` object. */
+static json_t *limit_of(json_t *show, const char *name)
+{
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(show, "limits"), i, l)
+        if (strcmp(json_string_value(json_object_get(l, "name")), name) == 0)
+            return l;
+    ck_abort_msg("show: no limit %s", name);
+    return NULL;
+}
+
+/* The line of out that contains what (copied into line). */
+static const char *line_with(const char *text, const char *what, char *line, size_t cap)
+{
+    const char *p = strstr(text, what);
+    ck_assert_msg(p != NULL, "want \"%s\" in:\n%s", what, text);
+    const char *b = p, *e = strchr(p, '\n');
+    while (b > text && b[-1] != '\n')
+        b--;
+    size_t n = e ? (size_t)(e - b) : strlen(b);
+    n = n < cap - 1 ? n : cap - 1;
+    memcpy(line, b, n);
+    line[n] = '\0';
+    return line;
+}
+
+START_TEST(test_class)
+{
+    rstart(NULL);
+    write_config_limits();
+    expect_exit(ctl("class", "Alice", NULL), 0, "class, none stored");
+    ck_assert_msg(strcmp(out, "alice: (default: standard)\n") == 0, "class: got \"%s\"", out);
+    expect_exit(ctl("class", "Alice", "bulk", "--by", "support1", NULL), 0, "class bulk");
+    expect_cli(CLI("HGET", ACCT("alice"), "class"), "bulk", "class field");
+    expect_cli(CLI("HLEN", ACCT("alice")), "1", "acct has only class");
+    json_t *a = last_audit(AUDIT("alice"));
+    ck_assert_str_eq(jstr(a, "op"), "class");
+    ck_assert_str_eq(jstr(a, "class"), "bulk");
+    ck_assert_str_eq(jstr(a, "old_class"), "");
+    ck_assert_str_eq(jstr(a, "by"), "support1");
+    ck_assert(jint(a, "at") > 1000000000000LL);
+    json_decref(a);
+    CLI("XREVRANGE", EVENTS, "+", "-", "COUNT", "1");
+    ck_assert_msg(strstr(cli_out, "\nclass\naccount\nalice\njson\n{") != NULL,
+                  "class event: got \"%s\"", cli_out);
+    expect_exit(ctl("class", "alice", NULL), 0, "class get");
+    ck_assert_str_eq(out, "alice: bulk\n");
+    expect_exit(ctl("--json", "class", "alice", NULL), 0, "class --json");
+    json_t *o = parse(out, "class --json");
+    ck_assert_str_eq(jstr(o, "class"), "bulk");
+    ck_assert(json_is_false(json_object_get(o, "class_default")));
+    json_decref(o);
+
+    /* a class the configuration does not have; CLASS and --default */
+    expect_exit(ctl("class", "alice", "gold", NULL), 2, "unknown class");
+    ck_assert_msg(strstr(err, "gold") && strstr(err, "standard"), "stderr: %s", err);
+    expect_exit(ctl("class", "alice", "bulk", "--default", NULL), 2, "CLASS and --default");
+    expect_exit(ctl("class", "alice", "--default=x", NULL), 2, "--default takes no value");
+    expect_cli(CLI("HGET", ACCT("alice"), "class"), "bulk", "unchanged by refusals");
+    expect_cli(CLI("XLEN", EVENTS), "1", "no event for refusals");
+
+    /* back to the default */
+    expect_exit(ctl("class", "alice", "--default", NULL), 0, "class --default");
+    expect_cli(CLI("EXISTS", ACCT("alice")), "0", "class field removed");
+    a = last_audit(AUDIT("alice"));
+    ck_assert_str_eq(jstr(a, "class"), "");
+    ck_assert_str_eq(jstr(a, "old_class"), "bulk");
+    json_decref(a);
+    expect_exit(ctl("--json", "class", "alice", NULL), 0, "class --json, default");
+    o = parse(out, "class --json default");
+    ck_assert_str_eq(jstr(o, "class"), "standard");
+    ck_assert(json_is_true(json_object_get(o, "class_default")));
+    json_decref(o);
+    expect_exit(ctl("--json", "show", "alice", NULL), 0, "show --json");
+    o = parse(out, "show --json");
+    ck_assert_str_eq(jstr(o, "class"), "standard");
+    ck_assert(json_is_true(json_object_get(o, "class_default")));
+    json_decref(o);
+
+    /* the documented FCALL line; a key of the wrong account */
+    expect_cli(CLI("FCALL", "outpost_class", "3", ACCT("carol"), AUDIT("carol"), EVENTS,
+                   "carol", "bulk", "support1", "100000"), "1", "FCALL outpost_class");
+    expect_exit(ctl("class", "carol", NULL), 0, "class carol");
+    ck_assert_str_eq(out, "carol: bulk\n");
+    CLI("FCALL", "outpost_class", "3", ACCT("Jo Doe"), AUDIT("Jo Doe"), EVENTS, "Jo Doe",
+        "bulk", "x", "100");
+    ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0
+                  && strstr(cli_out, "{a:Jo%20Doe}:acct"), "bad keys: \"%s\"", cli_out);
+    CLI("FCALL", "outpost_class", "3", ACCT("carol"), AUDIT("carol"), EVENTS, "carol",
+        "no spaces", "x", "100");
+    ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "bad class: \"%s\"", cli_out);
+
+    /* a stored class the configuration does not have: default_class applies */
+    CLI("HSET", ACCT("dave"), "class", "legacy");
+    expect_exit(ctl("class", "dave", NULL), 0, "class dave");
+    ck_assert_msg(strstr(out, "legacy") && strstr(out, "default: standard"), "got %s", out);
+    expect_exit(ctl("--json", "show", "dave", NULL), 0, "show dave");
+    o = parse(out, "show dave");
+    ck_assert_str_eq(jstr(o, "class"), "standard");
+    ck_assert_str_eq(jstr(o, "class_stored"), "legacy");
+    json_decref(o);
+    rstop();
+}
+END_TEST
+
+START_TEST(test_override)
+{
+    rstart(NULL);
+    write_config_limits();
+    expect_exit(ctl("override", "alice", "msgs", "5", "--by", "support1", NULL), 0,
+                "override msgs 5");
+    ck_assert_str_eq(out, "alice: msgs max 5 until removed\n");
+    expect_cli(CLI("HGET", ACCT("alice"), "ovr:msgs"), "5", "ovr field");
+    expect_cli(CLI("HEXISTS", ACCT("alice"), "ovr_until:msgs"), "0", "no expiry");
+    json_t *a = last_audit(AUDIT("alice"));
+    ck_assert_str_eq(jstr(a, "op"), "override");
+    ck_assert_str_eq(jstr(a, "limit"), "msgs");
+    ck_assert_int_eq(jint(a, "max"), 5);
+    ck_assert_int_eq(jint(a, "until"), 0);
+    json_decref(a);
+    expect_exit(ctl("--json", "show", "alice", NULL), 0, "show");
+    json_t *o = parse(out, "show");
+    json_t *l = limit_of(o, "msgs");
+    ck_assert_int_eq(jint(l, "max"), 5);
+    ck_assert_int_eq(jint(l, "class_max"), 100);
+    ck_assert_int_eq(jint(json_object_get(l, "override"), "until"), 0);
+    json_decref(o);
+
+    /* with an expiry, then without again */
+    long long t0 = redis_now_ms();
+    expect_exit(ctl("--json", "override", "alice", "msgs", "6", "--for", "1h", NULL), 0,
+                "override --for 1h");
+    o = parse(out, "override --json");
+    long long until = jint(o, "until");
+    ck_assert_int_eq(jint(o, "max"), 6);
+    json_decref(o);
+    ck_assert_msg(until >= t0 + 3600000 && until <= t0 + 3600000 + 5000, "until %lld", until);
+    ck_assert_int_eq(atoll(CLI("HGET", ACCT("alice"), "ovr_until:msgs")), until);
+    a = last_audit(AUDIT("alice"));
+    ck_assert_int_eq(jint(a, "until"), until);
+    ck_assert_int_eq(jint(a, "old_max"), 5);
+    json_decref(a);
+    expect_exit(ctl("override", "alice", "msgs", "7", NULL), 0, "override, no expiry");
+    expect_cli(CLI("HEXISTS", ACCT("alice"), "ovr_until:msgs"), "0", "expiry removed");
+
+    /* MAX: 0 (blocks) .. 2^53-1 */
+    expect_exit(ctl("override", "alice", "rcpts", "0", NULL), 0, "MAX 0");
+    expect_exit(ctl("--json", "show", "alice", NULL), 0, "show");
+    o = parse(out, "show");
+    ck_assert_int_eq(jint(limit_of(o, "rcpts"), "max"), 0);
+    ck_assert_int_eq(jint(limit_of(o, "rcpts"), "remaining"), 0);
+    json_decref(o);
+    expect_exit(ctl("override", "alice", "rcpts", "9007199254740991", NULL), 0, "2^53-1");
+    expect_cli(CLI("HGET", ACCT("alice"), "ovr:rcpts"), "9007199254740991", "exact");
+    a = last_audit(AUDIT("alice"));
+    ck_assert(jint(a, "max") == 9007199254740991LL);
+    json_decref(a);
+    static const char *const bad[] = { "-1", "1.5", "abc", "9007199254740992", "", "1e3" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_exit(ctl("override", "alice", "msgs", bad[i], NULL), 2, bad[i]);
+    expect_exit(ctl("override", "alice", "nope", "5", NULL), 2, "unknown limit");
+    ck_assert_msg(strstr(err, "nope") != NULL, "stderr: %s", err);
+    expect_exit(ctl("override", "alice", "msgs", "5", "--clear", NULL), 2, "MAX and --clear");
+    expect_exit(ctl("override", "alice", "msgs", "--clear", "--for", "1h", NULL), 2,
+                "--clear --for");
+    expect_exit(ctl("override", "alice", "msgs", NULL), 2, "no MAX");
+    expect_exit(ctl("override", "alice", "msgs", "5", "--for", "ever", NULL), 2, "--for ever");
+    expect_exit(ctl("override", "alice", "msgs", "5", "--for", "36501d", NULL), 2,
+                "more than 100 years");
+    expect_cli(CLI("HGET", ACCT("alice"), "ovr:msgs"), "7", "unchanged by refusals");
+    /* a limit of another class is still a limit: the override waits */
+    expect_exit(ctl("override", "alice", "bytes", "9", NULL), 0, "limit of class bulk");
+    expect_exit(ctl("show", "alice", NULL), 0, "show");
+    ck_assert_msg(strstr(out, "override of bytes: 9") && strstr(out, "not a limit of this"),
+                  "show: %s", out);
+
+    /* clear */
+    long long nev = atoll(CLI("XLEN", EVENTS));
+    expect_exit(ctl("override", "alice", "msgs", "--clear", "--by", "support2", NULL), 0,
+                "clear");
+    expect_cli(CLI("HEXISTS", ACCT("alice"), "ovr:msgs"), "0", "ovr cleared");
+    a = last_audit(AUDIT("alice"));
+    ck_assert_str_eq(jstr(a, "op"), "override_clear");
+    ck_assert_int_eq(jint(a, "old_max"), 7);
+    ck_assert_str_eq(jstr(a, "by"), "support2");
+    json_decref(a);
+    expect_exit(ctl("override", "alice", "msgs", "--clear", NULL), 1, "clear again");
+    ck_assert_msg(strstr(err, "no override") != NULL, "stderr: %s", err);
+    expect_exit(ctl("--json", "override", "alice", "msgs", "--clear", NULL), 1,
+                "--json clear again");
+    o = parse(out, "clear --json");
+    ck_assert(json_is_false(json_object_get(o, "cleared")));
+    json_decref(o);
+    char want[32];
+    snprintf(want, sizeof want, "%lld", nev + 1);
+    expect_cli(CLI("XLEN", EVENTS), want, "one event for the one clear");
+
+    /* an expiring override: gone from show within 3 s of its 1 s */
+    expect_exit(ctl("override", "alice", "msgs", "7", "--for", "1s", NULL), 0, "--for 1s");
+    expect_exit(ctl("--json", "show", "alice", NULL), 0, "show");
+    o = parse(out, "show");
+    ck_assert_int_eq(jint(limit_of(o, "msgs"), "max"), 7);
+    json_decref(o);
+    bool gone = false;
+    for (int i = 0; i < 30 && !gone; i++) {
+        usleep(100000);
+        expect_exit(ctl("--json", "show", "alice", NULL), 0, "show");
+        o = parse(out, "show");
+        l = limit_of(o, "msgs");
+        gone = jint(l, "max") == 100 && json_object_get(l, "override") == NULL
+               && json_object_get(json_object_get(o, "overrides"), "msgs") == NULL;
+        json_decref(o);
+    }
+    ck_assert_msg(gone, "override still shown 3 s after a 1 s override: %s", out);
+    expect_exit(ctl("override", "alice", "msgs", "--clear", NULL), 1, "clear an expired one");
+    expect_cli(CLI("HEXISTS", ACCT("alice"), "ovr:msgs"), "0", "expired fields removed");
+
+    /* the documented FCALL line */
+    expect_cli(CLI("FCALL", "outpost_override", "3", ACCT("carol"), AUDIT("carol"), EVENTS,
+                   "carol", "msgs", "500", "86400000", "support1", "100000"), "1",
+               "FCALL outpost_override");
+    expect_cli(CLI("HGET", ACCT("carol"), "ovr:msgs"), "500", "FCALL ovr");
+    CLI("FCALL", "outpost_override", "3", ACCT("carol"), AUDIT("carol"), EVENTS,
+        "carol", "msgs", "-1", "0", "support1", "100000");
+    ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "MAX -1: \"%s\"", cli_out);
+    rstop();
+}
+END_TEST
+
+START_TEST(test_reset)
+{
+    char b[32], bd[32], ipkey[128];
+    rstart(NULL);
+    write_config_limits();
+    long long now = redis_now_ms();
+    snprintf(b, sizeof b, "%lld", now / 60000);
+    snprintf(bd, sizeof bd, "%lld", now / 1440000);
+    snprintf(ipkey, sizeof ipkey, P "{c:%s}:rl:ip", "00000000000000000000ffffc0000201");
+    CLI("HSET", RL("alice", "msgs"), "w", "60000", b, "3");
+    CLI("HSET", RL("alice", "rcpts"), "w", "1440000", bd, "4");
+    CLI("HSET", RL("alice", "bytes"), "w", "1440000", bd, "1000");
+    CLI("HSET", ipkey, "w", "60000", b, "1");
+    CLI("HSET", RL("bob", "msgs"), "w", "60000", b, "3");
+
+    expect_exit(ctl("reset", "alice", "ip", NULL), 2, "reset a client-keyed limit");
+    ck_assert_msg(strstr(err, "client_address") != NULL, "stderr: %s", err);
+    expect_exit(ctl("reset", "alice", "nope", NULL), 2, "reset an unknown limit");
+    expect_cli(CLI("EXISTS", RL("alice", "msgs"), RL("alice", "rcpts"), ipkey), "3",
+               "nothing deleted by refusals");
+    expect_cli(CLI("LLEN", AUDIT("alice")), "0", "no audit for refusals");
+
+    expect_exit(ctl("reset", "alice", "msgs", "--by", "support1", NULL), 0, "reset msgs");
+    ck_assert_msg(strstr(out, "msgs reset (1 counter deleted)") != NULL, "got %s", out);
+    expect_cli(CLI("EXISTS", RL("alice", "msgs")), "0", "msgs deleted");
+    expect_cli(CLI("EXISTS", RL("alice", "rcpts")), "1", "rcpts kept");
+    json_t *a = last_audit(AUDIT("alice"));
+    ck_assert_str_eq(jstr(a, "op"), "reset");
+    ck_assert_str_eq(jstr(a, "limit"), "msgs");
+    ck_assert_int_eq(jint(a, "deleted"), 1);
+    ck_assert_str_eq(jstr(a, "by"), "support1");
+    json_decref(a);
+
+    CLI("HSET", RL("alice", "msgs"), "w", "60000", b, "3");
+    expect_exit(ctl("--json", "reset", "alice", NULL), 0, "reset all");
+    json_t *o = parse(out, "reset --json");
+    ck_assert_int_eq(jint(o, "deleted"), 2);
+    ck_assert(json_is_null(json_object_get(o, "limit")));
+    ck_assert_str_eq(jstr(o, "class"), "standard");
+    ck_assert_int_eq(json_array_size(json_object_get(o, "limits")), 2);
+    json_decref(o);
+    expect_cli(CLI("EXISTS", RL("alice", "msgs"), RL("alice", "rcpts")), "0",
+               "the class's account counters deleted");
+    expect_cli(CLI("EXISTS", ipkey), "1", "client counter kept");
+    expect_cli(CLI("EXISTS", RL("bob", "msgs")), "1", "another account's counter kept");
+    expect_cli(CLI("EXISTS", RL("alice", "bytes")), "1", "a counter of another class kept");
+
+    expect_cli(CLI("LLEN", AUDIT("alice")), "2", "audit: two resets");
+    expect_exit(ctl("reset", "alice", NULL), 0, "reset, nothing counted");
+    ck_assert_msg(strstr(out, "nothing to reset") != NULL, "got %s", out);
+    expect_cli(CLI("LLEN", AUDIT("alice")), "2", "no audit for a no-op");
+
+    expect_exit(ctl("reset", "alice", "bytes", NULL), 0, "reset a limit of another class");
+    expect_cli(CLI("EXISTS", RL("alice", "bytes")), "0", "bytes deleted");
+
+    expect_exit(ctl("class", "bob", "bulk", NULL), 0, "bob bulk");
+    expect_exit(ctl("reset", "bob", "dom", NULL), 2, "reset a domain-keyed limit");
+    ck_assert_msg(strstr(err, "sender_domain") != NULL, "stderr: %s", err);
+    expect_exit(ctl("reset", "bob", NULL), 0, "reset bob (bulk)");
+    expect_cli(CLI("EXISTS", RL("bob", "msgs")), "0", "bob msgs deleted");
+
+    /* the documented FCALL line; keys of another account */
+    CLI("HSET", RL("carol", "msgs"), "w", "60000", b, "1");
+    expect_cli(CLI("FCALL", "outpost_reset", "4", AUDIT("carol"), EVENTS,
+                   RL("carol", "msgs"), RL("carol", "rcpts"), "carol", "", "support1",
+                   "100000"), "1", "FCALL outpost_reset");
+    CLI("HSET", RL("carol", "msgs"), "w", "60000", b, "1");
+    CLI("FCALL", "outpost_reset", "3", AUDIT("carol"), EVENTS, RL("bob", "msgs"), "carol",
+        "", "x", "100");
+    ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "other account: \"%s\"",
+                  cli_out);
+    CLI("FCALL", "outpost_reset", "3", AUDIT("carol"), EVENTS, RL("carol", "msgs"),
+        "carol", "rcpts", "x", "100");
+    ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "other limit: \"%s\"",
+                  cli_out);
+    expect_cli(CLI("EXISTS", RL("carol", "msgs")), "1", "nothing deleted by bad calls");
+    rstop();
+}
+END_TEST
+
+START_TEST(test_usage_math)
+{
+    rstart(NULL);
+    write_config_limits();
+    char path[512];
+    snprintf(path, sizeof path, "%s/outpost.lua", env("T_POLICY"));
+    char *lib = tfile_read(path);
+    ck_assert_msg(lib != NULL, "cannot read %s", path);
+    expect_cli(CLI("FUNCTION", "LOAD", "REPLACE", lib), "outpost", "FUNCTION LOAD");
+    free(lib);
+    /* per 1h: w 60000; now 6000030: b 100, window 40..100 */
+    CLI("HSET", "k:in", "w", "60000", "100", "3", "99", "4", "40", "5", "39", "100",
+        "101", "7");
+    CLI("HSET", "k:wrongw", "w", "1000", "100", "3", "99", "4");
+    CLI("HSET", "k:zero", "w", "60000", "41", "0", "45", "2", "30", "9");
+    CLI("HSET", "k:day", "w", "1440000", "4", "1", "0", "2");
+    CLI("HSET", "k:odd", "w", "1017", "5899", "6");
+    expect_cli(CLI("FCALL_RO", "outpost_usage", "6", "k:in", "k:wrongw", "k:missing",
+                   "k:zero", "k:day", "k:odd", "6000030", "3600000", "3600000", "3600000",
+                   "3600000", "86400000", "61000"),
+               "12\n60000\n59970\n"         /* 3+4+5; bucket 40 leaves at 101*60000 */
+               "0\n60000\n0\n"              /* w differs: empty */
+               "0\n60000\n0\n"              /* no hash */
+               "2\n60000\n359970\n"         /* 41 is empty: 45 frees first */
+               "3\n1440000\n81839970\n"     /* b 4: 0 and 4 in; 0 leaves at 61*w */
+               "6\n1017\n61290",            /* w ceil(61000/60), b 5899: (b+61)*w-now */
+               "outpost_usage");
+    /* now "" = Redis TIME; a bucket at the current minute frees in <= 61 w */
+    char bk[32];
+    long long now = redis_now_ms();
+    snprintf(bk, sizeof bk, "%lld", now / 60000);
+    CLI("HSET", "k:now", "w", "60000", bk, "4");
+    CLI("FCALL_RO", "outpost_usage", "1", "k:now", "", "3600000");
+    long long used, w, fn;
+    ck_assert_msg(sscanf(cli_out, "%lld\n%lld\n%lld", &used, &w, &fn) == 3, "%s", cli_out);
+    ck_assert_int_eq(used, 4);
+    ck_assert_msg(fn > 60 * 60000 - 5000 && fn <= 61 * 60000, "free_next %lld", fn);
+    /* bad calls */
+    CLI("FCALL_RO", "outpost_usage", "1", "k:in", "6000030");
+    ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "no PER_MS: \"%s\"", cli_out);
+    CLI("FCALL_RO", "outpost_usage", "1", "k:in", "6000030", "0");
+    ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "PER_MS 0: \"%s\"", cli_out);
+    CLI("FCALL_RO", "outpost_usage", "1", "k:in", "soon", "60000");
+    ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "NOW_MS: \"%s\"", cli_out);
+    rstop();
+}
+END_TEST
+
+START_TEST(test_show_limits)
+{
+    char b[32], b30[32], line[512];
+    rstart(NULL);
+    write_config_limits();
+    long long now = redis_now_ms();
+    snprintf(b, sizeof b, "%lld", now / 60000);
+    snprintf(b30, sizeof b30, "%lld", now / 60000 - 30);
+    CLI("HSET", RL("alice", "msgs"), "w", "60000", b, "3", b30, "2");
+    CLI("HSET", RL("alice", "rcpts"), "w", "1000", b, "9");         /* stale width */
+    expect_exit(ctl("override", "alice", "rcpts", "7", "--for", "2h", NULL), 0, "override");
+
+    expect_exit(ctl("show", "alice", NULL), 0, "show");
+    ck_assert_msg(strstr(out, "alice: not suspended\nclass: standard (default)\nlimits:\n"),
+                  "show: %s", out);
+    line_with(out, "  msgs ", line, sizeof line);
+    const char *p = strstr(line, "100 messages per 1h  used 5, remaining 95, next frees in ");
+    ck_assert_msg(p != NULL, "msgs line: %s", line);
+    int mins = 0;
+    char unit = 0;
+    ck_assert_msg(sscanf(strstr(p, " in ") + 4, "%d%c", &mins, &unit) == 2 && unit == 'm'
+                  && mins >= 29 && mins <= 31, "frees in: %s", line);
+    line_with(out, "  rcpts ", line, sizeof line);
+    ck_assert_msg(strstr(line, "7 recipients per 1d (override until ")
+                  && strstr(line, ", in 2h; class: 1000)  used 0, remaining 7  (DEFER)")
+                  && !strstr(line, "frees"), "rcpts line: %s", line);
+    line_with(out, "  ip ", line, sizeof line);
+    ck_assert_msg(strstr(line, "50 messages per 1h  keyed by client address")
+                  && !strstr(line, "used"), "ip line: %s", line);
+    ck_assert_msg(strstr(out, "audit trail (newest first):\n") != NULL, "audit: %s", out);
+
+    expect_exit(ctl("--json", "show", "alice", NULL), 0, "show --json");
+    json_t *o = parse(out, "show --json");
+    ck_assert(json_is_false(json_object_get(o, "suspended")));
+    ck_assert_int_eq(json_array_size(json_object_get(o, "audit")), 1);
+    json_t *l = limit_of(o, "msgs");
+    ck_assert_str_eq(jstr(l, "count"), "messages");
+    ck_assert_str_eq(jstr(l, "key"), "account");
+    ck_assert_str_eq(jstr(l, "per"), "1h");
+    ck_assert_int_eq(jint(l, "per_ms"), 3600000);
+    ck_assert_int_eq(jint(l, "max"), 100);
+    ck_assert_int_eq(jint(l, "used"), 5);
+    ck_assert_int_eq(jint(l, "remaining"), 95);
+    ck_assert_int_eq(jint(l, "w_ms"), 60000);
+    long long fn = jint(l, "free_next_ms");
+    ck_assert_msg(fn > 29 * 60000 && fn <= 31 * 60000, "free_next_ms %lld", fn);
+    ck_assert(json_is_false(json_object_get(l, "shadow")));
+    l = limit_of(o, "rcpts");
+    ck_assert_int_eq(jint(l, "used"), 0);
+    ck_assert_int_eq(jint(l, "remaining"), 7);
+    ck_assert_int_eq(jint(l, "free_next_ms"), 0);
+    long long until = jint(json_object_get(l, "override"), "until");
+    ck_assert_msg(until >= now + 7200000 && until <= now + 7200000 + 10000, "until %lld",
+                  until);
+    l = limit_of(o, "ip");
+    ck_assert_str_eq(jstr(l, "key"), "client_address");
+    ck_assert_int_eq(jint(l, "max"), 50);
+    ck_assert_ptr_null(json_object_get(l, "used"));
+    ck_assert_ptr_null(json_object_get(l, "remaining"));
+    json_decref(o);
+
+    /* remaining never below 0 */
+    expect_exit(ctl("override", "alice", "msgs", "2", NULL), 0, "override msgs 2");
+    expect_exit(ctl("--json", "show", "alice", NULL), 0, "show --json");
+    o = parse(out, "show --json");
+    ck_assert_int_eq(jint(limit_of(o, "msgs"), "remaining"), 0);
+    ck_assert_int_eq(jint(limit_of(o, "msgs"), "used"), 5);
+    json_decref(o);
+
+    /* class bulk: shadow, sender_domain, action */
+    expect_exit(ctl("class", "bob", "bulk", NULL), 0, "bob bulk");
+    expect_exit(ctl("suspend", "bob", "--reason", "spam run", NULL), 0, "suspend bob");
+    expect_exit(ctl("show", "bob", NULL), 0, "show bob");
+    ck_assert_msg(strstr(out, "bob: suspended") && strstr(out, "\nclass: bulk\n"),
+                  "show bob: %s", out);
+    line_with(out, "  bytes ", line, sizeof line);
+    ck_assert_msg(strstr(line, "100000000 bytes per 1d  used 0, remaining 100000000  "
+                         "[shadow]  (DEFER)"), "bytes line: %s", line);
+    line_with(out, "  dom ", line, sizeof line);
+    ck_assert_msg(strstr(line, "500 messages per 1h  keyed by sender domain  (REJECT)"),
+                  "dom line: %s", line);
+    expect_exit(ctl("--json", "show", "bob", NULL), 0, "show bob --json");
+    o = parse(out, "show bob");
+    ck_assert(json_is_true(json_object_get(limit_of(o, "bytes"), "shadow")));
+    ck_assert_str_eq(jstr(limit_of(o, "dom"), "key"), "sender_domain");
+    ck_assert(json_is_true(json_object_get(o, "suspended")));
+    json_decref(o);
     rstop();
 }
 END_TEST
@@ -812,6 +1338,11 @@ int main(void)
     add(s, "auth", test_auth);
     add(s, "init", test_init);
     add(s, "untrusted_names", test_untrusted_names);
+    add(s, "class", test_class);
+    add(s, "override", test_override);
+    add(s, "reset", test_reset);
+    add(s, "usage_math", test_usage_math);
+    add(s, "show_limits", test_show_limits);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

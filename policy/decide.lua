@@ -183,9 +183,10 @@ if dedupe then
     if v and v ~= '[]' then return { 'ok', class, 'dup' } end
 end
 
--- 6. the class's limits.  window(): the units of the 61 buckets b-60..b
--- of a counter hash, its fields, and whether its width is w.
-local function window(key, w, b)
+-- 6. the class's limits.  window(): the units in the buckets lo..b (lo =
+-- floor((now - per + 1) / w): they cover the last P and lie within the
+-- last P + w), the hash's fields, and whether its width is w.
+local function window(key, w, b, lo)
     local h = redis.call('HGETALL', key)
     local fields, same, sum = {}, false, 0
     for i = 1, #h, 2 do
@@ -199,7 +200,7 @@ local function window(key, w, b)
     if not same then return 0, {}, false, #h > 0 end
     local inwin = {}
     for _, f in ipairs(fields) do
-        if f[1] >= b - 60 and f[1] <= b then
+        if f[1] >= lo and f[1] <= b then
             sum = sum + f[2]
             inwin[#inwin + 1] = f
         end
@@ -207,15 +208,17 @@ local function window(key, w, b)
     return sum, inwin, true, #h > 0, fields
 end
 
--- ms until the oldest buckets have freed `need` units
-local function retry_after(inwin, need, w)
+-- ms until the oldest buckets have freed `need` units: bucket k leaves
+-- the window when floor((t - per + 1) / w) > k, i.e. at (k+1)w + per - 1.
+-- If they never can (N = 0), a whole period.
+local function retry_after(inwin, need, w, per)
     table.sort(inwin, function(x, y) return x[1] < y[1] end)
     local freed = 0
     for _, f in ipairs(inwin) do
         freed = freed + f[2]
-        if freed >= need then return (f[1] + 61) * w - now_ms() end
+        if freed >= need then return (f[1] + 1) * w + per - 1 - now_ms() end
     end
-    return 0
+    return per
 end
 
 local nlimits = tonumber(ARGV[12 + nclass]) or 0
@@ -238,12 +241,13 @@ for i = 13 + nclass, 12 + nclass + nlimits do
             if not at_eom and u < 1 then u = 1 end   -- RCPT: is it exhausted?
             local w = math.ceil(per / 60)
             local b = math.floor(now_ms() / w)
-            local sum, inwin, same, exists, fields = window(key, w, b)
+            local lo = math.floor((now_ms() - per + 1) / w)
+            local sum, inwin, same, exists, fields = window(key, w, b, lo)
             local l = { name = name, cnt = cnt, max = max, per = per, act = act,
                         key = key, w = w, b = b, u = u, same = same,
                         exists = exists, fields = fields or {} }
             limits[#limits + 1] = l
-            if u > max then
+            if u > max and max > 0 then        -- never admissible: permanent
                 if shadow == '1' then
                     shadows[#shadows + 1] = name
                 elseif not exceeds then
@@ -253,7 +257,7 @@ for i = 13 + nclass, 12 + nclass + nlimits do
                 if shadow == '1' then
                     shadows[#shadows + 1] = name
                 else
-                    l.retry = retry_after(inwin, sum + u - max, w)
+                    l.retry = retry_after(inwin, sum + u - max, w, per)
                     if not refuse or l.retry > refuse.retry then refuse = l end
                 end
             end
@@ -262,11 +266,11 @@ for i = 13 + nclass, 12 + nclass + nlimits do
 end
 if exceeds then
     return { 'exceeds', exceeds.name, exceeds.act, tostring(exceeds.max),
-             tostring(exceeds.per), exceeds.cnt }
+             tostring(exceeds.per), exceeds.cnt, class }
 end
 if refuse then
     return { 'limit', refuse.name, refuse.act, tostring(refuse.max),
-             tostring(refuse.per), refuse.cnt, tostring(refuse.retry) }
+             tostring(refuse.per), refuse.cnt, tostring(refuse.retry), class }
 end
 
 -- 7. END-OF-MESSAGE: count every limit of the class, once per message

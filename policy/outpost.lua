@@ -33,8 +33,8 @@ unexpired override was there, else 0); else MAX 0..2^53-1 (0 blocks the
 limit), FOR_MS 0 = no expiry.  outpost_reset: LIMIT "" = the caller passes
 every counter key of the account to reset, else only the keys of LIMIT;
 audit and event only when a key existed.  outpost_usage (no-writes): NOW_MS
-"" = Redis TIME; per key the window sum of the 61 buckets b-60..b as in
-decide.lua (0 when the hash's `w` is not ceil(PER_MS / 60)), the width,
+"" = Redis TIME; per key the window sum of the buckets
+floor((now - PER + 1) / w) .. floor(now / w) as in decide.lua (0 when the hash's `w` is not ceil(PER_MS / 60)), the width,
 and the ms until the oldest non-empty bucket leaves the window (0 if none).
 
 Data flow: arguments are validated first, including that the keys are the
@@ -498,6 +498,7 @@ local function usage(keys, args)
         end
         local w = math.ceil(per / 60)
         local b = math.floor(now / w)
+        local lo = math.floor((now - per + 1) / w)
         local h = redis.call('HGETALL', keys[i])
         local same, used, oldest = false, 0, nil
         for j = 1, #h, 2 do
@@ -508,7 +509,7 @@ local function usage(keys, args)
         if same then
             for j = 1, #h, 2 do
                 local bk, u = tonumber(h[j]), tonumber(h[j + 1])
-                if h[j] ~= 'w' and bk and u and bk >= b - 60 and bk <= b then
+                if h[j] ~= 'w' and bk and u and bk >= lo and bk <= b then
                     used = used + u
                     if u > 0 and (not oldest or bk < oldest) then oldest = bk end
                 end
@@ -516,7 +517,7 @@ local function usage(keys, args)
         end
         local free_next = 0
         if used > 0 and oldest then
-            free_next = (oldest + 61) * w - now
+            free_next = (oldest + 1) * w + per - 1 - now
         end
         out[i] = { used, w, free_next }
     end

@@ -194,14 +194,14 @@ void decision_env_fini(struct decision_env *env)
     metrics_free(&env->metrics);
 }
 
-/* A limit's configured text, by name (the first class that has it). */
+/* A limit of a class, by name; NULL if the config has no such limit. */
 static const struct config_limit *decision_limit_find(const struct config *cfg,
-                                                      const char *name)
+                                                      const char *klass, const char *name)
 {
-    for (size_t i = 0; i < cfg->nclasses; i++)
-        for (size_t j = 0; j < cfg->classes[i].nlimits; j++)
-            if (strcmp(cfg->classes[i].limits[j].name, name) == 0)
-                return &cfg->classes[i].limits[j];
+    const struct config_class *k = config_class_find(cfg, klass);
+    for (size_t j = 0; k != NULL && j < k->nlimits; j++)
+        if (strcmp(k->limits[j].name, name) == 0)
+            return &k->limits[j];
     return NULL;
 }
 
@@ -317,16 +317,17 @@ static void decision_refusal(struct decision *d, char act, const char *text)
     }
 }
 
-/* "limit", NAME, ACTION, MAX, PER_MS, COUNT[, RETRY_MS] and "exceeds". */
+/* "limit", NAME, ACTION, MAX, PER_MS, COUNT, RETRY_MS, CLASS and
+ * "exceeds", NAME, ACTION, MAX, PER_MS, COUNT, CLASS. */
 static bool decision_limit(const struct request *rq, const struct store_reply *r,
                            struct decision *d, bool exceeds)
 {
     const struct config *cfg = rq->cfg;
     char period[32], retry[48], text[PROTO_TEXT_MAX + 1];
 
-    if (r->n < (exceeds ? 6u : 7u))
+    if (r->n < (exceeds ? 7u : 8u))
         return false;
-    const struct config_limit *l = decision_limit_find(cfg, r->v[1]);
+    const struct config_limit *l = decision_limit_find(cfg, r->v[exceeds ? 6 : 7], r->v[1]);
     int cnt = r->v[5][0] == 'r' ? 1 : r->v[5][0] == 'b' ? 2 : 0;
     config_format_duration(strtoll(r->v[4], NULL, 10), period, sizeof period);
     decision_retry_text(exceeds ? 0 : strtoll(r->v[6], NULL, 10), retry, sizeof retry);

@@ -1036,7 +1036,8 @@ START_TEST(test_usage_math)
     ck_assert_msg(lib != NULL, "cannot read %s", path);
     expect_cli(CLI("FUNCTION", "LOAD", "REPLACE", lib), "outpost", "FUNCTION LOAD");
     free(lib);
-    /* per 1h: w 60000; now 6000030: b 100, window 40..100 */
+    /* per 1h: w 60000; now 6000030: b 100, lo = floor((now-P+1)/w) = 40,
+     * window 40..100; bucket k leaves at (k+1)w + P - 1 */
     CLI("HSET", "k:in", "w", "60000", "100", "3", "99", "4", "40", "5", "39", "100",
         "101", "7");
     CLI("HSET", "k:wrongw", "w", "1000", "100", "3", "99", "4");
@@ -1046,12 +1047,12 @@ START_TEST(test_usage_math)
     expect_cli(CLI("FCALL_RO", "outpost_usage", "6", "k:in", "k:wrongw", "k:missing",
                    "k:zero", "k:day", "k:odd", "6000030", "3600000", "3600000", "3600000",
                    "3600000", "86400000", "61000"),
-               "12\n60000\n59970\n"         /* 3+4+5; bucket 40 leaves at 101*60000 */
+               "12\n60000\n59969\n"         /* 3+4+5; 40 leaves at 41w+P-1 */
                "0\n60000\n0\n"              /* w differs: empty */
                "0\n60000\n0\n"              /* no hash */
-               "2\n60000\n359970\n"         /* 41 is empty: 45 frees first */
-               "3\n1440000\n81839970\n"     /* b 4: 0 and 4 in; 0 leaves at 61*w */
-               "6\n1017\n61290",            /* w ceil(61000/60), b 5899: (b+61)*w-now */
+               "2\n60000\n359969\n"         /* 41 is empty: 45 frees first */
+               "3\n1440000\n81839969\n"     /* b 4: 0 and 4 in; 0 leaves at w+P-1 */
+               "6\n1017\n61269",            /* w ceil(61000/60), b 5899: (b+1)w+P-1-now */
                "outpost_usage");
     /* now "" = Redis TIME; a bucket at the current minute frees in <= 61 w */
     char bk[32];

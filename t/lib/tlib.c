@@ -901,3 +901,49 @@ void tredis_reap(struct tredis *r)
     tdir_remove(r->dir);
     memset(r, 0, sizeof *r);
 }
+
+/* ---- configs with classes of their own (t/integ/check_limits.c) */
+
+/* Replaces the one occurrence of `from` in *text by `to` (reallocates). */
+static void tlib_replace_once(char **text, const char *from, const char *to)
+{
+    char *at = strstr(*text, from);
+    ck_assert_msg(at != NULL && strstr(at + strlen(from), from) == NULL,
+                  "tdaemon_config_classes: the harness config does not hold \"%s\" once",
+                  from);
+    size_t head = (size_t)(at - *text), tail = strlen(at + strlen(from));
+    char *out = malloc(head + strlen(to) + tail + 1);
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, *text, head);
+    memcpy(out + head, to, strlen(to));
+    memcpy(out + head + strlen(to), at + strlen(from), tail + 1);
+    free(*text);
+    *text = out;
+}
+
+char *tdaemon_config_classes(const struct tdaemon *d, const char *listen_json,
+                             const char *extra, const char *default_class,
+                             const char *classes_json)
+{
+    char *text = tdaemon_config_listen(d, listen_json, extra);
+    char *dc = malloc(strlen(default_class) + 32);
+    char *cl = malloc(strlen(classes_json) + 32);
+    ck_assert_ptr_nonnull(dc);
+    ck_assert_ptr_nonnull(cl);
+    sprintf(dc, "\"default_class\": \"%s\",", default_class);
+    sprintf(cl, "\"classes\": %s", classes_json);
+    tlib_replace_once(&text, "\"default_class\": \"standard\",", dc);
+    tlib_replace_once(&text, "\"classes\": {\"standard\": {}}", cl);
+    free(dc);
+    free(cl);
+    return text;
+}
+
+void tdaemon_prepare_classes(struct tdaemon *d, const char *listen_json, const char *extra,
+                             const char *default_class, const char *classes_json)
+{
+    tdaemon_prepare(d, listen_json, extra);
+    char *text = tdaemon_config_classes(d, listen_json, extra, default_class, classes_json);
+    tfile_write(d->cfg, text);
+    free(text);
+}

@@ -156,4 +156,18 @@ void tredis_restart_args(struct tredis *r, const char *const *args);
  * 5 s; then removes r->dir and clears r.  Signals no other PID. */
 void tredis_reap(struct tredis *r);
 
+/* ---- configs with classes of their own (t/integ/check_limits.c) */
+
+/* tdaemon_config_listen(d, listen_json, extra) with the caller's
+ * "default_class" (a class name) and "classes" (classes_json: the whole
+ * JSON object, "{\"standard\": {\"limits\": [...]}}") instead of the
+ * harness's "standard" / {"standard": {}}.  Returns malloc'd text. */
+char *tdaemon_config_classes(const struct tdaemon *d, const char *listen_json,
+                             const char *extra, const char *default_class,
+                             const char *classes_json);
+/* tdaemon_prepare(d, listen_json, extra), then the config file written
+ * with tdaemon_config_classes(); starts nothing. */
+void tdaemon_prepare_classes(struct tdaemon *d, const char *listen_json, const char *extra,
+                             const char *default_class, const char *classes_json);
+
 #endif

@@ -1,0 +1,2036 @@
+/* check_limits.c - the rate limits (SPEC §4, §6; doc/keys.md "Rate limits",
+ * "The decision script", "The undo script").
+ *
+ * 1. The reference model.  policy/decide.lua is driven directly on a
+ *    private redis-server (hiredis, pipelined) with the test clock
+ *    ARGV[6], its KEYS and ARGV built exactly as src/decision.c builds
+ *    them (13 fixed keys + one counter key per limit, flags "e" for an
+ *    END-OF-MESSAGE count and "r" for a RCPT check, class line
+ *    "standard\t0\tR", limit lines
+ *    "standard\tNAME\tCOUNT\tMAX\tPER_MS\tD\t0\tKEYIDX").
+ *    Random arrival times (seeded; the seed is printed, and
+ *    T_LIMITS_SEED=N replays it) with bursts at bucket edges, at the
+ *    moments old units leave the window, and idle gaps longer than P.  A
+ *    model keeps every admitted (time, units).  After every step:
+ *      (a) no interval (s-P, s] of any admitted time s holds more than N;
+ *      (b) a refusal ('limit') only when (t-P-w, t], w = ceil(P/60), holds
+ *          enough that admitting u more would exceed N (doc/keys.md: the
+ *          window is at most P + w; SPEC §6: "the last P plus one
+ *          resolution step"), also for the refusal 1 ms before t +
+ *          RETRY_MS (d);
+ *      (c) 'exceeds' only for u > N;
+ *      (d) RETRY_MS > 0; at t + RETRY_MS the same request is admitted and
+ *          1 ms earlier still refused (asked as RCPT checks, which write
+ *          nothing), and the model agrees that admitting it at t +
+ *          RETRY_MS keeps (a);
+ *      (e) a RCPT check (one step in four) changes no key (DUMP, DBSIZE)
+ *          and answers as the END-OF-MESSAGE that follows;
+ *    plus: a refusal changes nothing (all-or-nothing, two limits at
+ *    once); every bucket field holds exactly the units the model admitted
+ *    in that bucket, none older than b-60; counter TTL in [61 w, P + w +
+ *    60 s]; dedupe ('dup') and undo.lua; TTLs and idle keys; a change of
+ *    the bucket width resets a counter; the refusal horizon for periods
+ *    that 60 does not divide.
+ * 2. Concurrency: one redis-server, two outpostd with 50 connections each,
+ *    3000 END-OF-MESSAGE requests of one account against "1000 per 10m":
+ *    exactly 1000 DUNNO, the rest 450 4.7.1, counter sum 1000.
+ * 3. Through outpostd: the per-message recipient cap, shadow limits,
+ *    idempotent END-OF-MESSAGE, refused messages consume nothing, RCPT
+ *    never counts, one message above a limit, overrides and class through
+ *    redis-cli, the limit text, undo of a late count.
+ *
+ * Cleanup as in check_store.c: daemons and redis-servers are copied into
+ * memory shared with the runner, whose unchecked teardown reaps exactly
+ * those PIDs when a failed assertion ended the test process. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "../lib/tlib.h"
+
+#define NDAEMONS 2
+#define NREDIS 1
+#define TIMEOUT_S 180
+
+#define PFX "outpost:"
+#define DEFER_TEXT "451 4.3.0 Policy service unavailable; try again later"
+
+/* ---- cleanup (see check_store.c) */
+
+static struct tdaemon daemons[NDAEMONS];
+static struct tredis redises[NREDIS];
+struct shadow {
+    struct tdaemon d[NDAEMONS];
+    struct tredis  r[NREDIS];
+};
+static struct shadow *shadow;
+static redisContext *rcx;               /* part 1's connection */
+static void *model_mem[3];              /* part 1's model arrays */
+
+static void track_d(const struct tdaemon *d)
+{
+    shadow->d[d - daemons] = *d;
+}
+
+static void track_r(const struct tredis *r)
+{
+    shadow->r[r - redises] = *r;
+}
+
+static void shared_make(void)           /* unchecked: in the runner */
+{
+    shadow = tshared_alloc(sizeof *shadow);
+}
+
+static void shared_reap(void)           /* unchecked: in the runner */
+{
+    for (int i = 0; i < NDAEMONS; i++)
+        tdaemon_reap(&shadow->d[i]);
+    for (int i = 0; i < NREDIS; i++)
+        tredis_reap(&shadow->r[i]);
+    tshared_free(shadow, sizeof *shadow);
+    shadow = NULL;
+}
+
+static void all_stop(void)              /* checked: in the test process */
+{
+    if (rcx != NULL)
+        redisFree(rcx);
+    rcx = NULL;
+    for (size_t i = 0; i < sizeof model_mem / sizeof model_mem[0]; i++) {
+        free(model_mem[i]);
+        model_mem[i] = NULL;
+    }
+    for (int i = 0; i < NDAEMONS; i++) {
+        tdaemon_cleanup(&daemons[i]);
+        memset(&daemons[i], 0, sizeof daemons[i]);
+        memset(&shadow->d[i], 0, sizeof shadow->d[i]);
+    }
+    for (int i = 0; i < NREDIS; i++) {
+        tredis_stop(&redises[i]);
+        memset(&redises[i], 0, sizeof redises[i]);
+        memset(&shadow->r[i], 0, sizeof shadow->r[i]);
+    }
+}
+
+static void start_redis_args(struct tredis *r, const char *const *args)
+{
+    tredis_start(r, args);
+    track_r(r);
+}
+
+static void start_redis(struct tredis *r)
+{
+    start_redis_args(r, NULL);
+}
+
+/* ---- small helpers */
+
+static long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Text made visible for a failure message; four rotating buffers. */
+static const char *vis(const char *s)
+{
+    static char bufs[4][1200];
+    static int next;
+    char *o = bufs[next++ & 3];
+    size_t j = 0;
+    for (; *s != '\0' && j + 8 < sizeof bufs[0]; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n')
+            j += (size_t)sprintf(o + j, "\\n");
+        else if (c == '\t')
+            j += (size_t)sprintf(o + j, "\\t");
+        else if (c < 0x20 || c >= 0x7f)
+            j += (size_t)sprintf(o + j, "\\x%02x", c);
+        else
+            o[j++] = (char)c;
+    }
+    o[j] = '\0';
+    return o;
+}
+
+/* splitmix64 */
+static uint64_t rnd_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* 0 .. n-1 (n >= 1) */
+static long long rnd_below(uint64_t *s, long long n)
+{
+    return n <= 1 ? 0 : (long long)(rnd_next(s) % (uint64_t)n);
+}
+
+/* The seed of a run: T_LIMITS_SEED, else the clock and the PID. */
+static uint64_t seed_make(void)
+{
+    const char *e = getenv("T_LIMITS_SEED");
+    if (e != NULL && *e != '\0')
+        return strtoull(e, NULL, 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t s = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec
+               ^ ((uint64_t)getpid() << 32);
+    return s % 1000000000000ULL;       /* short enough to type */
+}
+
+/* ==== 1. decide.lua directly ============================================ */
+
+static redisContext *hconnect(const struct tredis *r)
+{
+    redisContext *c = redisConnectUnix(r->sock);
+    ck_assert_msg(c != NULL && c->err == 0, "hiredis: connect %s: %s", r->sock,
+                  c != NULL ? c->errstr : "out of memory");
+    return c;
+}
+
+/* Commands sent in one batch (one round trip), replies taken in order. */
+#define PIPE_MAX 64
+struct pipe {
+    redisContext *c;
+    int           n;
+    redisReply   *r[PIPE_MAX];
+};
+
+static void p_argv(struct pipe *p, int argc, const char **argv)
+{
+    ck_assert_int_lt(p->n, PIPE_MAX);
+    ck_assert_int_eq(redisAppendCommandArgv(p->c, argc, argv, NULL), REDIS_OK);
+    p->n++;
+}
+
+static int p_cmd(struct pipe *p, const char *a0, const char *a1, const char *a2)
+{
+    const char *argv[3] = { a0, a1, a2 };
+    p_argv(p, a2 != NULL ? 3 : a1 != NULL ? 2 : 1, argv);
+    return p->n - 1;
+}
+
+static void p_run(struct pipe *p, const char *what)
+{
+    for (int i = 0; i < p->n; i++) {
+        void *rp = NULL;
+        ck_assert_msg(redisGetReply(p->c, &rp) == REDIS_OK && rp != NULL,
+                      "%s: hiredis: %s", what, p->c->errstr);
+        p->r[i] = rp;
+        ck_assert_msg(p->r[i]->type != REDIS_REPLY_ERROR, "%s: command %d of the batch: "
+                      "Redis error \"%s\"", what, i, p->r[i]->str);
+    }
+}
+
+static void p_free(struct pipe *p)
+{
+    for (int i = 0; i < p->n; i++)
+        freeReplyObject(p->r[i]);
+    p->n = 0;
+}
+
+/* One command (array of strings), its reply. */
+static redisReply *hcmd(redisContext *c, const char *what, int argc, const char **argv)
+{
+    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+    ck_assert_msg(r != NULL, "%s: hiredis: %s", what, c->errstr);
+    ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s: Redis error \"%s\"", what, r->str);
+    return r;
+}
+
+static long long hint(redisContext *c, const char *cmd, const char *key)
+{
+    const char *argv[2] = { cmd, key };
+    redisReply *r = hcmd(c, cmd, key != NULL ? 2 : 1, argv);
+    ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "%s %s: not an integer reply", cmd,
+                  key ? key : "");
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* SCRIPT LOAD of policy/<file>; sha gets the SHA1. */
+static void load_script(redisContext *c, const char *file, char sha[41])
+{
+    const char *dir = getenv("T_POLICY");
+    char path[512];
+    ck_assert_msg(dir != NULL, "T_POLICY is not set (the policy/ directory)");
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    char *body = tfile_read(path);
+    ck_assert_msg(body != NULL, "cannot read %s", path);
+    const char *argv[3] = { "SCRIPT", "LOAD", body };
+    redisReply *r = hcmd(c, "SCRIPT LOAD", 3, argv);
+    free(body);
+    ck_assert_msg(r->type == REDIS_REPLY_STRING && r->len == 40, "SCRIPT LOAD %s: bad reply",
+                  file);
+    memcpy(sha, r->str, 41);
+    freeReplyObject(r);
+}
+
+/* What decision.c passes for one request: the account, class "standard"
+ * (class line "standard\t0\tR"), its limit lines and counter keys. */
+#define DSPEC_MAX 4
+struct dspec {
+    char account[64];
+    int  nlim;
+    char line[DSPEC_MAX][160];         /* limit lines */
+    char ctr[DSPEC_MAX][128];          /* KEYS[14 + i] */
+};
+
+static void dspec_init(struct dspec *sp, const char *account)
+{
+    memset(sp, 0, sizeof *sp);
+    snprintf(sp->account, sizeof sp->account, "%s", account);
+}
+
+/* Adds a limit of class standard with its own counter key; its index. */
+static int dspec_limit(struct dspec *sp, const char *name, char cnt, long long max,
+                       long long per, int shadow_flag)
+{
+    ck_assert_int_lt(sp->nlim, DSPEC_MAX);
+    int i = sp->nlim++;
+    snprintf(sp->line[i], sizeof sp->line[i], "standard\t%s\t%c\t%lld\t%lld\tD\t%d\t%d",
+             name, cnt, max, per, shadow_flag, 14 + i);
+    char key[128];
+    snprintf(key, sizeof key, PFX "{a:%s}:rl:%s", sp->account, name);
+    memcpy(sp->ctr[i], key, sizeof key);
+    return i;
+}
+
+/* The END-OF-MESSAGE dedupe key of (instance, queue_id). */
+static void eom_key(char *out, size_t cap, const struct dspec *sp, const char *instance,
+                    const char *qid)
+{
+    snprintf(out, cap, PFX "{a:%s}:eom:%s:%s", sp->account, instance, qid);
+}
+
+static const char *const list_keys[10] = {
+    PFX "{lists}:allow:account", PFX "{lists}:allow:client", PFX "{lists}:allow:clientlens",
+    PFX "{lists}:allow:sender", PFX "{lists}:allow:domain", PFX "{lists}:deny:account",
+    PFX "{lists}:deny:client", PFX "{lists}:deny:clientlens", PFX "{lists}:deny:sender",
+    PFX "{lists}:deny:domain",
+};
+
+/* Appends one EVALSHA of decide.lua as decision_ask_redis() sends it:
+ * eomkey NULL is a RCPT check (flags "r", KEYS[13] the acct key), else an
+ * END-OF-MESSAGE (flags "e").  units: messages, recipients, bytes. */
+static int p_decide(struct pipe *p, const char *sha, const struct dspec *sp,
+                    const char *eomkey, long long now, const long long units[3])
+{
+    char susp[128], acct[128], nkeys[8], snow[24], um[24], ur[24], ub[24], nlim[8];
+    char sender[96];
+    const char *argv[80];
+    int n = 0;
+
+    snprintf(susp, sizeof susp, PFX "{a:%s}:susp", sp->account);
+    snprintf(acct, sizeof acct, PFX "{a:%s}:acct", sp->account);
+    snprintf(nkeys, sizeof nkeys, "%d", 13 + sp->nlim);
+    snprintf(snow, sizeof snow, "%lld", now);
+    snprintf(um, sizeof um, "%lld", units[0]);
+    snprintf(ur, sizeof ur, "%lld", units[1]);
+    snprintf(ub, sizeof ub, "%lld", units[2]);
+    snprintf(nlim, sizeof nlim, "%d", sp->nlim);
+    snprintf(sender, sizeof sender, "%s@example.net", sp->account);
+
+    argv[n++] = "EVALSHA";
+    argv[n++] = sha;
+    argv[n++] = nkeys;
+    argv[n++] = susp;                                   /* KEYS[1] */
+    for (int i = 0; i < 10; i++)
+        argv[n++] = list_keys[i];                       /* KEYS[2..11] */
+    argv[n++] = acct;                                   /* KEYS[12] */
+    argv[n++] = eomkey != NULL ? eomkey : acct;         /* KEYS[13] */
+    for (int i = 0; i < sp->nlim; i++)
+        argv[n++] = sp->ctr[i];                         /* KEYS[14..] */
+    argv[n++] = sp->account;                            /* ARGV[1] */
+    argv[n++] = "00000000000000000000ffffcb007105";     /* 203.0.113.5 */
+    argv[n++] = sender;
+    argv[n++] = "example.net";
+    argv[n++] = eomkey != NULL ? "e" : "r";
+    argv[n++] = snow;                                   /* ARGV[6]: the test clock */
+    argv[n++] = um;
+    argv[n++] = ur;
+    argv[n++] = ub;
+    argv[n++] = "standard";                             /* ARGV[10] */
+    argv[n++] = "1";
+    argv[n++] = "standard\t0\tR";
+    argv[n++] = nlim;
+    for (int i = 0; i < sp->nlim; i++)
+        argv[n++] = sp->line[i];
+    p_argv(p, n, argv);
+    return p->n - 1;
+}
+
+/* decide.lua's reply, as strings. */
+struct sreply {
+    int  n;
+    char v[12][96];
+};
+
+static void sreply_take(const redisReply *r, struct sreply *out, const char *what)
+{
+    memset(out, 0, sizeof *out);
+    ck_assert_msg(r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->elements <= 12,
+                  "%s: decide.lua's reply is not an array of 1..12 (type %d)", what, r->type);
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS)
+            snprintf(out->v[i], sizeof out->v[i], "%s", e->str);
+        else if (e->type == REDIS_REPLY_INTEGER)
+            snprintf(out->v[i], sizeof out->v[i], "%lld", e->integer);
+        else
+            snprintf(out->v[i], sizeof out->v[i], "<type %d>", e->type);
+        out->n++;
+    }
+}
+
+/* "limit msgs D 10 60000 m 1234" (rotating buffers) */
+static const char *sreply_str(const struct sreply *s)
+{
+    static char bufs[4][600];
+    static int next;
+    char *o = bufs[next++ & 3];
+    size_t j = 0;
+    o[0] = '\0';
+    for (int i = 0; i < s->n && j + 100 < sizeof bufs[0]; i++)
+        j += (size_t)snprintf(o + j, sizeof bufs[0] - j, "%s%s", i ? " " : "", s->v[i]);
+    return o;
+}
+
+static bool is(const struct sreply *s, const char *what)
+{
+    return s->n > 0 && strcmp(s->v[0], what) == 0;
+}
+
+/* One decide.lua call on its own (a batch of one). */
+static void decide1(redisContext *c, const char *sha, const struct dspec *sp,
+                    const char *eomkey, long long now, const long long units[3],
+                    struct sreply *out, const char *what)
+{
+    struct pipe p = { .c = c };
+    p_decide(&p, sha, sp, eomkey, now, units);
+    p_run(&p, what);
+    sreply_take(p.r[0], out, what);
+    p_free(&p);
+}
+
+static bool same_bulk(const redisReply *a, const redisReply *b)
+{
+    if (a->type != b->type)
+        return false;
+    if (a->type == REDIS_REPLY_NIL)
+        return true;
+    if (a->type == REDIS_REPLY_INTEGER)
+        return a->integer == b->integer;
+    return a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
+}
+
+/* HGETALL key as (field, value) sums: the bucket units (all fields but
+ * "w") and w ("" if absent). */
+static long long bucket_sum(redisContext *c, const char *key, char *w, size_t wcap)
+{
+    const char *argv[2] = { "HGETALL", key };
+    redisReply *r = hcmd(c, "HGETALL", 2, argv);
+    long long sum = 0;
+    if (w != NULL)
+        snprintf(w, wcap, "%s", "");
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        if (strcmp(r->element[i]->str, "w") == 0) {
+            if (w != NULL)
+                snprintf(w, wcap, "%s", r->element[i + 1]->str);
+        } else {
+            sum += strtoll(r->element[i + 1]->str, NULL, 10);
+        }
+    }
+    freeReplyObject(r);
+    return sum;
+}
+
+/* ---- the model */
+
+#define MAXLIM 2
+
+struct mlim {
+    const char *name;
+    char        cnt;            /* 'm', 'r', 'b' */
+    long long   max, per;
+};
+
+struct mrun {
+    const char *what;
+    int         nlim;
+    struct mlim lim[MAXLIM];
+    int         steps;
+    int         exceeds_pct;    /* weighted units above N, percent */
+};
+
+struct model {
+    const struct mrun *run;
+    struct dspec       sp;
+    const char        *sha;
+    redisContext      *c;
+    long long          w[MAXLIM];
+    int                ui[MAXLIM];      /* units index: 0 m, 1 r, 2 b */
+    long long          gap;             /* mean spacing that saturates */
+    long long          fill[MAXLIM];    /* arrivals that fill a window */
+    long long         *et;              /* admitted: times (non-decreasing) */
+    long long        (*eu)[MAXLIM];     /* admitted: units per limit */
+    size_t             nev, cap;
+    uint64_t           seed, rng;
+    long long          t0, t;
+    int                step;
+    long long          units[3];
+    long               n_ok, n_limit, n_exceeds, n_rcpt, n_retry;
+};
+
+static long long ceil_div(long long a, long long b)
+{
+    return (a + b - 1) / b;
+}
+
+static long long floor_div(long long a, long long b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* Fails with the run, seed, step, time and the recent admissions. */
+__attribute__((format(printf, 2, 3), noreturn))
+static void mfail(const struct model *m, const char *fmt, ...)
+{
+    static char buf[6000];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    size_t j = k > 0 && (size_t)k < sizeof buf ? (size_t)k : strlen(buf);
+    j += (size_t)snprintf(buf + j, sizeof buf - j,
+                          "\n  run \"%s\" seed=%" PRIu64 " (replay: T_LIMITS_SEED=%" PRIu64
+                          ") step %d, t = T0+%lld (T0 = %lld), units m=%lld r=%lld b=%lld",
+                          m->run->what, m->seed, m->seed, m->step, m->t - m->t0, m->t0,
+                          m->units[0], m->units[1], m->units[2]);
+    for (int i = 0; i < m->run->nlim && j < sizeof buf; i++)
+        j += (size_t)snprintf(buf + j, sizeof buf - j, "\n  limit %s: N=%lld P=%lld w=%lld "
+                              "count %c", m->run->lim[i].name, m->run->lim[i].max,
+                              m->run->lim[i].per, m->w[i], m->run->lim[i].cnt);
+    j += (size_t)snprintf(buf + j, sizeof buf - j, "\n  last admissions (T0+time: units):");
+    size_t from = m->nev > 16 ? m->nev - 16 : 0;
+    for (size_t i = from; i < m->nev && j + 80 < sizeof buf; i++) {
+        j += (size_t)snprintf(buf + j, sizeof buf - j, " %lld:", m->et[i] - m->t0);
+        for (int l = 0; l < m->run->nlim; l++)
+            j += (size_t)snprintf(buf + j, sizeof buf - j, "%s%lld", l ? "/" : "",
+                                  m->eu[i][l]);
+    }
+    ck_abort_msg("%s", buf);
+}
+
+/* Units of limit l admitted in (lo, hi]. */
+static long long msum(const struct model *m, int l, long long lo, long long hi)
+{
+    long long s = 0;
+    for (size_t i = m->nev; i-- > 0 && m->et[i] > lo;)
+        if (m->et[i] <= hi)
+            s += m->eu[i][l];
+    return s;
+}
+
+/* Units of limit l admitted in bucket k (of width w). */
+static long long mbucket(const struct model *m, int l, long long k)
+{
+    long long s = 0, w = m->w[l];
+    for (size_t i = m->nev; i-- > 0 && floor_div(m->et[i], w) >= k;)
+        if (floor_div(m->et[i], w) == k)
+            s += m->eu[i][l];
+    return s;
+}
+
+/* (a): for every admitted time s, (s-P, s] holds at most N. */
+static void mcheck_sliding(const struct model *m)
+{
+    for (int l = 0; l < m->run->nlim; l++) {
+        long long per = m->run->lim[l].per, max = m->run->lim[l].max, sum = 0;
+        size_t lo = 0;
+        for (size_t i = 0; i < m->nev; i++) {
+            sum += m->eu[i][l];
+            while (m->et[lo] <= m->et[i] - per)
+                sum -= m->eu[lo++][l];
+            if (sum > max)
+                mfail(m, "(a) VIOLATED: limit %s admitted %lld units in (T0+%lld, T0+%lld], "
+                      "an interval of length P=%lld; N=%lld", m->run->lim[l].name, sum,
+                      m->et[i] - per - m->t0, m->et[i] - m->t0, per, max);
+        }
+    }
+}
+
+static void madmit(struct model *m, long long t)
+{
+    if (m->nev == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 1024;
+        m->et = realloc(m->et, m->cap * sizeof *m->et);
+        m->eu = realloc(m->eu, m->cap * sizeof *m->eu);
+        ck_assert(m->et != NULL && m->eu != NULL);
+        model_mem[0] = m->et;
+        model_mem[1] = m->eu;
+    }
+    m->et[m->nev] = t;
+    for (int l = 0; l < m->run->nlim; l++)
+        m->eu[m->nev][l] = m->units[m->ui[l]];
+    m->nev++;
+}
+
+static int mlimit_index(const struct model *m, const char *name)
+{
+    for (int l = 0; l < m->run->nlim; l++)
+        if (strcmp(m->run->lim[l].name, name) == 0)
+            return l;
+    return -1;
+}
+
+/* (b) for a refusal at time t naming limit name. */
+static void mcheck_refusal(const struct model *m, const struct sreply *s, long long t,
+                           const char *when)
+{
+    int l = mlimit_index(m, s->v[1]);
+    if (l < 0)
+        mfail(m, "%s: reply %s names no limit of the class", when, sreply_str(s));
+    const struct mlim *L = &m->run->lim[l];
+    long long u = m->units[m->ui[l]];
+    long long held = msum(m, l, t - L->per - m->w[l], t);
+    if (held + u <= L->max)
+        mfail(m, "(b) refusal too early at T0+%lld (%s): reply %s, but (t-P-w, t] = "
+              "(T0+%lld, T0+%lld] holds only %lld units of %s and %lld + u=%lld <= N=%lld "
+              "(the doc promises a window of at most P + w, w=%lld)",
+              t - m->t0, when, sreply_str(s), t - L->per - m->w[l] - m->t0, t - m->t0,
+              held, L->name, held, u, L->max, m->w[l]);
+}
+
+/* The fields of limit l's counter hash: only w and buckets b-60..b, each
+ * holding exactly the units the model admitted in it. */
+static void mcheck_buckets(const struct model *m, int l, const redisReply *h, long long t)
+{
+    long long w = m->w[l], b = floor_div(t, w);
+    bool saw_w = false;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const char *f = h->element[i]->str, *v = h->element[i + 1]->str;
+        if (strcmp(f, "w") == 0) {
+            saw_w = true;
+            if (strtoll(v, NULL, 10) != w)
+                mfail(m, "counter %s: w = %s, want %lld", m->sp.ctr[l], v, w);
+            continue;
+        }
+        char *end;
+        long long k = strtoll(f, &end, 10);
+        if (*end != '\0' || k < b - 60 || k > b)
+            mfail(m, "counter %s holds field \"%s\" at bucket b=%lld: want only w and the "
+                  "buckets b-60..b (older ones deleted at a count)", m->sp.ctr[l], f, b);
+        long long want = mbucket(m, l, k);
+        if (strtoll(v, NULL, 10) != want)
+            mfail(m, "counter %s bucket %lld (T0+%lld..) holds %s units, the model admitted "
+                  "%lld in it", m->sp.ctr[l], k, k * w - m->t0, v, want);
+    }
+    if (!saw_w)
+        mfail(m, "counter %s has no w field after a count", m->sp.ctr[l]);
+}
+
+/* The next arrival time (>= t): bursts at one ms, bucket edges (k*w-1,
+ * k*w, k*w+1), the moments admitted units leave the window (P and P + w
+ * after them, the end of their bucket's 61 w), idle gaps longer than P.
+ * While a window is less than 3/4 full, arrivals come fast, so that
+ * every limit is driven into refusals whatever N/P. */
+static long long mnext_time(struct model *m, long long t)
+{
+    uint64_t *g = &m->rng;
+    int l = (int)rnd_below(g, m->run->nlim);
+    long long w = m->w[l], per = m->run->lim[l].per, gap = m->gap;
+    long long r = rnd_below(g, 1000);
+    bool low = msum(m, l, t - per, t) < m->run->lim[l].max * 3 / 4;
+
+    if (r < 120)                                   /* the same ms */
+        return t;
+    if (low && r < 700)                            /* filling up */
+        return t + rnd_below(g, gap / 4 + 2);
+    if (r < 400)                                   /* small steps */
+        return t + rnd_below(g, gap / 2 + 2);
+    if (r < 600) {                                 /* the next bucket edge(s) */
+        long long k = floor_div(t, w) + 1 + (rnd_below(g, 3) == 0 ? rnd_below(g, 3) : 0);
+        long long c = k * w - 1 + rnd_below(g, 3);
+        return c >= t ? c : t;
+    }
+    if (r < 850 && m->nev > 0) {                   /* an admitted unit leaving */
+        size_t first = m->nev;
+        while (first > 0 && m->et[first - 1] > t - per - 2 * w)
+            first--;
+        if (first < m->nev) {
+            size_t left = m->nev - first;
+            size_t e = first + (size_t)rnd_below(g, (long long)(left < 4 ? left : 4));
+            long long base = m->et[e], c;
+            switch (rnd_below(g, 3)) {
+            case 0:  c = base + per - 1 + rnd_below(g, 3); break;
+            case 1:  c = base + per + w - 1 + rnd_below(g, 3); break;
+            default: c = (floor_div(base, w) + 61) * w - 1 + rnd_below(g, 3); break;
+            }
+            return c >= t ? c : t + rnd_below(g, gap + 1);
+        }
+    }
+    /* rare big steps: about once per 8 fillings of the window */
+    long long big = rnd_below(g, 16 * m->fill[l]);
+    if (big == 0)                                  /* idle longer than P */
+        return t + per + w + rnd_below(g, per);
+    if (big == 1)
+        return t + rnd_below(g, per / 2 + 1);
+    return t + rnd_below(g, 2 * gap + 2);
+}
+
+static void munits(struct model *m)
+{
+    uint64_t *g = &m->rng;
+    m->units[0] = 1;
+    m->units[1] = 1 + rnd_below(g, 3);
+    m->units[2] = 1 + rnd_below(g, 1000);
+    for (int l = 0; l < m->run->nlim; l++) {
+        const struct mlim *L = &m->run->lim[l];
+        if (L->cnt == 'm')
+            continue;
+        long long u;
+        if (rnd_below(g, 100) < m->run->exceeds_pct)
+            u = L->max + 1 + rnd_below(g, L->max / 2 + 1);     /* 'exceeds' */
+        else
+            u = 1 + rnd_below(g, L->max / 3 > 1 ? L->max / 3 : 1);
+        m->units[m->ui[l]] = u;
+    }
+}
+
+/* One step: maybe a RCPT check (e), then the END-OF-MESSAGE, in one
+ * batch with the counters' DUMP before and after. */
+static void mstep(struct model *m)
+{
+    struct pipe p = { .c = m->c };
+    int nl = m->run->nlim;
+    char eomkey[160], inst[32], qid[32];
+    bool rcpt = rnd_below(&m->rng, 4) == 0;
+    int i_rdb0 = -1, i_rd0 = -1, i_rcpt = -1, i_rdb1 = -1, i_rd1 = -1;
+
+    snprintf(inst, sizeof inst, "i%d", m->step);
+    snprintf(qid, sizeof qid, "Q%d", m->step);
+    eom_key(eomkey, sizeof eomkey, &m->sp, inst, qid);
+    if (rcpt) {
+        i_rdb0 = p_cmd(&p, "DBSIZE", NULL, NULL);
+        i_rd0 = p.n;
+        for (int l = 0; l < nl; l++)
+            p_cmd(&p, "DUMP", m->sp.ctr[l], NULL);
+        i_rcpt = p_decide(&p, m->sha, &m->sp, NULL, m->t, m->units);
+        i_rdb1 = p_cmd(&p, "DBSIZE", NULL, NULL);
+        i_rd1 = p.n;
+        for (int l = 0; l < nl; l++)
+            p_cmd(&p, "DUMP", m->sp.ctr[l], NULL);
+    }
+    int i_db0 = p_cmd(&p, "DBSIZE", NULL, NULL), i_d0 = p.n;
+    for (int l = 0; l < nl; l++)
+        p_cmd(&p, "DUMP", m->sp.ctr[l], NULL);
+    int i_eom = p_decide(&p, m->sha, &m->sp, eomkey, m->t, m->units);
+    int i_db1 = p_cmd(&p, "DBSIZE", NULL, NULL), i_d1 = p.n;
+    for (int l = 0; l < nl; l++)
+        p_cmd(&p, "DUMP", m->sp.ctr[l], NULL);
+    int i_ttl = p.n;
+    for (int l = 0; l < nl; l++)
+        p_cmd(&p, "PTTL", m->sp.ctr[l], NULL);
+    int i_h = p.n;
+    for (int l = 0; l < nl; l++)
+        p_cmd(&p, "HGETALL", m->sp.ctr[l], NULL);
+    int i_ettl = p_cmd(&p, "PTTL", eomkey, NULL);
+    p_run(&p, "model step");
+
+    struct sreply s, rs;
+    sreply_take(p.r[i_eom], &s, "END-OF-MESSAGE");
+
+    if (rcpt) {                                     /* (e) */
+        m->n_rcpt++;
+        sreply_take(p.r[i_rcpt], &rs, "RCPT");
+        if (!same_bulk(p.r[i_rdb0], p.r[i_rdb1]))
+            mfail(m, "(e) a RCPT check changed the number of keys: %lld -> %lld",
+                  p.r[i_rdb0]->integer, p.r[i_rdb1]->integer);
+        for (int l = 0; l < nl; l++)
+            if (!same_bulk(p.r[i_rd0 + l], p.r[i_rd1 + l]))
+                mfail(m, "(e) a RCPT check changed counter %s (DUMP differs); reply %s",
+                      m->sp.ctr[l], sreply_str(&rs));
+        bool agree = rs.n == s.n;
+        for (int i = 0; agree && i < s.n; i++)
+            if (strcmp(rs.v[i], s.v[i]) != 0 && !(i == 2 && is(&s, "ok")))
+                agree = false;
+        if (!agree || (is(&rs, "ok") && strcmp(rs.v[2], "0") != 0))
+            mfail(m, "(e) the RCPT check answered %s, the END-OF-MESSAGE right after it %s "
+                  "(same time, same units; want the same verdict, COUNTED 0 at RCPT)",
+                  sreply_str(&rs), sreply_str(&s));
+    }
+
+    bool unchanged = same_bulk(p.r[i_db0], p.r[i_db1]);
+    for (int l = 0; l < nl; l++)
+        unchanged = unchanged && same_bulk(p.r[i_d0 + l], p.r[i_d1 + l]);
+
+    if (is(&s, "ok")) {
+        m->n_ok++;
+        if (s.n != 3 || strcmp(s.v[1], "standard") != 0 || strcmp(s.v[2], "1") != 0)
+            mfail(m, "END-OF-MESSAGE admitted with reply %s; want \"ok standard 1\"",
+                  sreply_str(&s));
+        madmit(m, m->t);
+        mcheck_sliding(m);                          /* (a) */
+        for (int l = 0; l < nl; l++) {
+            long long ttl = p.r[i_ttl + l]->integer, w = m->w[l];
+            long long per = m->run->lim[l].per;
+            if (ttl < 61 * w || ttl > per + w + 60000)
+                mfail(m, "counter %s: PTTL %lld after a count; want 61 w = %lld .. P + w + "
+                      "60 s = %lld", m->sp.ctr[l], ttl, 61 * w, per + w + 60000);
+            mcheck_buckets(m, l, p.r[i_h + l], m->t);
+        }
+        long long ettl = p.r[i_ettl]->integer;
+        if (ettl <= 0 || ettl > 600000)
+            mfail(m, "dedupe key %s: PTTL %lld; want 1 .. 600000", eomkey, ettl);
+    } else if (is(&s, "limit")) {
+        m->n_limit++;
+        if (!unchanged)
+            mfail(m, "a refused END-OF-MESSAGE (%s) changed Redis (DBSIZE or a counter's "
+                  "DUMP): a refused message must consume nothing", sreply_str(&s));
+        int l = s.n == 8 ? mlimit_index(m, s.v[1]) : -1;
+        if (l < 0)
+            mfail(m, "reply %s: want limit NAME ACTION MAX PER_MS COUNT RETRY_MS CLASS with a "
+                  "NAME of the class", sreply_str(&s));
+        const struct mlim *L = &m->run->lim[l];
+        char want[128];
+        snprintf(want, sizeof want, "limit %s D %lld %lld %c ", L->name, L->max, L->per,
+                 L->cnt);
+        if (strncmp(sreply_str(&s), want, strlen(want)) != 0)
+            mfail(m, "reply %s; want it to start \"%s\"", sreply_str(&s), want);
+        mcheck_refusal(m, &s, m->t, "the END-OF-MESSAGE");     /* (b) */
+        char *end;
+        long long retry = strtoll(s.v[6], &end, 10);
+        if (*end != '\0' || retry <= 0)                         /* (d) */
+            mfail(m, "(d) RETRY_MS \"%s\" in %s: want a positive integer", s.v[6],
+                  sreply_str(&s));
+        for (int k = 0; k < nl; k++) {
+            const struct mlim *K = &m->run->lim[k];
+            long long at = m->t + retry;
+            long long held = msum(m, k, at - K->per, at);
+            if (held + m->units[m->ui[k]] > K->max)
+                mfail(m, "(d) RETRY_MS %lld: at T0+%lld limit %s still holds %lld units in "
+                      "(t-P, t]; admitting u=%lld more would exceed N=%lld", retry,
+                      at - m->t0, K->name, held, m->units[m->ui[k]], K->max);
+        }
+        /* the script itself, 1 ms before and at t + RETRY_MS */
+        struct pipe q = { .c = m->c };
+        int i_b = p_decide(&q, m->sha, &m->sp, NULL, m->t + retry - 1, m->units);
+        int i_a = p_decide(&q, m->sha, &m->sp, NULL, m->t + retry, m->units);
+        p_run(&q, "retry check");
+        struct sreply sb, sa;
+        sreply_take(q.r[i_b], &sb, "RCPT at t + RETRY_MS - 1");
+        sreply_take(q.r[i_a], &sa, "RCPT at t + RETRY_MS");
+        p_free(&q);
+        m->n_retry++;
+        if (!is(&sa, "ok"))
+            mfail(m, "(d) refused with %s; the same request at t + RETRY_MS = T0+%lld "
+                  "(nothing else arrived) got %s, want ok", sreply_str(&s),
+                  m->t + retry - m->t0, sreply_str(&sa));
+        if (!is(&sb, "limit"))
+            mfail(m, "(d) refused with %s; the same request at t + RETRY_MS - 1 = T0+%lld "
+                  "got %s: RETRY_MS is longer than needed", sreply_str(&s),
+                  m->t + retry - 1 - m->t0, sreply_str(&sb));
+        mcheck_refusal(m, &sb, m->t + retry - 1, "a RCPT check at t + RETRY_MS - 1");
+    } else if (is(&s, "exceeds")) {
+        m->n_exceeds++;
+        if (!unchanged)
+            mfail(m, "an 'exceeds' END-OF-MESSAGE (%s) changed Redis", sreply_str(&s));
+        int l = s.n == 7 ? mlimit_index(m, s.v[1]) : -1;
+        if (l < 0)
+            mfail(m, "reply %s: want exceeds NAME ACTION MAX PER_MS COUNT CLASS", sreply_str(&s));
+        if (m->units[m->ui[l]] <= m->run->lim[l].max)                 /* (c) */
+            mfail(m, "(c) 'exceeds' (%s) for u=%lld <= N=%lld", sreply_str(&s),
+                  m->units[m->ui[l]], m->run->lim[l].max);
+    } else {
+        mfail(m, "END-OF-MESSAGE: unexpected reply %s", sreply_str(&s));
+    }
+    if (!is(&s, "ok") && !is(&s, "exceeds")) {
+        /* exceeds comes first: no limit's u may be above its N here */
+        for (int l = 0; l < nl; l++)
+            if (m->units[m->ui[l]] > m->run->lim[l].max)
+                mfail(m, "(c) u=%lld > N=%lld for %s but the reply is %s, not exceeds",
+                      m->units[m->ui[l]], m->run->lim[l].max, m->run->lim[l].name,
+                      sreply_str(&s));
+    }
+    p_free(&p);
+}
+
+static void model_run(const struct mrun *run)
+{
+    struct tredis *r = &redises[0];
+    struct model *m = calloc(1, sizeof *m);
+    char sha[41];
+    long t_start = mono_ms();
+
+    ck_assert_ptr_nonnull(m);
+    model_mem[2] = m;
+    start_redis(r);
+    rcx = hconnect(r);
+    load_script(rcx, "decide.lua", sha);
+    m->run = run;
+    m->c = rcx;
+    m->sha = sha;
+    m->seed = seed_make();
+    m->rng = m->seed;
+    dspec_init(&m->sp, "model");
+    long long gap = -1;
+    for (int l = 0; l < run->nlim; l++) {
+        const struct mlim *L = &run->lim[l];
+        dspec_limit(&m->sp, L->name, L->cnt, L->max, L->per, 0);
+        m->w[l] = ceil_div(L->per, 60);
+        m->ui[l] = L->cnt == 'm' ? 0 : L->cnt == 'r' ? 1 : 2;
+        long long mean = L->cnt == 'm' ? 1 : (1 + (L->max / 3 > 1 ? L->max / 3 : 1)) / 2 + 1;
+        long long g = L->per * mean / L->max;
+        m->fill[l] = L->max / mean > 1 ? L->max / mean : 1;
+        if (gap < 0 || g < gap)
+            gap = g;
+    }
+    m->gap = gap > 0 ? gap : 1;
+    /* a realistic clock at a random offset from the buckets */
+    m->t0 = m->t = 1700000000000LL + rnd_below(&m->rng, 1000000000LL);
+
+    for (m->step = 0; m->step < run->steps; m->step++) {
+        m->t = mnext_time(m, m->t);
+        munits(m);
+        mstep(m);
+    }
+    fprintf(stderr, "check_limits: model \"%s\": seed=%" PRIu64 " steps=%d admitted=%ld "
+            "limit=%ld exceeds=%ld rcpt-checks=%ld retry-checks=%ld simulated=%lld ms "
+            "wall=%ld ms\n", run->what, m->seed, run->steps, m->n_ok, m->n_limit,
+            m->n_exceeds, m->n_rcpt, m->n_retry, m->t - m->t0, mono_ms() - t_start);
+    /* the run must have exercised both sides of every limit */
+    if (m->n_ok < run->steps / 10 || m->n_limit < run->steps / 40)
+        mfail(m, "the run admitted %ld and refused %ld of %d: too few of either to prove "
+              "anything", m->n_ok, m->n_limit, run->steps);
+    if (run->exceeds_pct > 0 && m->n_exceeds == 0)
+        mfail(m, "the run produced no 'exceeds'");
+}
+
+static const struct mrun model_runs[] = {
+    { "msgs 10/1m", 1, { { "msgs", 'm', 10, 60000 } }, 4000, 0 },
+    { "rcpts 10/1m", 1, { { "rcpts", 'r', 10, 60000 } }, 4000, 4 },
+    { "msgs 100/1h", 1, { { "msgs", 'm', 100, 3600000 } }, 6000, 0 },
+    { "bytes 100/1h", 1, { { "bytes", 'b', 100, 3600000 } }, 4000, 4 },
+    { "msgs 7/1s", 1, { { "msgs", 'm', 7, 1000 } }, 4000, 0 },
+    { "rcpts 7/1s", 1, { { "rcpts", 'r', 7, 1000 } }, 4000, 4 },
+    { "msgs 10/1m + rcpts 100/1h", 2,
+      { { "msgs", 'm', 10, 60000 }, { "rcpts", 'r', 100, 3600000 } }, 4000, 3 },
+};
+
+/* One test case per run (not a loop test: each must have its own
+ * unchecked fixture, so that a failed run's PIDs are reaped). */
+#define MODEL_TEST(i) \
+    START_TEST(test_model_##i) \
+    { \
+        model_run(&model_runs[i]); \
+    } \
+    END_TEST
+MODEL_TEST(0)
+MODEL_TEST(1)
+MODEL_TEST(2)
+MODEL_TEST(3)
+MODEL_TEST(4)
+MODEL_TEST(5)
+MODEL_TEST(6)
+
+/* ---- 1b. the refusal horizon: doc/keys.md promises a window of at least
+ * P and at most P + w (w = ceil(P/60)).  N units at t0 (at a bucket's
+ * start, or its last ms): one more at t0+P-1 must be refused (hard
+ * guarantee), at t0+P+w admitted; a refusal at t0 asks to retry within
+ * P + w. */
+START_TEST(test_horizon)
+{
+    static const long long pers[] = { 1000, 7000, 10000, 60000, 600000, 3600000, 86400000 };
+    struct tredis *r = &redises[0];
+    char sha[41], bad[4000] = "";
+    size_t nb = 0;
+    int fails = 0;
+
+    start_redis(r);
+    rcx = hconnect(r);
+    load_script(rcx, "decide.lua", sha);
+    for (size_t i = 0; i < sizeof pers / sizeof pers[0]; i++) {
+        for (int end = 0; end < 2; end++) {
+            long long per = pers[i], w = ceil_div(per, 60), max = 3;
+            long long t0 = (1700000000000LL / w + 7) * w + (end ? w - 1 : 0);
+            const long long units[3] = { 1, 1, 1 };
+            char acct[32], ek[160], q[16], what[64];
+            struct dspec sp;
+            struct sreply s;
+            snprintf(acct, sizeof acct, "hz%zu%c", i, end ? 'e' : 's');
+            dspec_init(&sp, acct);
+            dspec_limit(&sp, "msgs", 'm', max, per, 0);
+            for (int k = 0; k < max; k++) {
+                snprintf(q, sizeof q, "Q%d", k);
+                eom_key(ek, sizeof ek, &sp, "i", q);
+                decide1(rcx, sha, &sp, ek, t0, units, &s, "fill");
+                ck_assert_msg(is(&s, "ok"), "P=%lld: message %d at t0: %s", per, k,
+                              sreply_str(&s));
+            }
+            snprintf(what, sizeof what, "P=%lld w=%lld t0=%s of a bucket", per, w,
+                     end ? "last ms" : "first ms");
+            decide1(rcx, sha, &sp, NULL, t0, units, &s, "at t0");
+            long long retry = is(&s, "limit") && s.n == 8 ? strtoll(s.v[6], NULL, 10) : -1;
+            ck_assert_msg(retry > 0, "%s: at t0: %s, want limit with RETRY_MS > 0", what,
+                          sreply_str(&s));
+            if (retry > per + w) {
+                fails++;
+                nb += (size_t)snprintf(bad + nb, sizeof bad - nb, "\n  %s: RETRY_MS at t0 "
+                                       "is %lld > P + w = %lld", what, retry, per + w);
+            }
+            decide1(rcx, sha, &sp, NULL, t0 + per - 1, units, &s, "at t0+P-1");
+            ck_assert_msg(is(&s, "limit"), "%s: VIOLATION: one more at t0+P-1 got %s: N+1 "
+                          "units in an interval of length P", what, sreply_str(&s));
+            decide1(rcx, sha, &sp, NULL, t0 + per + w, units, &s, "at t0+P+w");
+            if (!is(&s, "ok")) {
+                fails++;
+                nb += (size_t)snprintf(bad + nb, sizeof bad - nb, "\n  %s: one more at "
+                                       "t0+P+w = t0+%lld got %s, want ok (the %lld units "
+                                       "are P + w old)", what, per + w, sreply_str(&s), max);
+            }
+        }
+    }
+    ck_assert_msg(fails == 0, "refusals later than one step w = ceil(P/60) after P "
+                  "(doc/keys.md \"The window\"):%s", bad);
+}
+END_TEST
+
+/* ---- 1c. dedupe and undo.lua */
+
+START_TEST(test_dedupe_undo)
+{
+    struct tredis *r = &redises[0];
+    char sha[41], undo[41], k1[160], ek[160], q[16], w[16];
+    struct dspec sp;
+    struct sreply s;
+    long long t = 1700000000000LL + 12345;
+    const long long u5[3] = { 1, 5, 100 }, u1[3] = { 1, 1, 100 };
+
+    start_redis(r);
+    rcx = hconnect(r);
+    load_script(rcx, "decide.lua", sha);
+    load_script(rcx, "undo.lua", undo);
+    dspec_init(&sp, "dd");
+    dspec_limit(&sp, "msgs", 'm', 10, 60000, 0);
+    dspec_limit(&sp, "rcpts", 'r', 100, 3600000, 0);
+    eom_key(k1, sizeof k1, &sp, "inst1", "Q1");
+
+    decide1(rcx, sha, &sp, k1, t, u5, &s, "first count");
+    ck_assert_msg(is(&s, "ok") && strcmp(s.v[2], "1") == 0, "first count: %s",
+                  sreply_str(&s));
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[0], w, sizeof w), 1);
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[1], w, sizeof w), 5);
+
+    /* the same END-OF-MESSAGE again: dup, nothing counted */
+    const char *dump0[2] = { "DUMP", sp.ctr[0] }, *dump1[2] = { "DUMP", sp.ctr[1] };
+    redisReply *a0 = hcmd(rcx, "DUMP", 2, dump0), *a1 = hcmd(rcx, "DUMP", 2, dump1);
+    decide1(rcx, sha, &sp, k1, t + 5, u5, &s, "repeated count");
+    ck_assert_msg(s.n == 3 && is(&s, "ok") && strcmp(s.v[1], "standard") == 0
+                  && strcmp(s.v[2], "dup") == 0,
+                  "the same END-OF-MESSAGE (same eom key) again: %s, want \"ok standard dup\"",
+                  sreply_str(&s));
+    redisReply *b0 = hcmd(rcx, "DUMP", 2, dump0), *b1 = hcmd(rcx, "DUMP", 2, dump1);
+    ck_assert_msg(same_bulk(a0, b0) && same_bulk(a1, b1),
+                  "a repeated END-OF-MESSAGE changed a counter");
+    freeReplyObject(a0);
+    freeReplyObject(a1);
+    freeReplyObject(b0);
+    freeReplyObject(b1);
+
+    /* exhaust msgs; the repeated message is still admitted, uncounted */
+    for (int k = 2; k <= 10; k++) {
+        snprintf(q, sizeof q, "Q%d", k);
+        eom_key(ek, sizeof ek, &sp, "inst1", q);
+        decide1(rcx, sha, &sp, ek, t + 10 + k, u1, &s, "fill");
+        ck_assert_msg(is(&s, "ok"), "message %d: %s", k, sreply_str(&s));
+    }
+    eom_key(ek, sizeof ek, &sp, "inst1", "Q11");
+    decide1(rcx, sha, &sp, ek, t + 30, u1, &s, "11th");
+    ck_assert_msg(is(&s, "limit") && strcmp(s.v[1], "msgs") == 0, "11th message: %s",
+                  sreply_str(&s));
+    decide1(rcx, sha, &sp, k1, t + 31, u5, &s, "dup at the limit");
+    ck_assert_msg(is(&s, "ok") && strcmp(s.v[2], "dup") == 0,
+                  "a repeat of a counted message while the limit is exhausted: %s, want ok "
+                  "dup", sreply_str(&s));
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[0], w, sizeof w), 10);
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[1], w, sizeof w), 14);
+
+    /* undo.lua: subtracts exactly the record, once */
+    const char *uargv[6] = { "EVALSHA", undo, "3", k1, sp.ctr[0], sp.ctr[1] };
+    redisReply *ur = hcmd(rcx, "undo.lua", 6, uargv);
+    ck_assert_msg(ur->type == REDIS_REPLY_INTEGER && ur->integer == 1,
+                  "undo.lua: want integer 1");
+    freeReplyObject(ur);
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[0], w, sizeof w), 9);
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[1], w, sizeof w), 9);
+    const char *gargv[2] = { "GET", k1 };
+    redisReply *gr = hcmd(rcx, "GET", 2, gargv);
+    ck_assert_msg(gr->type == REDIS_REPLY_STRING && strcmp(gr->str, "[]") == 0,
+                  "dedupe key after undo: want \"[]\"");
+    freeReplyObject(gr);
+    long long ttl = hint(rcx, "PTTL", k1);
+    ck_assert_msg(ttl > 0 && ttl <= 600000, "dedupe key after undo: PTTL %lld, want its "
+                  "TTL kept", ttl);
+    ur = hcmd(rcx, "undo.lua again", 6, uargv);
+    ck_assert_msg(ur->type == REDIS_REPLY_INTEGER && ur->integer == 0,
+                  "undo.lua a second time: want 0 (nothing left to undo)");
+    freeReplyObject(ur);
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[0], w, sizeof w), 9);
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[1], w, sizeof w), 9);
+
+    /* an undone message counts again when it comes back */
+    decide1(rcx, sha, &sp, k1, t + 40, u5, &s, "after undo");
+    ck_assert_msg(is(&s, "ok") && strcmp(s.v[2], "1") == 0,
+                  "the undone message again: %s, want ok standard 1", sreply_str(&s));
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[0], w, sizeof w), 10);
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[1], w, sizeof w), 14);
+}
+END_TEST
+
+/* ---- 1d. TTLs: every key decide.lua writes expires by itself; a counter
+ * lives at least as long as any of its buckets counts (61 w) and at most
+ * P + w + 60 s after the last count; RCPT checks never extend it. */
+START_TEST(test_ttl_idle)
+{
+    struct tredis *r = &redises[0];
+    char sha[41], ek[160], q[16];
+    struct dspec sp;
+    struct sreply s;
+    long long t = 1700000000000LL + 777;
+    const long long u[3] = { 1, 2, 3 };
+
+    start_redis(r);
+    rcx = hconnect(r);
+    load_script(rcx, "decide.lua", sha);
+    dspec_init(&sp, "idle");
+    dspec_limit(&sp, "msgs", 'm', 10, 60000, 0);
+    dspec_limit(&sp, "rcpts", 'r', 100, 3600000, 0);
+    dspec_limit(&sp, "bytes", 'b', 7, 1000, 0);
+    for (int k = 0; k < 2; k++) {
+        snprintf(q, sizeof q, "Q%d", k);
+        eom_key(ek, sizeof ek, &sp, "i", q);
+        decide1(rcx, sha, &sp, ek, t + k, u, &s, "count");
+        ck_assert_msg(is(&s, "ok"), "count %d: %s", k, sreply_str(&s));
+    }
+    static const long long pers[3] = { 60000, 3600000, 1000 };
+    long long before[3];
+    for (int l = 0; l < 3; l++) {
+        long long w = ceil_div(pers[l], 60);
+        before[l] = hint(rcx, "PTTL", sp.ctr[l]);
+        ck_assert_msg(before[l] >= 61 * w && before[l] <= pers[l] + w + 60000,
+                      "counter %s: PTTL %lld; want 61 w = %lld .. P + w + 60 s = %lld",
+                      sp.ctr[l], before[l], 61 * w, pers[l] + w + 60000);
+    }
+    /* every key has a TTL: an idle account leaves nothing behind */
+    const char *kargv[2] = { "KEYS", "*" };
+    redisReply *keys = hcmd(rcx, "KEYS *", 2, kargv);
+    ck_assert_int_eq(keys->elements, 5);            /* 3 counters, 2 dedupe keys */
+    for (size_t i = 0; i < keys->elements; i++) {
+        long long ttl = hint(rcx, "PTTL", keys->element[i]->str);
+        ck_assert_msg(ttl > 0, "key %s has PTTL %lld: it would never vanish",
+                      keys->element[i]->str, ttl);
+    }
+    freeReplyObject(keys);
+    /* RCPT checks read only: no TTL is extended */
+    sleep_ms(20);
+    for (int k = 0; k < 3; k++) {
+        decide1(rcx, sha, &sp, NULL, t + 1000000 * k, u, &s, "rcpt");
+        ck_assert_msg(is(&s, "ok") || is(&s, "limit"), "RCPT: %s", sreply_str(&s));
+    }
+    for (int l = 0; l < 3; l++) {
+        long long now = hint(rcx, "PTTL", sp.ctr[l]);
+        ck_assert_msg(now > 0 && now < before[l], "counter %s: PTTL %lld after RCPT checks, "
+                      "%lld before: a RCPT check must not touch the TTL", sp.ctr[l], now,
+                      before[l]);
+    }
+    /* once expired (PEXPIRE stands in for idling), the account starts afresh */
+    for (int l = 0; l < 3; l++) {
+        const char *pargv[3] = { "PEXPIRE", sp.ctr[l], "1" };
+        freeReplyObject(hcmd(rcx, "PEXPIRE", 3, pargv));
+    }
+    long until = mono_ms() + 5000;
+    while ((hint(rcx, "EXISTS", sp.ctr[0]) || hint(rcx, "EXISTS", sp.ctr[1])
+            || hint(rcx, "EXISTS", sp.ctr[2])) && mono_ms() < until)
+        sleep_ms(5);
+    ck_assert_msg(hint(rcx, "EXISTS", sp.ctr[0]) == 0, "counter still there after PEXPIRE 1");
+    eom_key(ek, sizeof ek, &sp, "i", "Q9");
+    decide1(rcx, sha, &sp, ek, t + 10, u, &s, "after expiry");
+    ck_assert_msg(is(&s, "ok"), "after expiry: %s", sreply_str(&s));
+    char w[16];
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[0], w, sizeof w), 1);
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[1], w, sizeof w), 2);
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[2], w, sizeof w), 3);
+}
+END_TEST
+
+/* ---- 1e. a changed period: another bucket width resets the counter, the
+ * same width keeps it; a RCPT check with another width writes nothing. */
+START_TEST(test_width_change)
+{
+    struct tredis *r = &redises[0];
+    char sha[41], ek[160], q[16], w[16];
+    struct dspec a, b, c;
+    struct sreply s;
+    long long t = 1700000000000LL + 4242;
+    const long long u[3] = { 1, 1, 1 };
+    int n = 0;
+
+    start_redis(r);
+    rcx = hconnect(r);
+    load_script(rcx, "decide.lua", sha);
+    dspec_init(&a, "wc");
+    dspec_limit(&a, "msgs", 'm', 5, 60000, 0);          /* w = 1000 */
+    dspec_init(&b, "wc");
+    dspec_limit(&b, "msgs", 'm', 5, 120000, 0);         /* w = 2000 */
+    dspec_init(&c, "wc");
+    dspec_limit(&c, "msgs", 'm', 5, 59990, 0);          /* w = 1000 as well */
+
+#define WC_EOM(sp, at, want) do { \
+        snprintf(q, sizeof q, "Q%d", n++); \
+        eom_key(ek, sizeof ek, (sp), "i", q); \
+        decide1(rcx, sha, (sp), ek, (at), u, &s, "eom"); \
+        ck_assert_msg(is(&s, (want)), "message %s at T+%lld: %s, want %s", q, \
+                      (long long)((at) - t), sreply_str(&s), (want)); \
+    } while (0)
+
+    for (int k = 0; k < 5; k++)
+        WC_EOM(&a, t, "ok");
+    WC_EOM(&a, t, "limit");
+    /* a RCPT check with the new width: admitted, nothing written */
+    const char *dargv[2] = { "DUMP", a.ctr[0] };
+    redisReply *d0 = hcmd(rcx, "DUMP", 2, dargv);
+    decide1(rcx, sha, &b, NULL, t + 1, u, &s, "rcpt");
+    ck_assert_msg(is(&s, "ok"), "RCPT with P changed to 120000: %s, want ok (another width "
+                  "counts as empty)", sreply_str(&s));
+    redisReply *d1 = hcmd(rcx, "DUMP", 2, dargv);
+    ck_assert_msg(same_bulk(d0, d1), "a RCPT check with another width changed the counter");
+    freeReplyObject(d0);
+    freeReplyObject(d1);
+    /* P = 120000: the counter starts afresh */
+    WC_EOM(&b, t + 1, "ok");
+    ck_assert_int_eq(bucket_sum(rcx, a.ctr[0], w, sizeof w), 1);
+    ck_assert_str_eq(w, "2000");
+    ck_assert_int_eq(hint(rcx, "HLEN", a.ctr[0]), 2);
+    for (int k = 0; k < 4; k++)
+        WC_EOM(&b, t + 2, "ok");
+    WC_EOM(&b, t + 2, "limit");
+    /* back to 60000: afresh again */
+    WC_EOM(&a, t + 3, "ok");
+    ck_assert_int_eq(bucket_sum(rcx, a.ctr[0], w, sizeof w), 1);
+    ck_assert_str_eq(w, "1000");
+    /* 59990 has the same width 1000: the counter stays */
+    for (int k = 0; k < 4; k++)
+        WC_EOM(&c, t + 4, "ok");
+    WC_EOM(&c, t + 4, "limit");
+    ck_assert_int_eq(bucket_sum(rcx, a.ctr[0], w, sizeof w), 5);
+#undef WC_EOM
+}
+END_TEST
+
+/* ==== daemon helpers ===================================================== */
+
+static const char *log_tail(const struct tdaemon *d)
+{
+    static char buf[3001];
+    char *t = tdaemon_log_tail(d, sizeof buf - 1);
+    snprintf(buf, sizeof buf, "%s", t ? t : "");
+    free(t);
+    return buf;
+}
+
+/* "redis": {...} for r with the given deadline, then `more`. */
+static void redis_extra(char *out, size_t cap, const struct tredis *r, int timeout_ms,
+                        const char *more)
+{
+    snprintf(out, cap, "\"redis\": {\"address\": \"unix:%s\", \"timeout_ms\": %d,"
+             " \"connect_timeout_ms\": 2000},\n  %s", r->sock, timeout_ms, more);
+}
+
+/* A daemon with its own classes (default_class "standard"), connected to
+ * Redis (its log says so) when this returns. */
+static void start_daemon(struct tdaemon *d, const char *extra, const char *classes)
+{
+    long off = 0;
+    tdaemon_prepare_classes(d, NULL, extra, "standard", classes);
+    track_d(d);
+    tdaemon_launch(d);
+    track_d(d);
+    ck_assert_msg(tdaemon_log_wait_from(d, &off, "redis: connected to", 10000),
+                  "outpostd did not connect to Redis within 10 s; log tail:\n%s", log_tail(d));
+}
+
+static void expect_clean_stop(struct tdaemon *d)
+{
+    char s[64];
+    int st = tdaemon_stop(d);
+    track_d(d);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "outpostd after SIGTERM: got %s, want exit 0\n--- log ---\n%s",
+                  tstatus_str(st, s, sizeof s), log_tail(d));
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+static int xconnect(const struct tdaemon *d)
+{
+    int fd = tconnect_unix(d->sock);
+    ck_assert_msg(fd >= 0, "connect %s: %s", d->sock, strerror(errno));
+    return fd;
+}
+
+static void cli_ok(int rc, const char *out, const char *what)
+{
+    ck_assert_msg(rc == 0 && strncmp(out, "ERR", 3) != 0 && strstr(out, "(error)") == NULL
+                  && strstr(out, "WRONGTYPE") == NULL,
+                  "redis-cli %s: exit %d, output \"%s\"", what, rc, vis(out));
+}
+
+/* The counter hash of account/limit through redis-cli HGETALL: the sum of
+ * its bucket fields; raw (may be NULL) gets the whole output. */
+static long long ctr_sum(const struct tredis *r, const char *account, const char *limit,
+                         char *raw, size_t rawcap)
+{
+    char key[256], out[8192];
+    snprintf(key, sizeof key, PFX "{a:%s}:rl:%s", account, limit);
+    int rc = tredis_cli(r, out, sizeof out, "HGETALL", key, (char *)NULL);
+    cli_ok(rc, out, "HGETALL");
+    if (raw != NULL)
+        snprintf(raw, rawcap, "%s", out);
+    long long sum = 0;
+    char *save = NULL, *field = NULL;
+    int i = 0;
+    for (char *line = strtok_r(out, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save), i++) {
+        if (i % 2 == 0)
+            field = line;
+        else if (strcmp(field, "w") != 0)
+            sum += strtoll(line, NULL, 10);
+    }
+    return sum;
+}
+
+static void cli(const struct tredis *r, const char *what, const char *a1, const char *a2,
+                const char *a3, const char *a4)
+{
+    char out[512];
+    int rc = tredis_cli(r, out, sizeof out, a1, a2, a3, a4, (char *)NULL);
+    cli_ok(rc, out, what);
+}
+
+/* One request: its action. */
+static void ask(int fd, const char *attrs, char *got, size_t cap)
+{
+    tquery(fd, attrs, got, cap);
+}
+
+static void eom_attrs(char *out, size_t cap, const char *account, const char *instance,
+                      const char *qid, int rcpts, long size)
+{
+    snprintf(out, cap, "protocol_state=END-OF-MESSAGE\nclient_address=203.0.113.5\n"
+             "sasl_username=%s\nsender=%s@example.net\ninstance=%s\nqueue_id=%s\n"
+             "recipient=%s\nrecipient_count=%d\nsize=%ld\n", account, account, instance,
+             qid, rcpts == 1 ? "r0@example.org" : "", rcpts, size);
+}
+
+static void rcpt_attrs(char *out, size_t cap, const char *account, const char *instance,
+                       const char *recipient)
+{
+    snprintf(out, cap, "protocol_state=RCPT\nclient_address=203.0.113.5\n"
+             "sasl_username=%s\nsender=%s@example.net\ninstance=%s\nqueue_id=\n"
+             "recipient=%s\nrecipient_count=0\nsize=0\n", account, account, instance,
+             recipient);
+}
+
+static void expect_eom(const struct tdaemon *d, int fd, const char *account,
+                       const char *instance, const char *qid, int rcpts, long size,
+                       const char *want, bool prefix, const char *what)
+{
+    char attrs[1024], got[512];
+    eom_attrs(attrs, sizeof attrs, account, instance, qid, rcpts, size);
+    ask(fd, attrs, got, sizeof got);
+    bool ok = prefix ? strncmp(got, want, strlen(want)) == 0 : strcmp(got, want) == 0;
+    ck_assert_msg(ok, "%s: END-OF-MESSAGE %s/%s of %s (%d rcpts, %ld bytes): got \"%s\", "
+                  "want %s\"%s\"\nlog tail:\n%s", what, instance, qid, account, rcpts, size,
+                  vis(got), prefix ? "a text starting " : "", want, log_tail(d));
+}
+
+static void expect_rcpt(const struct tdaemon *d, int fd, const char *account,
+                        const char *instance, const char *recipient, const char *want,
+                        bool prefix, const char *what)
+{
+    char attrs[1024], got[512];
+    rcpt_attrs(attrs, sizeof attrs, account, instance, recipient);
+    ask(fd, attrs, got, sizeof got);
+    bool ok = prefix ? strncmp(got, want, strlen(want)) == 0 : strcmp(got, want) == 0;
+    ck_assert_msg(ok, "%s: RCPT %s of %s (instance %s): got \"%s\", want %s\"%s\"\n"
+                  "log tail:\n%s", what, recipient, account, instance, vis(got),
+                  prefix ? "a text starting " : "", want, log_tail(d));
+}
+
+/* ==== 2. two daemons, 100 connections, one account ====================== */
+
+#define HAMMER_CONNS 50                 /* per daemon */
+#define HAMMER_REQS 3000
+#define HAMMER_MAX 1000
+#define HAMMER_DEADLINE_MS 60000
+
+struct hconn {
+    int    fd;
+    int    sent, done, todo;
+    bool   busy;
+    char   out[512];
+    size_t olen, ooff;
+    char   in[1024];
+    size_t ilen;
+};
+
+START_TEST(test_concurrency)
+{
+    struct tredis *r = &redises[0];
+    struct hconn *hc = calloc(2 * HAMMER_CONNS, sizeof *hc);
+    struct pollfd pf[2 * HAMMER_CONNS];
+    char extra[1024];
+    const char *classes =
+        "{\"standard\": {\"limits\": [{\"name\": \"msgs\", \"max\": 1000, \"per\": \"10m\"}]}}";
+    const char *refusal = "450 4.7.1 Limit msgs reached (1000 messages per 10m); try again in ";
+    long dunno = 0, refused = 0, other = 0, t_start;
+    char first_other[256] = "";
+
+    ck_assert_ptr_nonnull(hc);
+    model_mem[0] = hc;
+    start_redis(r);
+    redis_extra(extra, sizeof extra, r, 2000, "");
+    start_daemon(&daemons[0], extra, classes);
+    start_daemon(&daemons[1], extra, classes);
+
+    int nconn = 2 * HAMMER_CONNS;
+    for (int i = 0; i < nconn; i++) {
+        hc[i].fd = xconnect(&daemons[i % 2]);
+        int fl = fcntl(hc[i].fd, F_GETFL);
+        ck_assert_int_eq(fcntl(hc[i].fd, F_SETFL, fl | O_NONBLOCK), 0);
+        hc[i].todo = HAMMER_REQS / nconn + (i < HAMMER_REQS % nconn ? 1 : 0);
+    }
+    t_start = mono_ms();
+    long total_done = 0;
+    while (total_done < HAMMER_REQS) {
+        for (int i = 0; i < nconn; i++) {
+            struct hconn *c = &hc[i];
+            if (!c->busy && c->sent < c->todo) {
+                c->olen = (size_t)snprintf(c->out, sizeof c->out,
+                    "request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\n"
+                    "client_address=203.0.113.%d\nsasl_username=hammer\n"
+                    "sender=hammer@example.net\ninstance=d%dc%dm%d\nqueue_id=Q%dC%dM%d\n"
+                    "recipient=r@example.org\nrecipient_count=1\nsize=1000\n\n",
+                    1 + i, i % 2, i, c->sent, i % 2, i, c->sent);
+                c->ooff = 0;
+                c->ilen = 0;
+                c->busy = true;
+                c->sent++;
+            }
+            pf[i].fd = c->fd;
+            pf[i].events = (short)(c->busy && c->ooff < c->olen ? POLLOUT : 0)
+                         | (c->busy ? POLLIN : 0);
+            pf[i].revents = 0;
+        }
+        long left = HAMMER_DEADLINE_MS - (mono_ms() - t_start);
+        ck_assert_msg(left > 0, "hammering: %ld of %d answered within %d ms (DUNNO %ld, "
+                      "refused %ld, other %ld)", total_done, HAMMER_REQS, HAMMER_DEADLINE_MS,
+                      dunno, refused, other);
+        int n = poll(pf, (nfds_t)nconn, (int)(left < 1000 ? left : 1000));
+        ck_assert_msg(n >= 0 || errno == EINTR, "poll: %s", strerror(errno));
+        for (int i = 0; n > 0 && i < nconn; i++) {
+            struct hconn *c = &hc[i];
+            if (pf[i].revents == 0)
+                continue;
+            if ((pf[i].revents & POLLOUT) && c->ooff < c->olen) {
+                ssize_t k = write(c->fd, c->out + c->ooff, c->olen - c->ooff);
+                ck_assert_msg(k > 0 || errno == EAGAIN, "connection %d (daemon %d): write: "
+                              "%s", i, i % 2, strerror(errno));
+                if (k > 0)
+                    c->ooff += (size_t)k;
+            }
+            if (pf[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+                ssize_t k = read(c->fd, c->in + c->ilen, sizeof c->in - 1 - c->ilen);
+                ck_assert_msg(k != 0, "connection %d (daemon %d) closed by outpostd after "
+                              "%d requests\nlog tail:\n%s", i, i % 2, c->done,
+                              log_tail(&daemons[i % 2]));
+                ck_assert_msg(k > 0 || errno == EAGAIN, "connection %d: read: %s", i,
+                              strerror(errno));
+                if (k < 0)
+                    continue;
+                c->ilen += (size_t)k;
+                c->in[c->ilen] = '\0';
+                char *end = strstr(c->in, "\n\n");
+                if (end == NULL) {
+                    ck_assert_msg(c->ilen < sizeof c->in - 1, "connection %d: reply too "
+                                  "long: %s", i, vis(c->in));
+                    continue;
+                }
+                ck_assert_msg((size_t)(end + 2 - c->in) == c->ilen && c->ooff == c->olen,
+                              "connection %d: more than one reply, or a reply before the "
+                              "request was sent: \"%s\"", i, vis(c->in));
+                *end = '\0';
+                const char *act = strncmp(c->in, "action=", 7) == 0 ? c->in + 7 : c->in;
+                if (strcmp(act, "DUNNO") == 0) {
+                    dunno++;
+                } else if (strncmp(act, refusal, strlen(refusal)) == 0) {
+                    refused++;
+                } else {
+                    if (other++ == 0)
+                        snprintf(first_other, sizeof first_other, "%s", act);
+                }
+                c->busy = false;
+                c->done++;
+                total_done++;
+            }
+        }
+    }
+    long wall = mono_ms() - t_start;
+    char raw[16384];
+    long long sum = ctr_sum(r, "hammer", "msgs", raw, sizeof raw);
+    char out[64];
+    cli_ok(tredis_cli(r, out, sizeof out, "EVAL",
+                      "return #redis.call('KEYS', ARGV[1])", "0", PFX "{a:hammer}:eom:*",
+                      (char *)NULL), out, "EVAL KEYS");
+    fprintf(stderr, "check_limits: concurrency: %d requests over %d connections to 2 "
+            "daemons in %ld ms: DUNNO %ld, 450 %ld, other %ld; counter sum %lld; dedupe "
+            "keys %s\n", HAMMER_REQS, nconn, wall, dunno, refused, other, sum, out);
+    ck_assert_msg(other == 0, "%ld replies were neither DUNNO nor \"%s...\"; the first: "
+                  "\"%s\"", other, refusal, vis(first_other));
+    ck_assert_msg(dunno == HAMMER_MAX && refused == HAMMER_REQS - HAMMER_MAX,
+                  "limit %d per 10m, %d requests from 2 daemons: %ld DUNNO and %ld refused; "
+                  "want exactly %d DUNNO", HAMMER_MAX, HAMMER_REQS, dunno, refused,
+                  HAMMER_MAX);
+    ck_assert_msg(sum == HAMMER_MAX, "counter sum %lld, want %d; HGETALL:\n%s", sum,
+                  HAMMER_MAX, raw);
+    ck_assert_msg(strtol(out, NULL, 10) == HAMMER_MAX, "%s dedupe keys, want one per "
+                  "admitted message (%d): a refused one writes nothing", out, HAMMER_MAX);
+    for (int k = 0; k < 2; k++)
+        ck_assert_msg(!tfile_contains(daemons[k].log, "rule=failure"),
+                      "daemon %d took the failure action; log tail:\n%s", k,
+                      log_tail(&daemons[k]));
+    for (int i = 0; i < nconn; i++)
+        close(hc[i].fd);
+    expect_clean_stop(&daemons[0]);
+    expect_clean_stop(&daemons[1]);
+}
+END_TEST
+
+/* ==== 3. through outpostd =============================================== */
+
+/* (a) the per-message recipient cap */
+START_TEST(test_rcpt_cap)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024];
+    const char *cap3 = "452 4.5.3 Too many recipients (at most 3 per message)";
+
+    start_redis(r);
+    redis_extra(extra, sizeof extra, r, 2000, "");
+    start_daemon(d, extra, "{\"standard\": {\"max_recipients_per_message\": 3}}");
+    int fd = xconnect(d);
+    expect_rcpt(d, fd, "carol", "I1", "a@example.org", "DUNNO", false, "1st recipient");
+    expect_rcpt(d, fd, "carol", "I1", "b@example.org", "DUNNO", false, "2nd recipient");
+    expect_rcpt(d, fd, "carol", "I1", "c@example.org", "DUNNO", false, "3rd recipient");
+    expect_rcpt(d, fd, "carol", "I1", "d@example.org", cap3, false, "4th recipient");
+    expect_rcpt(d, fd, "carol", "I1", "c@example.org", "DUNNO", false,
+                "the 3rd recipient again (not counted twice)");
+    expect_rcpt(d, fd, "carol", "I1", "e@example.org", cap3, false,
+                "a 5th recipient (the refused 4th did not count)");
+    expect_rcpt(d, fd, "carol", "I2", "a@example.org", "DUNNO", false,
+                "a new instance starts from zero: 1st");
+    expect_rcpt(d, fd, "carol", "I2", "d@example.org", "DUNNO", false, "new instance: 2nd");
+    expect_rcpt(d, fd, "carol", "I2", "e@example.org", "DUNNO", false, "new instance: 3rd");
+    expect_rcpt(d, fd, "carol", "I2", "f@example.org", cap3, false, "new instance: 4th");
+    expect_eom(d, fd, "carol", "I3", "Q3", 4, 1000,
+               "550 5.5.3 Too many recipients (at most 3 per message)", false,
+               "recipient_count 4 at END-OF-MESSAGE");
+    expect_eom(d, fd, "carol", "I4", "Q4", 3, 1000, "DUNNO", false,
+               "recipient_count 3 at END-OF-MESSAGE");
+    /* another connection has its own memory */
+    int fd2 = xconnect(d);
+    expect_rcpt(d, fd2, "carol", "I1", "x@example.org", "DUNNO", false,
+                "instance I1 on another connection");
+    close(fd2);
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* (b) shadow limits: counted and logged, never refusing */
+START_TEST(test_shadow)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], q[16];
+    long off = 0;
+
+    start_redis(r);
+    redis_extra(extra, sizeof extra, r, 2000, "");
+    start_daemon(d, extra, "{\"standard\": {\"limits\": ["
+                 "{\"name\": \"trial\", \"max\": 2, \"per\": \"1h\", \"shadow\": true},"
+                 "{\"name\": \"tbytes\", \"count\": \"bytes\", \"max\": 1000, \"per\": \"1h\","
+                 " \"shadow\": true}]}}");
+    int fd = xconnect(d);
+    for (int k = 0; k < 4; k++) {
+        snprintf(q, sizeof q, "Q%d", k);
+        expect_eom(d, fd, "sam", q, q, 1, 100, "DUNNO", false, "shadow limit trial");
+    }
+    ck_assert_msg(tdaemon_log_wait_from(d, &off, "shadow limit trial of class standard would "
+                                        "refuse account=\"sam\"", 5000),
+                  "no \"shadow limit trial ... would refuse\" log line; log tail:\n%s",
+                  log_tail(d));
+    ck_assert_int_eq(ctr_sum(r, "sam", "trial", NULL, 0), 4);      /* counted: all 4 */
+    expect_rcpt(d, fd, "sam", "I9", "a@example.org", "DUNNO", false,
+                "RCPT with the shadow limit exhausted");
+    expect_eom(d, fd, "sam", "Ibig", "Qbig", 1, 5000, "DUNNO", false,
+               "a message above a shadow bytes limit");
+    off = 0;
+    ck_assert_msg(tdaemon_log_wait_from(d, &off, "shadow limit tbytes of class standard would "
+                                        "refuse", 5000),
+                  "no \"shadow limit tbytes ... would refuse\" log line; log tail:\n%s",
+                  log_tail(d));
+    ck_assert_msg(!tfile_contains(d->log, "rule=limit:") && !tfile_contains(d->log,
+                  "rule=exceeds:"), "a shadow limit refused; log tail:\n%s", log_tail(d));
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+#define LIMITS_3_10 \
+    "{\"standard\": {\"limits\": [" \
+    "{\"name\": \"msgs\", \"max\": 3, \"per\": \"1h\"}," \
+    "{\"name\": \"rcpts\", \"count\": \"recipients\", \"max\": 10, \"per\": \"1h\"}]}}"
+
+/* (c) the same END-OF-MESSAGE twice (Postfix's retry, on a new
+ * connection) counts once */
+START_TEST(test_eom_retry)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024];
+
+    start_redis(r);
+    redis_extra(extra, sizeof extra, r, 2000, "");
+    start_daemon(d, extra, LIMITS_3_10);
+    int fd = xconnect(d);
+    expect_eom(d, fd, "rita", "I0", "Q0", 2, 100, "DUNNO", false, "a first message");
+    long long m0 = ctr_sum(r, "rita", "msgs", NULL, 0), r0 = ctr_sum(r, "rita", "rcpts", NULL, 0);
+    ck_assert_msg(m0 == 1 && r0 == 2, "after one message: msgs %lld rcpts %lld", m0, r0);
+    expect_eom(d, fd, "rita", "I1", "Q1", 4, 100, "DUNNO", false, "the message");
+    close(fd);
+    fd = xconnect(d);
+    expect_eom(d, fd, "rita", "I1", "Q1", 4, 100, "DUNNO", false, "the same message again");
+    long long m1 = ctr_sum(r, "rita", "msgs", NULL, 0), r1 = ctr_sum(r, "rita", "rcpts", NULL, 0);
+    ck_assert_msg(m1 == m0 + 1 && r1 == r0 + 4, "the same END-OF-MESSAGE twice: msgs %lld -> "
+                  "%lld, rcpts %lld -> %lld; want +1 and +4 exactly", m0, m1, r0, r1);
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* Parses "try again in N s" / "N min" / "H h M min" at the end of text;
+ * seconds, or -1. */
+static long retry_seconds(const char *text)
+{
+    const char *p = strstr(text, "; try again in ");
+    if (p == NULL)
+        return -1;
+    p += strlen("; try again in ");
+    char *end;
+    long a = strtol(p, &end, 10);
+    if (end == p || a <= 0)
+        return -1;
+    if (strcmp(end, " s") == 0)
+        return a;
+    if (strcmp(end, " min") == 0)
+        return a * 60;
+    if (strncmp(end, " h ", 3) == 0) {
+        const char *q = end + 3;
+        long b = strtol(q, &end, 10);
+        if (end != q && b >= 0 && b < 60 && strcmp(end, " min") == 0)
+            return a * 3600 + b * 60;
+    }
+    return -1;
+}
+
+/* (d) a refused message consumes nothing (all limits); (e) RCPT never
+ * counts; (h) the text of a refusal */
+START_TEST(test_refused_consumes_nothing)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], q[16], m_before[4096], r_before[4096], m_after[4096], r_after[4096];
+    char attrs[1024], got[512];
+    const char *limit_text = "450 4.7.1 Limit msgs reached (3 messages per 1h); try again in ";
+    const char *rcpts_text = "450 4.7.1 Limit rcpts reached (10 recipients per 1h); try again in ";
+
+    start_redis(r);
+    redis_extra(extra, sizeof extra, r, 2000, "");
+    start_daemon(d, extra, LIMITS_3_10);
+    int fd = xconnect(d);
+
+    /* (e) RCPT before anything was counted: no counter appears */
+    for (int k = 0; k < 5; k++) {
+        char rc[32];
+        snprintf(rc, sizeof rc, "r%d@example.org", k);
+        expect_rcpt(d, fd, "dora", "I0", rc, "DUNNO", false, "RCPT, nothing counted yet");
+    }
+    char out[64];
+    cli_ok(tredis_cli(r, out, sizeof out, "DBSIZE", (char *)NULL), out, "DBSIZE");
+    ck_assert_msg(strcmp(out, "0") == 0, "after 5 RCPT requests Redis holds %s keys, want 0",
+                  out);
+
+    /* all-or-nothing: 8 recipients fit, 8 + 5 > 10 refuses both limits */
+    expect_eom(d, fd, "dora", "I1", "Q1", 8, 100, "DUNNO", false, "8 recipients");
+    ctr_sum(r, "dora", "msgs", m_before, sizeof m_before);
+    ctr_sum(r, "dora", "rcpts", r_before, sizeof r_before);
+    expect_eom(d, fd, "dora", "I2", "Q2", 5, 100, rcpts_text, true, "5 more recipients");
+    ctr_sum(r, "dora", "msgs", m_after, sizeof m_after);
+    ctr_sum(r, "dora", "rcpts", r_after, sizeof r_after);
+    ck_assert_msg(strcmp(m_before, m_after) == 0 && strcmp(r_before, r_after) == 0,
+                  "a refused message changed a counter:\nmsgs %s -> %s\nrcpts %s -> %s",
+                  vis(m_before), vis(m_after), vis(r_before), vis(r_after));
+
+    expect_eom(d, fd, "dora", "I3", "Q3", 1, 100, "DUNNO", false, "2nd message");
+    expect_eom(d, fd, "dora", "I4", "Q4", 1, 100, "DUNNO", false, "3rd message");
+    ck_assert_int_eq(ctr_sum(r, "dora", "msgs", NULL, 0), 3);
+    ck_assert_int_eq(ctr_sum(r, "dora", "rcpts", NULL, 0), 10);
+
+    /* (d) msgs exhausted: refused, nothing consumed, again and again */
+    ctr_sum(r, "dora", "msgs", m_before, sizeof m_before);
+    ctr_sum(r, "dora", "rcpts", r_before, sizeof r_before);
+    for (int k = 5; k < 8; k++) {
+        snprintf(q, sizeof q, "Q%d", k);
+        eom_attrs(attrs, sizeof attrs, "dora", q, q, 1, 100);
+        ask(fd, attrs, got, sizeof got);
+        /* (h) the text; the rcpts limit (also full) frees at the same time,
+         * the reply names one of them */
+        bool msgs = strncmp(got, limit_text, strlen(limit_text)) == 0;
+        bool rcpts = strncmp(got, rcpts_text, strlen(rcpts_text)) == 0;
+        ck_assert_msg(msgs || rcpts, "a message over the limits: got \"%s\", want \"%s...\" "
+                      "(or the rcpts limit)", vis(got), limit_text);
+        long secs = retry_seconds(got);
+        ck_assert_msg(secs >= 59 * 60 && secs <= 62 * 60, "\"%s\": \"try again in\" must be "
+                      "followed by a positive duration of about the period (59..62 min)",
+                      vis(got));
+        ck_assert_msg(strlen(got) < 200, "reply text of %zu bytes", strlen(got));
+    }
+    ctr_sum(r, "dora", "msgs", m_after, sizeof m_after);
+    ctr_sum(r, "dora", "rcpts", r_after, sizeof r_after);
+    ck_assert_msg(strcmp(m_before, m_after) == 0 && strcmp(r_before, r_after) == 0,
+                  "refused messages changed a counter:\nmsgs %s -> %s\nrcpts %s -> %s",
+                  vis(m_before), vis(m_after), vis(r_before), vis(r_after));
+
+    /* (e) RCPT with the limits exhausted: refused, and nothing changes */
+    expect_rcpt(d, fd, "dora", "I9", "a@example.org", "450 4.7.1 Limit ", true,
+                "RCPT with the limits exhausted");
+    expect_rcpt(d, fd, "dora", "I9", "b@example.org", "450 4.7.1 Limit ", true,
+                "RCPT with the limits exhausted");
+    ctr_sum(r, "dora", "msgs", m_after, sizeof m_after);
+    ctr_sum(r, "dora", "rcpts", r_after, sizeof r_after);
+    ck_assert_msg(strcmp(m_before, m_after) == 0 && strcmp(r_before, r_after) == 0,
+                  "RCPT requests changed a counter");
+    /* other stages: DUNNO, never counted */
+    snprintf(attrs, sizeof attrs, "protocol_state=DATA\nclient_address=203.0.113.5\n"
+             "sasl_username=dora\nsender=dora@example.net\ninstance=I9\nqueue_id=Q9\n"
+             "recipient_count=1\nsize=0\n");
+    ask(fd, attrs, got, sizeof got);
+    ck_assert_msg(strcmp(got, "DUNNO") == 0, "DATA with the limits exhausted: got \"%s\", "
+                  "want DUNNO", vis(got));
+    ctr_sum(r, "dora", "msgs", m_after, sizeof m_after);
+    ctr_sum(r, "dora", "rcpts", r_after, sizeof r_after);
+    ck_assert_msg(strcmp(m_before, m_after) == 0 && strcmp(r_before, r_after) == 0,
+                  "a DATA request changed a counter");
+
+    /* at RCPT the recipients so far of the message are checked (u = 1, 2,
+     * 3 ...): 8 counted + 3 > 10 refuses the 3rd, and still nothing counts */
+    expect_eom(d, fd, "rhea", "J0", "J0", 8, 100, "DUNNO", false, "rhea: 8 recipients");
+    ctr_sum(r, "rhea", "rcpts", r_before, sizeof r_before);
+    expect_rcpt(d, fd, "rhea", "J1", "a@example.org", "DUNNO", false, "rhea: 1st recipient");
+    expect_rcpt(d, fd, "rhea", "J1", "b@example.org", "DUNNO", false, "rhea: 2nd recipient");
+    expect_rcpt(d, fd, "rhea", "J1", "c@example.org", rcpts_text, true,
+                "rhea: 3rd recipient (8 + 3 > 10)");
+    expect_rcpt(d, fd, "rhea", "J1", "b@example.org", "DUNNO", false,
+                "rhea: the 2nd recipient again");
+    ctr_sum(r, "rhea", "rcpts", r_after, sizeof r_after);
+    ck_assert_msg(strcmp(r_before, r_after) == 0, "RCPT requests changed rhea's counter");
+
+    /* the message limit alone: a fresh account, 3 per 1h, the 4th names msgs */
+    for (int k = 0; k < 3; k++) {
+        snprintf(q, sizeof q, "E%d", k);
+        expect_eom(d, fd, "emma", q, q, 1, 100, "DUNNO", false, "emma");
+    }
+    expect_eom(d, fd, "emma", "E3", "E3", 1, 100, limit_text, true, "emma's 4th message");
+    eom_attrs(attrs, sizeof attrs, "emma", "E4", "E4", 1, 100);
+    ask(fd, attrs, got, sizeof got);
+    long secs = retry_seconds(got);
+    ck_assert_msg(secs >= 59 * 60 && secs <= 62 * 60, "\"%s\": want \"try again in\" + "
+                  "a positive duration of 59..62 min", vis(got));
+    fprintf(stderr, "check_limits: limit text: \"%s\"\n", got);
+    ck_assert_int_eq(ctr_sum(r, "emma", "msgs", NULL, 0), 3);
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* (f) one message above a bytes limit: refused permanently */
+START_TEST(test_exceeds)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024];
+
+    start_redis(r);
+    redis_extra(extra, sizeof extra, r, 2000, "");
+    start_daemon(d, extra, "{\"standard\": {\"limits\": [{\"name\": \"size\", \"count\": "
+                 "\"bytes\", \"max\": 1000, \"per\": \"1h\"}]}}");
+    int fd = xconnect(d);
+    expect_eom(d, fd, "fred", "I1", "Q1", 1, 1001,
+               "550 5.7.1 Message exceeds limit size (1000 bytes per 1h)", false,
+               "a message of 1001 bytes");
+    char out[64];
+    cli_ok(tredis_cli(r, out, sizeof out, "DBSIZE", (char *)NULL), out, "DBSIZE");
+    ck_assert_msg(strcmp(out, "0") == 0, "a refused message wrote %s keys", out);
+    expect_eom(d, fd, "fred", "I2", "Q2", 1, 1000, "DUNNO", false, "a message of 1000 bytes");
+    ck_assert_int_eq(ctr_sum(r, "fred", "size", NULL, 0), 1000);
+    expect_eom(d, fd, "fred", "I3", "Q3", 1, 1, "450 4.7.1 Limit size reached (1000 bytes "
+               "per 1h); try again in ", true, "one more byte");
+    expect_eom(d, fd, "fred", "I4", "Q4", 1, 1001, "550 5.7.1 Message exceeds limit size",
+               true, "1001 bytes, the limit exhausted: still permanent");
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* (g) overrides and the class through redis-cli */
+START_TEST(test_override_class)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], q[16];
+    const char *acct = PFX "{a:olga}:acct";
+    int n = 0;
+
+    start_redis(r);
+    redis_extra(extra, sizeof extra, r, 2000, "");
+    start_daemon(d, extra, "{\"standard\": {\"limits\": [{\"name\": \"msgs\", \"max\": 3, "
+                 "\"per\": \"1h\"}]}, \"bulk\": {\"limits\": [{\"name\": \"msgs\", "
+                 "\"max\": 8, \"per\": \"1h\"}]}}");
+    int fd = xconnect(d);
+#define OV_EOM(want, prefix, what) do { \
+        snprintf(q, sizeof q, "Q%d", n++); \
+        expect_eom(d, fd, "olga", q, q, 1, 100, (want), (prefix), (what)); \
+    } while (0)
+    for (int k = 0; k < 3; k++)
+        OV_EOM("DUNNO", false, "class standard");
+    OV_EOM("450 4.7.1 Limit msgs reached (3 messages per 1h)", true, "4th, class standard");
+    cli(r, "HSET ovr:msgs 5", "HSET", acct, "ovr:msgs", "5");
+    OV_EOM("DUNNO", false, "override 5: 4th");
+    OV_EOM("DUNNO", false, "override 5: 5th");
+    OV_EOM("450 4.7.1 Limit msgs reached (5 messages per 1h)", true, "override 5: 6th");
+    cli(r, "HSET ovr_until:msgs past", "HSET", acct, "ovr_until:msgs", "1000000000000");
+    OV_EOM("450 4.7.1 Limit msgs reached (3 messages per 1h)", true,
+           "override expired (ovr_until in the past): the class's 3 again");
+    cli(r, "HSET ovr_until:msgs future", "HSET", acct, "ovr_until:msgs", "9000000000000");
+    OV_EOM("450 4.7.1 Limit msgs reached (5 messages per 1h)", true,
+           "override until the future: 5 again");
+    cli(r, "HDEL ovr", "HDEL", acct, "ovr:msgs", "ovr_until:msgs");
+    cli(r, "HSET class bulk", "HSET", acct, "class", "bulk");
+    for (int k = 5; k < 8; k++)
+        OV_EOM("DUNNO", false, "class bulk (8 per 1h), the same counter");
+    OV_EOM("450 4.7.1 Limit msgs reached (8 messages per 1h)", true, "class bulk: 9th");
+    cli(r, "HSET class nosuch", "HSET", acct, "class", "nosuch");
+    OV_EOM("450 4.7.1 Limit msgs reached (3 messages per 1h)", true,
+           "a class the config does not have: default_class");
+    ck_assert_int_eq(ctr_sum(r, "olga", "msgs", NULL, 0), 8);
+#undef OV_EOM
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* A limit's own "text" is that of the account's class, also when
+ * another class has a limit of the same name (and the same counter). */
+START_TEST(test_class_limit_text)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024];
+
+    start_redis(r);
+    redis_extra(extra, sizeof extra, r, 2000, "");
+    start_daemon(d, extra, "{\"standard\": {\"limits\": [{\"name\": \"msgs\", \"max\": 1, "
+                 "\"per\": \"1h\", \"text\": \"450 4.7.1 standard: %n per %p\"}]}, "
+                 "\"bulk\": {\"limits\": [{\"name\": \"msgs\", \"max\": 2, \"per\": \"1h\", "
+                 "\"text\": \"450 4.7.1 bulk: %n per %p\"}]}}");
+    cli(r, "HSET class bulk", "HSET", PFX "{a:bea}:acct", "class", "bulk");
+    int fd = xconnect(d);
+    expect_eom(d, fd, "sue", "S1", "S1", 1, 100, "DUNNO", false, "standard: 1st");
+    expect_eom(d, fd, "sue", "S2", "S2", 1, 100, "450 4.7.1 standard: 1 per 1h", false,
+               "standard: 2nd, the standard limit's text");
+    expect_eom(d, fd, "bea", "B1", "B1", 1, 100, "DUNNO", false, "bulk: 1st");
+    expect_eom(d, fd, "bea", "B2", "B2", 1, 100, "DUNNO", false, "bulk: 2nd");
+    expect_eom(d, fd, "bea", "B3", "B3", 1, 100, "450 4.7.1 bulk: 2 per 1h", false,
+               "class bulk: 3rd, the text of bulk's limit msgs");
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* (i) a count whose reply comes after the deadline, when the client was
+ * told DEFER, is undone.  CLIENT PAUSE 300 ALL holds the script past
+ * redis.timeout_ms 200 (the client is told DEFER) but not past 2 x 200 ms
+ * (when outpostd would drop the link and the reply be lost).  Redis ends
+ * a pause in its cron, every 1000/hz ms: with the default hz 10 a
+ * "160 ms" pause lasts about 195 ms, hence --hz 100 (about +5 ms).  The
+ * scenario is tried up to 3 times (a fresh account each time). */
+START_TEST(test_late_undo)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], notes[2048] = "", account[16], got[512], attrs[1024], needle[128];
+    size_t nn = 0;
+    bool done = false;
+    int attempt;
+
+    const char *hz[] = { "--hz", "100", NULL };
+    start_redis_args(r, hz);
+    redis_extra(extra, sizeof extra, r, 200, "\"failure_action\": \"DEFER\",");
+    start_daemon(d, extra, LIMITS_3_10);
+    int fd = xconnect(d);
+    for (attempt = 1; attempt <= 3 && !done; attempt++) {
+        long log_off = file_size(d->log), log_start = log_off;
+        snprintf(account, sizeof account, "late%d", attempt);
+        expect_eom(d, fd, account, "I0", "Q0", 2, 100, "DUNNO", false, "a first message");
+        ck_assert_int_eq(ctr_sum(r, account, "msgs", NULL, 0), 1);
+        char out[64];
+        cli_ok(tredis_cli(r, out, sizeof out, "CLIENT", "PAUSE", "300", "ALL", (char *)NULL),
+               out, "CLIENT PAUSE");
+        eom_attrs(attrs, sizeof attrs, account, "I1", "Qlate", 3, 100);
+        ask(fd, attrs, got, sizeof got);
+        if (strcmp(got, DEFER_TEXT) != 0) {
+            nn += (size_t)snprintf(notes + nn, sizeof notes - nn, "\n  attempt %d: the "
+                                   "paused count got \"%s\", not the failure action",
+                                   attempt, vis(got));
+            sleep_ms(300);
+            continue;
+        }
+        /* the count of this attempt's account: queue ids repeat, so the
+         * log is searched from this attempt's start */
+        snprintf(needle, sizeof needle, "undid the late count of queue_id=\"Qlate\"");
+        bool undone = tdaemon_log_wait_from(d, &log_off, needle, 3000);
+        if (!undone) {
+            long o = log_start;
+            bool dropped = tdaemon_log_wait_from(d, &o, "no reply within 2 x", 10);
+            nn += (size_t)snprintf(notes + nn, sizeof notes - nn, "\n  attempt %d: told "
+                                   "DEFER, but no \"undid the late count\" within 3 s%s",
+                                   attempt, dropped ? " (the link was dropped: the reply "
+                                   "came too late)" : "");
+            sleep_ms(300);
+            continue;
+        }
+        long long m = ctr_sum(r, account, "msgs", NULL, 0);
+        long long rc = ctr_sum(r, account, "rcpts", NULL, 0);
+        ck_assert_msg(m == 1 && rc == 2, "after the undo: msgs %lld rcpts %lld, want 1 and 2 "
+                      "(as before the late count)", m, rc);
+        char key[160];
+        snprintf(key, sizeof key, PFX "{a:%s}:eom:I1:Qlate", account);
+        cli_ok(tredis_cli(r, out, sizeof out, "GET", key, (char *)NULL), out, "GET");
+        ck_assert_msg(strcmp(out, "[]") == 0, "dedupe key after the undo: \"%s\", want []",
+                      vis(out));
+        /* Postfix tries the deferred message again: it counts now, once */
+        expect_eom(d, fd, account, "I1", "Qlate", 3, 100, "DUNNO", false,
+                   "the deferred message retried");
+        m = ctr_sum(r, account, "msgs", NULL, 0);
+        rc = ctr_sum(r, account, "rcpts", NULL, 0);
+        ck_assert_msg(m == 2 && rc == 5, "after the retry: msgs %lld rcpts %lld, want 2 and 5",
+                      m, rc);
+        done = true;
+    }
+    fprintf(stderr, "check_limits: late undo: %s after %d attempt(s)%s\n",
+            done ? "proved" : "NOT proved", attempt - 1, notes);
+    ck_assert_msg(done, "no attempt produced a late count to undo:%s\nlog tail:\n%s", notes,
+                  log_tail(d));
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
+/* ---- the suite */
+
+static TCase *tc(Suite *s, const char *name)
+{
+    TCase *t = tcase_create(name);
+    tcase_set_timeout(t, TIMEOUT_S);
+    tcase_add_unchecked_fixture(t, shared_make, shared_reap);
+    tcase_add_checked_fixture(t, NULL, all_stop);
+    suite_add_tcase(s, t);
+    return t;
+}
+
+int main(void)
+{
+    Suite *s = suite_create("limits");
+
+    tcase_add_test(tc(s, "model_msgs_10_1m"), test_model_0);
+    tcase_add_test(tc(s, "model_rcpts_10_1m"), test_model_1);
+    tcase_add_test(tc(s, "model_msgs_100_1h"), test_model_2);
+    tcase_add_test(tc(s, "model_bytes_100_1h"), test_model_3);
+    tcase_add_test(tc(s, "model_msgs_7_1s"), test_model_4);
+    tcase_add_test(tc(s, "model_rcpts_7_1s"), test_model_5);
+    tcase_add_test(tc(s, "model_msgs_rcpts"), test_model_6);
+    tcase_add_test(tc(s, "horizon"), test_horizon);
+    tcase_add_test(tc(s, "dedupe_undo"), test_dedupe_undo);
+    tcase_add_test(tc(s, "ttl_idle"), test_ttl_idle);
+    tcase_add_test(tc(s, "width_change"), test_width_change);
+    tcase_add_test(tc(s, "concurrency"), test_concurrency);
+    tcase_add_test(tc(s, "rcpt_cap"), test_rcpt_cap);
+    tcase_add_test(tc(s, "shadow"), test_shadow);
+    tcase_add_test(tc(s, "eom_retry"), test_eom_retry);
+    tcase_add_test(tc(s, "refused_consumes_nothing"), test_refused_consumes_nothing);
+    tcase_add_test(tc(s, "exceeds"), test_exceeds);
+    tcase_add_test(tc(s, "override_class"), test_override_class);
+    tcase_add_test(tc(s, "class_limit_text"), test_class_limit_text);
+    tcase_add_test(tc(s, "late_undo"), test_late_undo);
+
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

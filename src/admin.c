@@ -477,7 +477,7 @@ static redisReply *admin_fcall(struct admin *a, const char *fn, int nkeys,
                                char *err, size_t errlen)
 {
     const char *argv[ADMIN_ARGS_MAX + 3];
-    char nk[8];
+    char nk[16];
     int argc = 0;
 
     if (nkeys + nargs > ADMIN_ARGS_MAX)

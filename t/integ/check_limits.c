@@ -344,7 +344,7 @@ static const char *const list_keys[10] = {
 static int p_decide(struct pipe *p, const char *sha, const struct dspec *sp,
                     const char *eomkey, long long now, const long long units[3])
 {
-    char susp[128], acct[128], nkeys[8], snow[24], um[24], ur[24], ub[24], nlim[8];
+    char susp[128], acct[128], nkeys[16], snow[24], um[24], ur[24], ub[24], nlim[16];
     char sender[96];
     const char *argv[80];
     int n = 0;

@@ -6,6 +6,8 @@
  *                                         running outpostd, print the action
  *     suspend, reinstate, suspended, allow|deny add|remove|list, show, init,
  *     class, override, reset              Redis administration (admin.c)
+ *     stats [--metrics HOST:PORT]         the daemon's counters, read from its
+ *                                         metrics listener (GET /metrics)
  *
  * Exit codes (a contract for scripts): 0 done (query: the answer lets the
  * mail through), 1 refused (query: REJECT, DEFER, HOLD, 4xx or 5xx) or not
@@ -14,8 +16,9 @@
  * without an override in force), 2 usage or configuration error (also: a
  * class or limit the configuration does not have, reset of a limit keyed
  * by client_address or sender_domain), 3 the service is unreachable
- * (query: outpostd; the Redis commands: Redis down, timed out, or AUTH
- * refused).  reset deleting nothing (no counter existed) is 0: the
+ * (query: outpostd; stats: the metrics listener; the Redis commands:
+ * Redis down, timed out, or AUTH refused); stats without metrics.listen
+ * or --metrics is 2.  reset deleting nothing (no counter existed) is 0: the
  * counters are at zero as asked.
  *
  * The query client is plain blocking POSIX I/O with a 10 s timeout: it sends
@@ -27,7 +30,9 @@
  * entry and event are written by Redis.  Text read back from Redis is
  * printed with control bytes escaped. */
 #include <errno.h>
+#include <math.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -93,12 +98,15 @@ static void ctl_usage(FILE *f)
         "  reset ACCOUNT [LIMIT] [--by LOGIN]   delete the account's counters (of every\n"
         "                                       limit keyed by account of its class, or of\n"
         "                                       LIMIT)\n"
+        "  stats [--metrics HOST:PORT]          the daemon's counters, from its metrics\n"
+        "                                       listener (default: metrics.listen)\n"
         "--by defaults to $SUDO_USER, else the invoking user.\n"
         "exit: 0 done, 1 refused or not found (reinstate: not suspended; add:\n"
         "      already present; remove: not present; override --clear: no override),\n"
         "      2 usage/configuration error (unknown class or limit; reset of a limit\n"
         "      keyed by client address or sender domain),\n"
-        "      3 service unreachable (outpostd; Redis down or AUTH refused)\n");
+        "      3 service unreachable (outpostd; its metrics listener; Redis down or\n"
+        "      AUTH refused)\n");
 }
 
 static int ctl_check_config(struct ctl *ctl, int argc, char **argv)
@@ -1340,6 +1348,474 @@ out:
     return rc;
 }
 
+/* ---- stats: the daemon's metrics page (metrics.listen) ----------------- */
+
+#define CTL_STATS_TIMEOUT_MS 5000
+#define CTL_STATS_MAX        (1024 * 1024)      /* bytes of the response */
+
+static int64_t ctl_ms_left(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(deadline->tv_sec - now.tv_sec) * 1000
+           + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* Waits for fd to be ready for `events` until the deadline; true if so. */
+static bool ctl_wait_fd(int fd, short events, const struct timespec *deadline)
+{
+    for (;;) {
+        int64_t left = ctl_ms_left(deadline);
+        if (left <= 0)
+            return false;
+        struct pollfd p = { fd, events, 0 };
+        int n = poll(&p, 1, (int)left);
+        if (n > 0)
+            return true;
+        if (n < 0 && errno != EINTR)
+            return false;
+    }
+}
+
+/* GET /metrics from HOST:PORT within CTL_STATS_TIMEOUT_MS; the body of a
+ * 200 response (malloc'd) or NULL with a message in err. */
+static char *ctl_http_get(const char *hostport, char *err, size_t errlen)
+{
+    char host[256];
+    const char *port;
+    struct addrinfo hints, *res = NULL, *ai;
+    struct timespec deadline;
+    int fd = -1, rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += CTL_STATS_TIMEOUT_MS / 1000;
+    if (config_split_hostport(hostport, host, sizeof host, &port) != 0) {
+        snprintf(err, errlen, "%s: not HOST:PORT", hostport);
+        return NULL;
+    }
+    /* a wildcard listener is reached on the loopback address */
+    if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    else if (strcmp(host, "::") == 0)
+        snprintf(host, sizeof host, "::1");
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+        snprintf(err, errlen, "%s: %s", hostport, gai_strerror(rc));
+        return NULL;
+    }
+    snprintf(err, errlen, "%s: no address", hostport);
+    for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            int e = errno, soerr = 0;
+            socklen_t sl = sizeof soerr;
+            if (e == EINPROGRESS) {
+                if (!ctl_wait_fd(fd, POLLOUT, &deadline))
+                    e = ETIMEDOUT;
+                else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+                    e = errno;
+                else
+                    e = soerr;
+            }
+            if (e != 0) {
+                snprintf(err, errlen, "%s: %s", hostport, strerror(e));
+                close(fd);
+                fd = -1;
+            }
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return NULL;
+
+    static const char req[] = "GET /metrics HTTP/1.0\r\nAccept: text/plain\r\n\r\n";
+    size_t off = 0, got = 0, cap = 65536;
+    char *buf = NULL;
+    while (off < sizeof req - 1) {
+        if (!ctl_wait_fd(fd, POLLOUT, &deadline)) {
+            snprintf(err, errlen, "%s: timed out sending the request", hostport);
+            goto fail;
+        }
+        ssize_t n = write(fd, req + off, sizeof req - 1 - off);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n <= 0) {
+            snprintf(err, errlen, "%s: write: %s", hostport, strerror(errno));
+            goto fail;
+        }
+        off += (size_t)n;
+    }
+    if ((buf = malloc(cap + 1)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (;;) {
+        if (!ctl_wait_fd(fd, POLLIN, &deadline)) {
+            snprintf(err, errlen, "%s: no complete response within %d s", hostport,
+                     CTL_STATS_TIMEOUT_MS / 1000);
+            goto fail;
+        }
+        if (got == cap) {
+            if (cap >= CTL_STATS_MAX + 4096) {
+                snprintf(err, errlen, "%s: response larger than %d bytes", hostport,
+                         CTL_STATS_MAX);
+                goto fail;
+            }
+            cap *= 2;
+            if (cap > CTL_STATS_MAX + 4096)
+                cap = CTL_STATS_MAX + 4096;
+            char *nb = realloc(buf, cap + 1);
+            if (nb == NULL) {
+                snprintf(err, errlen, "out of memory");
+                goto fail;
+            }
+            buf = nb;
+        }
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "%s: read: %s", hostport, strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    if (memchr(buf, '\0', got) != NULL) {
+        snprintf(err, errlen, "%s: binary response", hostport);
+        free(buf);
+        return NULL;
+    }
+    char *body = strstr(buf, "\r\n\r\n");
+    if (strncmp(buf, "HTTP/1.", 7) != 0 || strlen(buf) < 12 || body == NULL) {
+        snprintf(err, errlen, "%s: not an HTTP response", hostport);
+        free(buf);
+        return NULL;
+    }
+    if (strncmp(buf + 8, " 200", 4) != 0) {
+        char *eol = strpbrk(buf, "\r\n");
+        *eol = '\0';
+        snprintf(err, errlen, "%s: %.100s", hostport, buf);
+        free(buf);
+        return NULL;
+    }
+    if (strlen(body + 4) > CTL_STATS_MAX) {
+        snprintf(err, errlen, "%s: response larger than %d bytes", hostport, CTL_STATS_MAX);
+        free(buf);
+        return NULL;
+    }
+    memmove(buf, body + 4, strlen(body + 4) + 1);
+    return buf;
+fail:
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+/* A sample value: an integer when it is one, else a real; +Inf, -Inf and
+ * NaN (which JSON lacks) as strings. */
+static json_t *ctl_sample_value(const char *s)
+{
+    char *end;
+    if (strspn(s, "0123456789") == strlen(s) && strlen(s) <= 18)
+        return json_integer((json_int_t)strtoll(s, NULL, 10));
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0')
+        return NULL;
+    if (!isfinite(v))
+        return json_string(s);
+    return json_real(v);
+}
+
+/* Parses Prometheus text into {name: value} for samples without labels and
+ * {name: {labels: value}} with them, where `labels` is the label's value
+ * when there is one label, else the label text as sent (a="x",b="y").
+ * Lines that do not parse are skipped. */
+static json_t *ctl_metrics_parse(char *text)
+{
+    json_t *root = json_object();
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        size_t len = strlen(line);
+        if (len > 0 && line[len - 1] == '\r')
+            line[--len] = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        size_t nl = strspn(line, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "0123456789_:");
+        if (nl == 0)
+            continue;
+        char name[256], key[1024];
+        if (nl >= sizeof name)
+            continue;
+        memcpy(name, line, nl);
+        name[nl] = '\0';
+        char *p = line + nl;
+        bool labelled = false;
+        if (*p == '{') {
+            /* to the closing brace, outside quotes */
+            char *q = p + 1;
+            bool quoted = false;
+            for (; *q != '\0' && (quoted || *q != '}'); q++) {
+                if (quoted && *q == '\\' && q[1] != '\0')
+                    q++;
+                else if (*q == '"')
+                    quoted = !quoted;
+            }
+            if (*q != '}' || (size_t)(q - p - 1) >= sizeof key)
+                continue;
+            char *eq = strchr(p + 1, '=');
+            char *quote2 = NULL;
+            /* one label k="v": its unescaped value */
+            if (eq != NULL && eq < q && eq[1] == '"') {
+                size_t k = 0;
+                char *r = eq + 2;
+                for (; r < q && *r != '"' && k + 1 < sizeof key; r++) {
+                    if (*r == '\\' && r + 1 < q) {
+                        r++;
+                        key[k++] = *r == 'n' ? '\n' : *r;
+                    } else {
+                        key[k++] = *r;
+                    }
+                }
+                key[k] = '\0';
+                if (r < q && *r == '"')
+                    quote2 = r;
+            }
+            if (quote2 == NULL || (quote2 + 1 != q && !(quote2[1] == ',' && quote2 + 2 == q))) {
+                memcpy(key, p + 1, (size_t)(q - p - 1));     /* several labels */
+                key[q - p - 1] = '\0';
+            }
+            labelled = true;
+            p = q + 1;
+        }
+        p += strspn(p, " \t");
+        char *ve = p + strcspn(p, " \t");
+        *ve = '\0';                             /* a timestamp after it is ignored */
+        json_t *v = ctl_sample_value(p);
+        if (v == NULL)
+            continue;
+        if (!labelled) {
+            json_object_set_new(root, name, v);
+            continue;
+        }
+        json_t *o = json_object_get(root, name);
+        if (!json_is_object(o)) {
+            o = json_object();
+            json_object_set_new(root, name, o);
+        }
+        json_object_set_new(o, key, v);
+    }
+    return root;
+}
+
+static double ctl_num(const json_t *v)
+{
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        return strtod(s[0] == '+' ? s + 1 : s, NULL);
+    }
+    return json_number_value(v);
+}
+
+/* The q quantile of a histogram's buckets ({le: cumulative count}),
+ * interpolated linearly within the bucket as Prometheus'
+ * histogram_quantile() does; -1 when there are no observations. */
+static double ctl_quantile(const json_t *buckets, double q)
+{
+    double total = 0, prev_le = 0, prev_n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)buckets, k, v)
+        if (strcmp(k, "+Inf") == 0)
+            total = ctl_num(v);
+    if (total <= 0)
+        return -1;
+    double rank = q * total;
+    json_object_foreach((json_t *)buckets, k, v) {
+        double n = ctl_num(v);
+        if (strcmp(k, "+Inf") == 0)
+            return prev_le;             /* beyond the last finite bound */
+        double le = strtod(k, NULL);
+        if (n >= rank) {
+            if (n <= prev_n)
+                return le;
+            return prev_le + (le - prev_le) * (rank - prev_n) / (n - prev_n);
+        }
+        prev_le = le;
+        prev_n = n;
+    }
+    return prev_le;
+}
+
+/* "NAME v1, NAME v2" for every label of metric m (in the page's order). */
+static void ctl_stats_labels(const json_t *root, const char *m, const char *none)
+{
+    const json_t *o = json_object_get(root, m);
+    const char *k;
+    json_t *v;
+    size_t i = 0;
+    json_object_foreach((json_t *)o, k, v) {
+        printf("%s", i++ > 0 ? ", " : "");
+        ctl_put(k);
+        printf(" %.15g", ctl_num(v));
+    }
+    if (i == 0)
+        printf("%s", none);
+    putchar('\n');
+}
+
+static double ctl_stat(const json_t *root, const char *m)
+{
+    return ctl_num(json_object_get(root, m));
+}
+
+static double ctl_stat_l(const json_t *root, const char *m, const char *label)
+{
+    return ctl_num(json_object_get(json_object_get(root, m), label));
+}
+
+struct ctl_rule { const char *name; double n; };
+
+static int ctl_rule_cmp(const void *a, const void *b)
+{
+    const struct ctl_rule *x = a, *y = b;
+    return x->n < y->n ? 1 : x->n > y->n ? -1 : strcmp(x->name, y->name);
+}
+
+static void ctl_stats_print(const json_t *root, const char *from)
+{
+    const json_t *cfg = json_object_get(root, "outpost_config_info");
+    const char *hash = NULL;
+    if (json_object_size(cfg) > 0)
+        hash = json_object_iter_key(json_object_iter((json_t *)cfg));
+    printf("outpostd metrics from %s", from);
+    if (hash != NULL) {
+        printf(" (config hash ");
+        ctl_put(hash);
+        printf(")");
+    }
+    printf("\n");
+
+    double total = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(root, "outpost_requests_total"), k, v)
+        total += ctl_num(v);
+    printf("requests     %.15g: ", total);
+    ctl_stats_labels(root, "outpost_requests_total", "none");
+    printf("decisions    ");
+    ctl_stats_labels(root, "outpost_decisions_total", "none");
+
+    const json_t *rules = json_object_get(root, "outpost_rule_decisions_total");
+    size_t nr = json_object_size(rules), i = 0;
+    printf("top rules    ");
+    if (nr == 0) {
+        printf("none\n");
+    } else {
+        struct ctl_rule *r = calloc(nr, sizeof *r);
+        if (r != NULL) {
+            json_object_foreach((json_t *)rules, k, v) {
+                r[i].name = k;
+                r[i++].n = ctl_num(v);
+            }
+            qsort(r, nr, sizeof *r, ctl_rule_cmp);
+            for (i = 0; i < nr && i < 5; i++) {
+                printf("%s", i > 0 ? ", " : "");
+                ctl_put(r[i].name);
+                printf(" %.15g", r[i].n);
+            }
+            if (nr > 5)
+                printf(" (%zu more)", nr - 5);
+            putchar('\n');
+            free(r);
+        }
+    }
+    printf("failures     %.15g failure actions, %.15g protocol errors, %.15g bad requests\n",
+           ctl_stat(root, "outpost_failure_actions_total"),
+           ctl_stat(root, "outpost_protocol_errors_total"),
+           ctl_stat(root, "outpost_bad_requests_total"));
+    printf("redis        %s, state %s, %.15g connects, %.15g disconnects\n",
+           ctl_stat(root, "outpost_redis_up") == 1 ? "up" : "DOWN",
+           ctl_stat(root, "outpost_redis_state_lost") == 1 ? "LOST (marker missing)" : "ok",
+           ctl_stat(root, "outpost_redis_connects_total"),
+           ctl_stat(root, "outpost_redis_disconnects_total"));
+    printf("redis calls  ");
+    ctl_stats_labels(root, "outpost_redis_calls_total", "none");
+    printf("connections  %.15g open, %.15g refused\n", ctl_stat(root, "outpost_connections"),
+           ctl_stat(root, "outpost_connections_refused_total"));
+    const json_t *b = json_object_get(root, "outpost_decision_seconds_bucket");
+    double p50 = ctl_quantile(b, 0.5), p99 = ctl_quantile(b, 0.99);
+    if (p50 < 0)
+        printf("latency      no decisions yet\n");
+    else
+        printf("latency      p50 %.3g ms, p99 %.3g ms (estimated from %.15g decisions)\n",
+               p50 * 1e3, p99 * 1e3, ctl_stat(root, "outpost_decision_seconds_count"));
+    printf("reloads      %.15g ok, %.15g failed\n",
+           ctl_stat_l(root, "outpost_config_reloads_total", "ok"),
+           ctl_stat_l(root, "outpost_config_reloads_total", "failed"));
+    printf("suspension cache %.15g accounts\n",
+           ctl_stat(root, "outpost_suspension_cache_entries"));
+}
+
+/* stats [--metrics HOST:PORT] */
+static int ctl_stats(struct ctl *ctl, int argc, char **argv)
+{
+    const char *ep = NULL;
+    struct config *cfg = NULL;
+    char err[512];
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            ctl->json = true;
+        } else if (strcmp(argv[i], "--metrics") == 0 && i + 1 < argc) {
+            ep = argv[++i];
+        } else if (strncmp(argv[i], "--metrics=", 10) == 0) {
+            ep = argv[i] + 10;
+        } else {
+            fprintf(stderr, "outpostctl: stats: unexpected argument \"%s\"\n", argv[i]);
+            return CTL_USAGE;
+        }
+    }
+    if (ep == NULL) {
+        if (config_load(ctl->config_path, &cfg, err, sizeof err) != 0) {
+            fprintf(stderr, "outpostctl: %s (or give --metrics HOST:PORT)\n", err);
+            return CTL_USAGE;
+        }
+        if (cfg->metrics_listen == NULL) {
+            fprintf(stderr, "outpostctl: stats: metrics.listen is not set in %s "
+                            "(or give --metrics HOST:PORT)\n", ctl->config_path);
+            config_unref(cfg);
+            return CTL_USAGE;
+        }
+        ep = cfg->metrics_listen;
+    }
+    char *page = ctl_http_get(ep, err, sizeof err);
+    if (page == NULL) {
+        fprintf(stderr, "outpostctl: stats: cannot read metrics from %s\n", err);
+        config_unref(cfg);
+        return CTL_UNREACHABLE;
+    }
+    json_t *root = ctl_metrics_parse(page);
+    free(page);
+    if (ctl->json) {
+        json_dumpf(root, stdout, JSON_COMPACT | JSON_REAL_PRECISION(12));
+        putchar('\n');
+    } else {
+        ctl_stats_print(root, ep);
+    }
+    json_decref(root);
+    config_unref(cfg);
+    return CTL_OK;
+}
+
 static const struct {
     const char *name;
     int (*run)(struct ctl *ctl, int argc, char **argv);
@@ -1347,7 +1823,7 @@ static const struct {
     { "show", ctl_show }, { "suspend", ctl_suspend }, { "reinstate", ctl_reinstate },
     { "suspended", ctl_suspended }, { "allow", ctl_list }, { "deny", ctl_list },
     { "init", ctl_init }, { "class", ctl_class }, { "override", ctl_override },
-    { "reset", ctl_reset },
+    { "reset", ctl_reset }, { "stats", ctl_stats },
 };
 
 int main(int argc, char **argv)

@@ -1,10 +1,14 @@
 /* check_metrics.c - the Prometheus endpoint of outpostd (metrics.listen):
  * counters after real requests, 404 for anything else, and the bounds of
- * the HTTP responder (request head size, clients at once). */
+ * the HTTP responder (request head size, clients at once); outpostctl
+ * stats reading it. */
 #include <check.h>
+#include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../lib/tlib.h"
@@ -141,6 +145,121 @@ START_TEST(bounds)
 }
 END_TEST
 
+/* Runs $OUTPOSTCTL with args (NULL-terminated); stdout into out; returns
+ * the exit code (-1: did not exit). */
+static int ctl_run(char *out, size_t cap, char *err, size_t errcap, ...)
+{
+    const char *bin = getenv("OUTPOSTCTL");
+    ck_assert_msg(bin != NULL, "OUTPOSTCTL is not set (run through make check)");
+    char *argv[16];
+    int n = 0;
+    argv[n++] = (char *)bin;
+    va_list ap;
+    va_start(ap, errcap);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 15)
+        argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n] = NULL;
+    int st = trun(argv, out, cap, err, errcap, 20000);
+    return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static long long jget(const json_t *root, const char *name, const char *label)
+{
+    const json_t *v = json_object_get(root, name);
+    if (label != NULL)
+        v = json_object_get(v, label);
+    ck_assert_msg(json_is_integer(v), "%s{%s} missing or not an integer", name,
+                  label ? label : "");
+    return (long long)json_integer_value(v);
+}
+
+/* outpostctl stats: the exact counters after a known sequence; exit 3 when
+ * the endpoint is gone, 2 without metrics.listen and --metrics. */
+START_TEST(ctl_stats)
+{
+    struct tdaemon d;
+    tdaemon_prepare(&d, NULL, "\"metrics\": {\"listen\": \"127.0.0.1:0\"},"
+                    " \"lists\": {\"deny\": {\"clients\": [\"192.0.2.0/24\"]}},");
+    *shadow = d;
+    tdaemon_launch(&d);
+    *shadow = d;
+    int port = metrics_port(&d);
+    char ep[64], out[65536], err[4096];
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", port);
+
+    int fd = tconnect_unix(d.sock);
+    char action[256];
+    tquery(fd, "protocol_state=RCPT\nclient_address=192.0.2.1\n", action, sizeof action);
+    ck_assert_str_eq(action, "550 5.7.1 Sending refused by policy");
+    tquery(fd, "protocol_state=RCPT\nclient_address=192.0.2.2\n", action, sizeof action);
+    ck_assert_str_eq(action, "550 5.7.1 Sending refused by policy");
+    tquery(fd, "protocol_state=DATA\n", action, sizeof action);
+    ck_assert_str_eq(action, "DUNNO");
+    tquery(fd, "protocol_state=END-OF-MESSAGE\nsasl_username=a\n", action, sizeof action);
+    ck_assert_str_eq(action, "DUNNO");          /* no Redis: failure action */
+    tquery(fd, "protocol_state=VRFY\n", action, sizeof action);
+    ck_assert_str_eq(action, "DUNNO");
+    close(fd);
+
+    int rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d.cfg, "stats", "--json",
+                     "--metrics", ep, (char *)NULL);
+    ck_assert_msg(rc == 0, "stats --json: exit %d: %s", rc, err);
+    json_error_t jerr;
+    json_t *root = json_loads(out, 0, &jerr);
+    ck_assert_msg(root != NULL, "not JSON (%s): %s", jerr.text, out);
+    ck_assert_int_eq(jget(root, "outpost_requests_total", "RCPT"), 2);
+    ck_assert_int_eq(jget(root, "outpost_requests_total", "END-OF-MESSAGE"), 1);
+    ck_assert_int_eq(jget(root, "outpost_requests_total", "DATA"), 1);
+    ck_assert_int_eq(jget(root, "outpost_requests_total", "VRFY"), 1);
+    ck_assert_int_eq(jget(root, "outpost_requests_total", "other"), 0);
+    ck_assert_int_eq(jget(root, "outpost_decisions_total", "REJECT"), 2);
+    ck_assert_int_eq(jget(root, "outpost_decisions_total", "DUNNO"), 3);
+    ck_assert_int_eq(jget(root, "outpost_decisions_total", "DEFER"), 0);
+    ck_assert_int_eq(jget(root, "outpost_rule_decisions_total", "deny:client"), 2);
+    ck_assert_int_eq(jget(root, "outpost_rule_decisions_total", "stage"), 2);
+    ck_assert_int_eq(jget(root, "outpost_rule_decisions_total", "failure"), 1);
+    ck_assert_int_eq(jget(root, "outpost_failure_actions_total", NULL), 1);
+    ck_assert_int_eq(jget(root, "outpost_decision_seconds_count", NULL), 5);
+    ck_assert_int_eq(jget(root, "outpost_decision_seconds_bucket", "+Inf"), 5);
+    ck_assert_int_eq(jget(root, "outpost_redis_up", NULL), 0);
+    /* every RCPT and END-OF-MESSAGE tries Redis, which is not there */
+    ck_assert_int_eq(jget(root, "outpost_redis_calls_total", "refused"), 3);
+    ck_assert_int_eq(jget(root, "outpost_config_reloads_total", "ok"), 0);
+    ck_assert_int_eq(json_object_size(json_object_get(root, "outpost_config_info")), 1);
+    json_decref(root);
+
+    /* the human summary */
+    rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d.cfg, "stats", "--metrics", ep,
+                 (char *)NULL);
+    ck_assert_msg(rc == 0, "stats: exit %d: %s", rc, err);
+    ck_assert_msg(strstr(out, "requests     5: RCPT 2, END-OF-MESSAGE 1, DATA 1, VRFY 1")
+                  != NULL, "got:\n%s", out);
+    ck_assert_msg(strstr(out, "top rules    deny:client 2, stage 2, failure 1\n") != NULL,
+                  "got:\n%s", out);
+    ck_assert_msg(strstr(out, "redis        DOWN") != NULL, "got:\n%s", out);
+    ck_assert_msg(strstr(out, "latency      p50 ") != NULL, "got:\n%s", out);
+
+    /* the daemon gone: unreachable */
+    ck_assert_int_eq(tdaemon_stop(&d), 0);
+    rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d.cfg, "stats", "--metrics", ep,
+                 (char *)NULL);
+    ck_assert_msg(rc == 3, "stats, daemon stopped: exit %d: %s", rc, err);
+    rc = ctl_run(out, sizeof out, err, sizeof err, "--json", "-c", d.cfg, "stats",
+                 "--metrics", ep, (char *)NULL);
+    ck_assert_msg(rc == 3, "stats --json, daemon stopped: exit %d: %s", rc, err);
+    /* no metrics.listen and no --metrics: a configuration error */
+    char *text = tdaemon_config(&d, "");
+    tfile_write(d.cfg, text);
+    free(text);
+    rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d.cfg, "stats", (char *)NULL);
+    ck_assert_msg(rc == 2, "stats without metrics.listen: exit %d: %s", rc, err);
+    tdaemon_cleanup(&d);
+    memset(shadow, 0, sizeof *shadow);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("metrics");
@@ -149,6 +268,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
     tcase_add_test(tc, counters_and_404);
     tcase_add_test(tc, bounds);
+    tcase_add_test(tc, ctl_stats);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

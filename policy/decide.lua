@@ -178,6 +178,7 @@ end
 -- admitted again without checking or counting; an undone count ("[]")
 -- does not count as counted.
 local dedupe = at_eom and KEYS[13] and KEYS[13] ~= ''
+    and not string.find(flags, 'n', 1, true)
 if dedupe then
     local v = redis.call('GET', KEYS[13])
     if v and v ~= '[]' then return { 'ok', class, 'dup' } end
@@ -222,6 +223,12 @@ local function retry_after(inwin, need, w, per)
 end
 
 local nlimits = tonumber(ARGV[12 + nclass]) or 0
+-- KEYS indexes with no counter for this request (e.g. a client_address
+-- limit for a client that is not an IP address): "14,17"
+local absent = {}
+for idx in string.gmatch(ARGV[13 + nclass + nlimits] or '', '%d+') do
+    absent[tonumber(idx)] = true
+end
 local limits, shadows = {}, {}
 local refuse, exceeds
 local prefix = class .. '\t'
@@ -230,7 +237,7 @@ for i = 13 + nclass, 12 + nclass + nlimits do
     if string.sub(line, 1, #prefix) == prefix then
         local name, cnt, max, per, act, shadow, keyidx = string.match(line,
             '^[^\t]*\t([^\t]+)\t(%a)\t(%d+)\t(%d+)\t(%a)\t(%d)\t(%d+)$')
-        local key = name and KEYS[tonumber(keyidx)]
+        local key = name and not absent[tonumber(keyidx)] and KEYS[tonumber(keyidx)]
         if key and key ~= '' then
             max, per = tonumber(max), tonumber(per)
             local o = overrides[name]

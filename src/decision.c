@@ -412,6 +412,13 @@ static void decision_on_store(struct request *rq, const struct store_reply *r, v
 /* Postfix's instance is "%x.%lx.%lx.%x", its queue ids are short. */
 #define DECISION_ID_MAX 64
 
+static bool decision_has_dedupe(const struct request *rq)
+{
+    const char *inst = rq->attr[PA_INSTANCE], *qid = rq->attr[PA_QUEUE_ID];
+    return rq->stage == STAGE_EOM && inst[0] != '\0' && qid[0] != '\0'
+           && strlen(inst) <= DECISION_ID_MAX && strlen(qid) <= DECISION_ID_MAX;
+}
+
 /* The client's HEX32 ("" if not an address), the sender lower-cased
  * without <> ("" for the null sender or a malformed one) and its domain. */
 struct decision_ids {
@@ -449,21 +456,24 @@ static char *decision_keys(const struct request *rq, const struct decision_spec 
     for (int i = 0; i < 10; i++)
         ok = ok && keys_global(keys[i + 1], cfg->redis.prefix, "lists", decision_list_keys[i]);
     ok = ok && keys_account(keys[11], cfg->redis.prefix, rq->account, KEYS_ACCT);
-    /* The dedupe key of a message: "" (none) at RCPT, or when Postfix's
-     * instance or queue_id is missing or longer than a real one can be. */
-    const char *inst = rq->attr[PA_INSTANCE], *qid = rq->attr[PA_QUEUE_ID];
-    keys[12][0] = '\0';
-    if (rq->stage == STAGE_EOM && inst[0] != '\0' && qid[0] != '\0'
-        && strlen(inst) <= DECISION_ID_MAX && strlen(qid) <= DECISION_ID_MAX)
-        ok = ok && keys_eom(keys[12], cfg->redis.prefix, rq->account, inst, qid);
+    /* The dedupe key of a message; where there is none (RCPT, or Postfix's
+     * instance or queue_id missing or longer than a real one can be) the
+     * acct key stands in, unused (flag "n"): no key is ever "", so an ACL
+     * user needs no access outside the prefix. */
+    if (decision_has_dedupe(rq))
+        ok = ok && keys_eom(keys[12], cfg->redis.prefix, rq->account, rq->attr[PA_INSTANCE],
+                            rq->attr[PA_QUEUE_ID]);
+    else
+        memcpy(keys[12], keys[11], strlen(keys[11]) + 1);
     for (size_t c = 0; c < sp->nctr; c++) {
         const char *id = sp->ctr[c].kind == LIMIT_KEY_ACCOUNT ? rq->account
                        : sp->ctr[c].kind == LIMIT_KEY_CLIENT_ADDRESS ? ids->client
                        : ids->domain;
-        keys[13 + c][0] = '\0';         /* "": no such key for this request */
         if (id[0] != '\0')
             ok = ok && keys_counter(keys[13 + c], cfg->redis.prefix, sp->ctr[c].kind, id,
                                     sp->ctr[c].name);
+        else                            /* absent (see decision_absent) */
+            memcpy(keys[13 + c], keys[11], strlen(keys[11]) + 1);
     }
     if (!ok) {
         free(buf);
@@ -503,7 +513,7 @@ static void decision_on_late(struct request *rq, const struct store_reply *r, vo
         return;
     const char *argv[1 + sp->nctr];
     size_t lens[1 + sp->nctr];
-    if (keys[12][0] == '\0') {             /* no dedupe key: nothing to undo */
+    if (!decision_has_dedupe(rq)) {         /* no dedupe key: nothing to undo */
         free(buf);
         return;
     }
@@ -511,7 +521,7 @@ static void decision_on_late(struct request *rq, const struct store_reply *r, vo
     lens[0] = strlen(keys[12]);
     int n = 1;
     for (size_t c = 0; c < sp->nctr; c++) {
-        if (keys[13 + c][0] == '\0')
+        if (strcmp(keys[13 + c], keys[11]) == 0)        /* absent */
             continue;
         argv[n] = keys[13 + c];
         lens[n++] = strlen(keys[13 + c]);
@@ -531,9 +541,9 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     const struct config *cfg = rq->cfg;
     struct decision_spec *sp = decision_spec_get(env, rq->cfg);
     size_t nkeys = 13 + sp->nctr;
-    size_t argc = nkeys + 12 + sp->nclass + sp->nlimit;
+    size_t argc = nkeys + 13 + sp->nclass + sp->nlimit;
     struct decision_ids ids;
-    char units_m[] = "1", units_r[24], units_b[24], flags[4];
+    char units_m[] = "1", units_r[24], units_b[24], flags[5];
     const char *why;
 
     if (argc > STORE_ARGS_MAX) {
@@ -551,7 +561,16 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     if (rq->static_deny >= 0)
         flags[f++] = 'd';
     flags[f++] = rq->stage == STAGE_EOM ? 'e' : 'r';
+    if (!decision_has_dedupe(rq))
+        flags[f++] = 'n';
     flags[f] = '\0';
+    /* KEYS indexes of counters this request has no key for */
+    char absent[STORE_ARGS_MAX * 5 + 1] = "";
+    size_t al = 0;
+    for (size_t c = 0; c < sp->nctr; c++)
+        if (strcmp(keys[13 + c], keys[11]) == 0)
+            al += (size_t)snprintf(absent + al, sizeof absent - al, "%s%zu", al ? "," : "",
+                                   14 + c);
     snprintf(units_r, sizeof units_r, "%llu", (unsigned long long)(
              rq->stage == STAGE_EOM ? rq->recipient_count : rq->rcpt_units));
     snprintf(units_b, sizeof units_b, "%llu", (unsigned long long)rq->size);
@@ -580,6 +599,7 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     DECISION_ARG(sp->nlimit_s);
     for (size_t i = 0; i < sp->nlimit; i++)
         DECISION_ARG(sp->lines[sp->nclass + i]);
+    DECISION_ARG(absent);
 #undef DECISION_ARG
 
     int rc = store_eval(env->store, STORE_DECIDE, rq, (int)n, argv, lens, (int)nkeys,

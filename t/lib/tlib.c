@@ -662,61 +662,11 @@ const char *tstatus_str(int status, char *buf, size_t cap)
 
 void tredis_start(struct tredis *r, const char *const *args)
 {
-    const char *bin = getenv("REDIS_SERVER") ? getenv("REDIS_SERVER") : "redis-server";
-    const char *argv[64];
-    int n = 0;
-
     memset(r, 0, sizeof *r);
     tdir_make(r->dir);
     snprintf(r->sock, sizeof r->sock, "%s/redis.sock", r->dir);
     snprintf(r->log, sizeof r->log, "%s/redis.log", r->dir);
-    argv[n++] = bin;
-    argv[n++] = "--port";
-    argv[n++] = "0";
-    argv[n++] = "--unixsocket";
-    argv[n++] = r->sock;
-    argv[n++] = "--unixsocketperm";
-    argv[n++] = "777";
-    argv[n++] = "--save";
-    argv[n++] = "";
-    argv[n++] = "--appendonly";
-    argv[n++] = "no";
-    argv[n++] = "--dir";
-    argv[n++] = r->dir;
-    argv[n++] = "--logfile";
-    argv[n++] = r->log;
-    for (; args != NULL && *args != NULL && n < 62; args++)
-        argv[n++] = *args;
-    argv[n] = NULL;
-
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) {
-            dup2(fd, 0);
-            dup2(fd, 1);
-        }
-        execvp(bin, (char *const *)argv);
-        _exit(127);
-    }
-    r->pid = pid;
-    long until = tlib_now_ms() + 5000;
-    while (tlib_now_ms() < until) {
-        char out[64];
-        if (tredis_cli(r, out, sizeof out, "PING", (char *)NULL) == 0
-            && strcmp(out, "PONG") == 0)
-            return;
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            r->pid = 0;
-            char *log = tfile_read(r->log);
-            ck_abort_msg("redis-server (%s) exited at start (status %d): %s", bin, st,
-                         log ? log : "(no log: is redis-server installed?)");
-        }
-        usleep(10000);
-    }
-    ck_abort_msg("redis-server did not answer PING within 5 s");
+    tredis_restart_args(r, args);
 }
 
 void tredis_stop(struct tredis *r)
@@ -859,12 +809,12 @@ void tredis_restart_args(struct tredis *r, const char *const *args)
         if (waitpid(pid, &st, WNOHANG) == pid) {
             r->pid = 0;
             char *log = tfile_read(r->log);
-            ck_abort_msg("redis-server (%s) exited at restart (status %d): %s", bin, st,
-                         log ? log : "(no log)");
+            ck_abort_msg("redis-server (%s) exited at start (status %d): %s", bin, st,
+                         log ? log : "(no log: is redis-server installed?)");
         }
         usleep(10000);
     }
-    ck_abort_msg("restarted redis-server did not answer PING within 5 s");
+    ck_abort_msg("redis-server did not answer PING within 5 s");
 }
 
 void tredis_restart(struct tredis *r)

@@ -200,8 +200,9 @@ static pid_t proc_in_dir(const char *dir)
 static void all_stop(void)              /* checked: in the test process */
 {
     for (int i = 0; i < NPOSTFIX; i++) {
-        char dir[64];
-        snprintf(dir, sizeof dir, "%s", postfixes[i].dir);
+        char dir[sizeof postfixes[i].dir];
+        memcpy(dir, postfixes[i].dir, sizeof dir);
+        dir[sizeof dir - 1] = '\0';
         postfix_reap(&postfixes[i]);
         memset(&shadow->p[i], 0, sizeof shadow->p[i]);
         if (dir[0] == '\0')

@@ -309,20 +309,26 @@ static bool tlib_is_outpostd(pid_t pid)
     return yes;
 }
 
+/* SIGTERM, up to 5 s; then SIGKILL, up to 2 s.  For a PID that is not our
+ * child (the runner reaps a test's leftovers), so it only polls. */
+static void tlib_terminate(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    long until = tlib_now_ms() + 5000;
+    while (tlib_alive(pid) && tlib_now_ms() < until)
+        usleep(10000);
+    if (tlib_alive(pid)) {
+        kill(pid, SIGKILL);
+        until = tlib_now_ms() + 2000;
+        while (tlib_alive(pid) && tlib_now_ms() < until)
+            usleep(10000);
+    }
+}
+
 void tdaemon_reap(struct tdaemon *d)
 {
-    if (d->pid > 0 && tlib_alive(d->pid) && tlib_is_outpostd(d->pid)) {
-        kill(d->pid, SIGTERM);
-        long until = tlib_now_ms() + 5000;
-        while (tlib_alive(d->pid) && tlib_now_ms() < until)
-            usleep(10000);
-        if (tlib_alive(d->pid)) {
-            kill(d->pid, SIGKILL);
-            until = tlib_now_ms() + 2000;
-            while (tlib_alive(d->pid) && tlib_now_ms() < until)
-                usleep(10000);
-        }
-    }
+    if (d->pid > 0 && tlib_alive(d->pid) && tlib_is_outpostd(d->pid))
+        tlib_terminate(d->pid);
     tdir_remove(d->dir);
     memset(d, 0, sizeof *d);
 }
@@ -836,17 +842,8 @@ static bool tlib_is_redis(pid_t pid)
 void tredis_reap(struct tredis *r)
 {
     if (r->pid > 0 && tlib_alive(r->pid) && tlib_is_redis(r->pid)) {
-        kill(r->pid, SIGCONT);
-        kill(r->pid, SIGTERM);
-        long until = tlib_now_ms() + 5000;
-        while (tlib_alive(r->pid) && tlib_now_ms() < until)
-            usleep(10000);
-        if (tlib_alive(r->pid)) {
-            kill(r->pid, SIGKILL);
-            until = tlib_now_ms() + 2000;
-            while (tlib_alive(r->pid) && tlib_now_ms() < until)
-                usleep(10000);
-        }
+        kill(r->pid, SIGCONT);          /* a test may have stopped it */
+        tlib_terminate(r->pid);
     }
     tdir_remove(r->dir);
     memset(r, 0, sizeof *r);

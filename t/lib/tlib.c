@@ -333,6 +333,29 @@ void tdaemon_reap(struct tdaemon *d)
     memset(d, 0, sizeof *d);
 }
 
+/* The checkout may be unreadable for the user the daemon drops to (a
+ * clone under /root, or in a 0700 mktemp directory): the daemon gets its
+ * own copy of the Lua files, in dir/policy (0755, files 0644). */
+void tpolicy_copy(const char *dir, char *out, size_t cap)
+{
+    static const char *const files[] = { "decide.lua", "undo.lua", "outpost.lua" };
+    const char *src = getenv("T_POLICY");
+    ck_assert_msg(src != NULL, "T_POLICY is not set (run through make check)");
+    snprintf(out, cap, "%s/policy", dir);
+    if (mkdir(out, 0755) != 0)
+        ck_assert_msg(errno == EEXIST, "mkdir %s: %s", out, strerror(errno));
+    chmod(out, 0755);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char from[512], to[512];
+        snprintf(from, sizeof from, "%s/%s", src, files[i]);
+        snprintf(to, sizeof to, "%s/%s", out, files[i]);
+        char *text = tfile_read(from);
+        ck_assert_msg(text != NULL, "cannot read %s", from);
+        tfile_write(to, text);
+        free(text);
+    }
+}
+
 /* Root: the daemon drops to nobody/nogroup.  Not root: it keeps the
  * user, and the socket gets the user's own group (the default "postfix"
  * may not exist, or not be ours). */
@@ -359,9 +382,12 @@ char *tdaemon_config_listen(const struct tdaemon *d, const char *listen_json,
     if (strstr(extra, "\"redis\"") == NULL)
         snprintf(redis, sizeof redis, "\"redis\": {\"address\": \"unix:%s/no-redis.sock\"},",
                  d->dir);
-    if (strstr(extra, "\"policy_dir\"") == NULL && policy != NULL)
+    if (strstr(extra, "\"policy_dir\"") == NULL && policy != NULL) {
+        char pdir[128];
+        tpolicy_copy(d->dir, pdir, sizeof pdir);
         snprintf(redis + strlen(redis), sizeof redis - strlen(redis),
-                 " \"policy_dir\": \"%s\",", policy);
+                 " \"policy_dir\": \"%s\",", pdir);
+    }
     char *out = malloc(8192 + strlen(extra) + strlen(listen_json));
     sprintf(out,
             "{\n"

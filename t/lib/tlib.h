@@ -121,6 +121,10 @@ int trun(char *const argv[], char *out, size_t outcap, char *err, size_t errcap,
 /* "exit 3", "signal 9 (Killed)", "timeout": for got/want messages. */
 const char *tstatus_str(int status, char *buf, size_t cap);
 
+/* Copies $T_POLICY's Lua files into dir/policy (readable by the user the
+ * daemon drops to); out gets that path. */
+void tpolicy_copy(const char *dir, char *out, size_t cap);
+
 /* A private redis-server: UNIX socket in its own directory, no TCP
  * (--port 0), no persistence (--save ''), stopped by PID. */
 struct tredis {

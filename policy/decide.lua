@@ -9,7 +9,19 @@ dedupe key, in this one call: check and count are atomic across all MTAs.
 Order, the first that decides ends it:
    allow account, allow client, (unauthenticated only: allow sender,
    allow domain), static deny flag, deny account, deny client, deny
-   sender, deny domain, suspension, per-message recipient cap, limits.
+   sender, deny domain, suspension, sender identity (enforce), per-message
+   recipient cap, limits.  At MAIL (flag m) only the lists, the suspension
+   and the identity.
+
+Sender identity: only when outpostd passes the identity line (the last
+argument; authenticated requests at the configured stage).  A verified,
+unexpired grant of the exact address, or of "@domain", authorizes.  If
+none does: on the first request of a message (flag f in the line) the
+address is recorded as observed for the account (bounded, with a TTL) and,
+at most once per event_window per address, an identity_violation event is
+appended to the events stream; enforce (from enforce_from on) refuses,
+monitor lets the evaluation go on and the final reply carries
+'#identity', STATE, ADDRESS, NEW at its end.
 
 Domains: an entry "example.com" matches that domain only, ".example.com"
 every subdomain of it.  Clients: the client's 32 hex digits are masked to
@@ -163,15 +175,98 @@ if account ~= '' then
         end
     end
 end
+-- 4b. the sender identity (doc/keys.md "Sender identities").  idnote is
+-- set in monitor mode (or enforce before enforce_from) when the sender is
+-- not authorized; fin() adds it to the reply that ends the evaluation.
+local idnote
+local nlimits = tonumber(ARGV[12 + nclass]) or 0
+local idline = ARGV[14 + nclass + nlimits]
+if account ~= '' and idline and idline ~= '' then
+    local mode, from, addr, iflags, win, evmax, obsmax, obsttl, kidx = string.match(idline,
+        '^(%a)\t(%d+)\t([^\t]*)\t(%a*)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)$')
+    if mode then
+        kidx = tonumber(kidx)
+        local kids, kobs, kobsidx, kev = KEYS[kidx], KEYS[kidx + 1], KEYS[kidx + 2],
+                                         KEYS[kidx + 3]
+        local real = addr ~= '' and addr ~= '<>' and addr ~= '!'
+        local authorized = false
+        if real then
+            local fields = { addr }
+            if string.find(iflags, 'g', 1, true) then
+                fields[2] = '@' .. string.match(addr, '@([^@]*)$')
+            end
+            local got = redis.call('HMGET', kids, unpack(fields))
+            for i = 1, #fields do
+                if got[i] then
+                    local okj, g = pcall(cjson.decode, got[i])
+                    if okj and type(g) == 'table' and g.state == 'verified' then
+                        local u = tonumber(g['until']) or 0
+                        if u == 0 or u > now_ms() then authorized = true end
+                    end
+                end
+            end
+        end
+        if not authorized then
+            local new = '0'
+            if real and string.find(iflags, 'f', 1, true) then
+                local t = now_ms()
+                local rec
+                local cur = redis.call('HGET', kobs, addr)
+                if cur then
+                    local okj, r = pcall(cjson.decode, cur)
+                    if okj and type(r) == 'table' then rec = r end
+                end
+                if rec then
+                    rec.count = (tonumber(rec.count) or 0) + 1
+                    rec.last = t
+                elseif cur or redis.call('HLEN', kobs) < tonumber(obsmax) then
+                    rec = { count = 1, first = t, last = t, ev = 0 }
+                else
+                    redis.call('HINCRBY', kobs, 'overflow', 1)
+                end
+                if rec then
+                    local state = mode == 'e' and
+                        (tonumber(from) == 0 or t >= tonumber(from)) and 'enforce' or 'monitor'
+                    if t - (tonumber(rec.ev) or 0) >= tonumber(win) then
+                        rec.ev = t
+                        new = '1'
+                        redis.call('XADD', kev, 'MAXLEN', '~', evmax, '*',
+                                   'type', 'identity_violation', 'account', account,
+                                   'json', cjson.encode({ op = 'identity_violation',
+                                       at = t, account = account, address = addr,
+                                       mode = state, count = rec.count }))
+                    end
+                    redis.call('HSET', kobs, addr, cjson.encode(rec))
+                end
+                redis.call('PEXPIRE', kobs, obsttl)
+                redis.call('ZADD', kobsidx, t, account)
+            end
+            if mode == 'e' and (tonumber(from) == 0 or now_ms() >= tonumber(from)) then
+                return { 'identity', addr, new }
+            end
+            idnote = { '#identity', mode == 'e' and 'early' or 'monitor', addr, new }
+        end
+    end
+end
+local function fin(reply)
+    if idnote then
+        for _, v in ipairs(idnote) do reply[#reply + 1] = v end
+    end
+    return reply
+end
+if string.find(flags, 'm', 1, true) then       -- MAIL: nothing is counted here
+    return fin({ 'ok', class, '0' })
+end
+
 if not kclass then
-    return { 'ok', class, '0' }
+    return fin({ 'ok', class, '0' })
 end
 
 -- 5. the per-message recipient cap
 local units = { m = tonumber(ARGV[7]) or 1, r = tonumber(ARGV[8]) or 0,
                 b = tonumber(ARGV[9]) or 0 }
 if kclass.maxrcpt > 0 and units.r > kclass.maxrcpt then
-    return { 'recipients', tostring(kclass.maxrcpt) }
+    return fin({ 'recipients', tostring(kclass.maxrcpt) })
 end
 
 -- A message counted before (Postfix retried the same END-OF-MESSAGE) is
@@ -181,7 +276,7 @@ local dedupe = at_eom and KEYS[13] and KEYS[13] ~= ''
     and not string.find(flags, 'n', 1, true)
 if dedupe then
     local v = redis.call('GET', KEYS[13])
-    if v and v ~= '[]' then return { 'ok', class, 'dup' } end
+    if v and v ~= '[]' then return fin({ 'ok', class, 'dup' }) end
 end
 
 -- 6. the class's limits.  window(): the units in the buckets lo..b (lo =
@@ -222,7 +317,6 @@ local function retry_after(inwin, need, w, per)
     return per
 end
 
-local nlimits = tonumber(ARGV[12 + nclass]) or 0
 -- KEYS indexes with no counter for this request (e.g. a client_address
 -- limit for a client that is not an IP address): "14,17"
 local absent = {}
@@ -272,12 +366,12 @@ for i = 13 + nclass, 12 + nclass + nlimits do
     end
 end
 if exceeds then
-    return { 'exceeds', exceeds.name, exceeds.act, tostring(exceeds.max),
-             tostring(exceeds.per), exceeds.cnt, class }
+    return fin({ 'exceeds', exceeds.name, exceeds.act, tostring(exceeds.max),
+                 tostring(exceeds.per), exceeds.cnt, class })
 end
 if refuse then
-    return { 'limit', refuse.name, refuse.act, tostring(refuse.max),
-             tostring(refuse.per), refuse.cnt, tostring(refuse.retry), class }
+    return fin({ 'limit', refuse.name, refuse.act, tostring(refuse.max),
+                 tostring(refuse.per), refuse.cnt, tostring(refuse.retry), class })
 end
 
 -- 7. END-OF-MESSAGE: count every limit of the class, once per message
@@ -310,4 +404,4 @@ if at_eom then
 end
 local reply = { 'ok', class, counted }
 for _, name in ipairs(shadows) do reply[#reply + 1] = name end
-return reply
+return fin(reply)

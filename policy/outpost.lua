@@ -26,6 +26,9 @@ order and examples):
         A LIMIT BY EVMAX                                   -> keys deleted
   FCALL_RO outpost_usage N P{x:ID}:rl:LIMIT... NOW_MS PER_MS...
                                    -> {{used, w_ms, free_next_ms}, ...}
+  FCALL outpost_identity 6 P{a:A}:ids P{id:ADDRESS}:who P{a:A}:audit P{events}
+        P{a:A}:observed P{idx}:observed
+        OP A ADDRESS FOR_MS BY EVMAX                       -> 1 | 0 | -1
 
 outpost_class: CLASS "" removes the field (default_class applies).
 outpost_override: MAX "" clears ovr:LIMIT and ovr_until:LIMIT (1 if an
@@ -524,6 +527,126 @@ local function usage(keys, args)
     return out
 end
 
+-- An identity in normal form (src/identity.c): 1..254 bytes, no space or
+-- control byte, "local@domain" or "@domain", the domain without upper-case
+-- ASCII and not ending in '.'; nil or the reason.
+local ADDR_MAX = 254
+local function identity_bad(a)
+    if not nonempty(a) or #a > ADDR_MAX then return 'address is empty or longer than 254 bytes' end
+    if string.find(a, '[%z\1-\32\127]') then return 'address contains a space or control byte' end
+    local dom = string.match(a, '@([^@]*)$')
+    if not dom or dom == '' then return 'address has no domain after @' end
+    if string.find(dom, '%u') or string.sub(dom, -1) == '.' or string.sub(dom, 1, 1) == '.' then
+        return 'address is not in normal form (domain lower-case, no trailing dot)'
+    end
+    return nil
+end
+
+local ID_OPS = { add = true, verify = true, grant = true, remove = true }
+
+-- KEYS ids who audit events observed obsidx;
+-- ARGV OP ACCOUNT ADDRESS FOR_MS BY EVMAX
+--   add     a pending grant; 0 if the account holds the address already
+--   verify  the grant becomes verified; -1 if there is none, 0 if it was
+--   grant   verified, created if need be (adopt --verified, bulk import)
+--   remove  both sides deleted; -1 if there was none
+-- FOR_MS "" keeps the grant's expiry (none for a new one), 0 removes it,
+-- N expires the grant N ms from now.  add and grant drop the address from
+-- the account's observed senders.
+local function identity(keys, args)
+    if #keys ~= 6 or #args ~= 6 then
+        return fail('usage: outpost_identity 6 IDS WHO AUDIT EVENTS OBSERVED OBSIDX ' ..
+                    'OP ACCOUNT ADDRESS FOR_MS BY EVMAX')
+    end
+    local op, account, addr, by = args[1], args[2], args[3], args[5]
+    local evmax = uint(args[6])
+    if not ID_OPS[op] then return fail('OP is not add, verify, grant or remove') end
+    if not nonempty(account) or #account > ACCOUNT_MAX then
+        return fail('account is empty or longer than ' .. ACCOUNT_MAX .. ' bytes')
+    end
+    local bad = identity_bad(addr)
+    if bad then return fail(bad) end
+    local tag = '{a:' .. escape(account) .. '}:'
+    if not ends_with(keys[1], tag .. 'ids')
+        or not ends_with(keys[2], '{id:' .. escape(addr) .. '}:who')
+        or not ends_with(keys[3], tag .. 'audit') or not ends_with(keys[4], '{events}')
+        or not ends_with(keys[5], tag .. 'observed')
+        or not ends_with(keys[6], '{idx}:observed') then
+        return fail('keys must be P' .. tag .. 'ids P{id:ADDRESS}:who P' .. tag ..
+                    'audit P{events} P' .. tag .. 'observed P{idx}:observed')
+    end
+    local for_ms = nil
+    if args[4] ~= '' then
+        for_ms = uint(args[4])
+        if not for_ms or for_ms > FOR_MS_MAX then
+            return fail('FOR_MS is not "" or an integer from 0 to ' .. istr(FOR_MS_MAX))
+        end
+    end
+    if not nonempty(by) then return fail('empty by') end
+    if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
+
+    -- an address granted (or being granted) is no longer "observed"
+    local function unobserve()
+        redis.call('HDEL', keys[5], addr)
+        if redis.call('HLEN', keys[5]) == 0 then
+            redis.call('ZREM', keys[6], account)
+        end
+    end
+    local at = now_ms()
+    local cur = redis.call('HGET', keys[1], addr)
+    local g
+    if cur then
+        local okj, v = pcall(cjson.decode, cur)
+        if okj and type(v) == 'table' then g = v else g = {} end
+    end
+    local rec = { op = 'identity_' .. op, at = at, by = by, address = addr }
+    if op == 'remove' then
+        if not cur then
+            redis.call('HDEL', keys[2], account)        -- heal a one-sided entry
+            return -1
+        end
+        redis.call('HDEL', keys[1], addr)
+        redis.call('HDEL', keys[2], account)
+        rec.state = g.state
+    else
+        if op == 'verify' and not cur then return -1 end
+        if op == 'add' and cur then
+            unobserve()
+            return 0
+        end
+        local old_state, old_until = g and g.state, g and tonumber(g['until']) or 0
+        g = g or { at = at, by = by }
+        if op == 'add' then
+            g.state = 'pending'
+        else
+            g.state = 'verified'
+            g.verified_at = g.verified_at or at
+            g.verified_by = g.verified_by or by
+        end
+        g.at = tonumber(g.at) or at
+        if for_ms then
+            g['until'] = for_ms > 0 and at + for_ms or 0
+        else
+            g['until'] = old_until
+        end
+        if op ~= 'verify' then unobserve() end
+        if cur and old_state == g.state and old_until == g['until'] then
+            return 0
+        end
+        local v = cjson.encode(g)
+        redis.call('HSET', keys[1], addr, v)
+        redis.call('HSET', keys[2], account, v)
+        rec.state = g.state
+        rec['until'] = g['until']
+        if old_state then rec.old_state = old_state end
+    end
+    audit(keys[3], rec)
+    rec.account = account
+    event(keys[4], evmax, rec.op, account, rec)
+    return 1
+end
+
+redis.register_function{ function_name = 'outpost_identity', callback = identity, flags = {} }
 redis.register_function{ function_name = 'outpost_suspend', callback = suspend, flags = {} }
 redis.register_function{ function_name = 'outpost_reinstate', callback = reinstate, flags = {} }
 redis.register_function{ function_name = 'outpost_list_add', callback = list_add, flags = {} }

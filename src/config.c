@@ -214,6 +214,8 @@ static const struct cfg_name cfg_id_modes[] = {
     { "enforce", IDENTITY_ENFORCE }, { NULL, 0 } };
 static const struct cfg_name cfg_null_sender[] = {
     { "allow", 1 }, { "deny", 0 }, { NULL, 0 } };
+static const struct cfg_name cfg_id_stages[] = {
+    { "rcpt", IDENTITY_STAGE_RCPT }, { "mail", IDENTITY_STAGE_MAIL }, { NULL, 0 } };
 static const struct cfg_name cfg_lp_case[] = {
     { "insensitive", 0 }, { "sensitive", 1 }, { NULL, 0 } };
 
@@ -326,6 +328,10 @@ static const struct cfg_opt cfg_identities_opts[] = {
     .check = cfg_chk_header },
   { "event_window",   CFG_DUR,  CF(identities.event_window_ms), "1h",
     CFG_SEC, 30 * CFG_DAY, 0 },
+  { "stage",          CFG_ENUM, CF(identities.stage), "rcpt", 0, 0, 0, .names = cfg_id_stages },
+  { "observed_max",   CFG_UINT, CF(identities.observed_max), "100", 1, 10000, 0 },
+  { "observed_ttl",   CFG_DUR,  CF(identities.observed_ttl_ms), "30d",
+    CFG_HOUR, 365 * CFG_DAY, 0 },
   { NULL }
 };
 
@@ -424,6 +430,7 @@ _Static_assert(sizeof(enum action) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum limit_count) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum limit_key) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum identity_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum identity_stage) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_target) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_format) == sizeof(int), "enum size");

@@ -36,6 +36,7 @@ enum limit_count { LIMIT_MESSAGES, LIMIT_RECIPIENTS, LIMIT_BYTES };
 enum limit_key { LIMIT_KEY_ACCOUNT, LIMIT_KEY_CLIENT_ADDRESS,
                  LIMIT_KEY_SENDER_DOMAIN };
 enum identity_mode { IDENTITY_OFF, IDENTITY_MONITOR, IDENTITY_ENFORCE };
+enum identity_stage { IDENTITY_STAGE_RCPT, IDENTITY_STAGE_MAIL };
 
 struct strlist {
     char  **v;                  /* owned, each owned */
@@ -142,6 +143,10 @@ struct config {
         char     plus_separator;      /* strip_plus_tag: 0 = off, else the separator */
         char    *prepend_header;      /* owned or NULL */
         int64_t  event_window_ms;     /* 1h */
+        enum identity_stage stage;    /* rcpt: at the first RCPT of a message;
+                                         mail: at MAIL (smtpd_delay_reject=no) */
+        uint64_t observed_max;        /* 100 observed addresses per account */
+        int64_t  observed_ttl_ms;     /* 30d after the last one */
     } identities;
 
     struct {

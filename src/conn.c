@@ -51,6 +51,7 @@ struct conn {
         uint64_t *set;          /* owned; open addressing, 0 = empty slot */
         size_t    cap, n;       /* cap a power of two, n <= CONN_RCPTS_MAX */
         uint64_t  overflow;     /* recipients past CONN_RCPTS_MAX */
+        bool      id_seen;      /* the sender identity was looked at */
     } rcpts;
 };
 
@@ -235,6 +236,7 @@ static void conn_rcpts_reset(struct conn_rcpts *r, const char *instance)
         memset(r->set, 0, r->cap * sizeof *r->set);
     r->n = 0;
     r->overflow = 0;
+    r->id_seen = false;
 }
 
 /* Linear probing; deletion by backward shift keeps probes correct. */
@@ -301,6 +303,10 @@ static void conn_rcpts_note(struct conn *c, struct request *rq)
         conn_rcpts_reset(r, NULL);
         return;
     }
+    if (rq->stage == STAGE_MAIL) {          /* one request per transaction */
+        rq->id_first = true;
+        return;
+    }
     if (rq->stage != STAGE_RCPT || rq->bad != NULL)
         return;
     if (r->instance == NULL || strcmp(r->instance, inst) != 0)
@@ -308,6 +314,8 @@ static void conn_rcpts_note(struct conn *c, struct request *rq)
     rq->rcpt_hash = conn_hash(rq->attr[PA_RECIPIENT]);
     rq->rcpt_new = conn_rcpts_add(r, rq->rcpt_hash);
     rq->rcpt_units = r->n + r->overflow;
+    rq->id_first = !r->id_seen;
+    r->id_seen = true;
 }
 
 static void conn_input(struct conn *c, const char *data, size_t len)

@@ -10,6 +10,9 @@
  *                static deny            -> texts.deny, "deny:<kind>"
  *                Redis deny list        -> texts.deny, "deny:redis:<kind>"
  *                suspended              -> texts.suspended (REJECT or HOLD)
+ *                sender not authorized  -> enforce: texts.identity, "identity";
+ *                                          monitor: goes on, logged, and at
+ *                                          the first RCPT maybe a PREPEND
  *                recipient cap          -> texts.recipients (RCPT) or
  *                                          texts.recipients_final, "recipients"
  *                a limit refuses        -> texts.limit or the limit's text,
@@ -32,6 +35,7 @@
 
 #include "conn.h"
 #include "decision.h"
+#include "identity.h"
 #include "keys.h"
 #include "list.h"
 #include "log.h"
@@ -348,6 +352,36 @@ static bool decision_limit(const struct request *rq, const struct store_reply *r
     return true;
 }
 
+/* One line per identity violation: for a real address only when decide.lua
+ * wrote its event (NEW: once per identities.event_window), for a null or
+ * malformed sender every time (those are never recorded). */
+static void decision_identity_log(const struct request *rq, const char *state,
+                                  const char *addr, bool new)
+{
+    char ea[LOG_ESC_SIZE], es[LOG_ESC_SIZE], ed[LOG_ESC_SIZE];
+    bool real = addr[0] != '\0' && strcmp(addr, "<>") != 0 && strcmp(addr, "!") != 0;
+
+    if (real && !new)
+        return;
+    log_notice("identity violation account=%s sender=%s address=%s mode=%s%s",
+               log_escs(ea, rq->account), log_escs(es, rq->attr[PA_SENDER]),
+               log_escs(ed, strcmp(addr, "!") == 0 ? "(malformed)"
+                            : strcmp(addr, "<>") == 0 ? "(null sender)" : addr),
+               state, real ? " event=1" : "");
+}
+
+/* Monitor mode: the optional warning header, at the first RCPT of a
+ * message only (Postfix refuses PREPEND at END-OF-MESSAGE). */
+static void decision_prepend(const struct request *rq, struct decision *d, const char *addr)
+{
+    const char *h = rq->cfg->identities.prepend_header;
+    if (h == NULL || rq->stage != STAGE_RCPT || !rq->id_first)
+        return;
+    snprintf(d->text, sizeof d->text, "PREPEND %s: account %.64s is not authorized to "
+             "send as <%.80s>", h, rq->account,
+             strcmp(addr, "!") == 0 || strcmp(addr, "<>") == 0 ? "" : addr);
+}
+
 static void decision_on_store(struct request *rq, const struct store_reply *r, void *arg)
 {
     struct decision_env *env = arg;
@@ -361,10 +395,30 @@ static void decision_on_store(struct request *rq, const struct store_reply *r, v
         decision_failed(env, rq, r->ok ? "empty reply" : r->why);
         return;
     }
+    /* a monitored identity violation ends the reply: "#identity", STATE,
+     * ADDRESS, NEW (decide.lua) */
+    size_t nv = r->n;           /* the elements before it */
+    const char *const *idn = NULL;
+    if (r->n >= 5 && strcmp(r->v[r->n - 4], "#identity") == 0) {
+        nv = r->n - 4;
+        idn = (const char *const *)&r->v[nv + 1];
+    }
+    if (strcmp(what, "identity") == 0 && r->n >= 3) {
+        decision_identity_log(rq, "enforce", r->v[1], r->v[2][0] == '1');
+        struct decision_vars v = { .address = r->v[1][0] == '!' ? rq->attr[PA_SENDER]
+                                            : strcmp(r->v[1], "<>") == 0 ? "" : r->v[1] };
+        d.action = ACTION_REJECT;
+        d.rule = "identity";
+        decision_format(d.text, cfg->texts.identity, &v);
+        decision_finish(env, rq, &d);
+        return;
+    }
+    if (idn != NULL)
+        decision_identity_log(rq, idn[0], idn[1], idn[2][0] == '1');
     if (strcmp(what, "ok") == 0) {
         if (rq->account[0] != '\0')
             suspend_cache_del(env->cache, rq->account);
-        for (size_t i = 3; i < r->n; i++) {
+        for (size_t i = 3; i < nv; i++) {
             char ea[LOG_ESC_SIZE];
             log_notice("shadow limit %s of class %s would refuse account=%s "
                        "client=%s stage=%s", r->v[i], r->n > 1 ? r->v[1] : "?",
@@ -372,6 +426,8 @@ static void decision_on_store(struct request *rq, const struct store_reply *r, v
                        ? rq->attr[PA_CLIENT_ADDRESS] : "-", request_stage_name(rq));
         }
         decision_dunno(&d, "default");
+        if (idn != NULL)
+            decision_prepend(rq, &d, idn[1]);
     } else if (strcmp(what, "suspended") == 0) {
         suspend_cache_put(env->cache, rq->account, uv_now(env->loop),
                           (uint64_t)cfg->suspension_cache.ttl_ms,
@@ -535,13 +591,56 @@ static void decision_on_late(struct request *rq, const struct store_reply *r, vo
     free(buf);
 }
 
+/* The identity check of rq, if it has one (doc/keys.md "Sender
+ * identities"): authenticated, identities.mode not off, at the configured
+ * stage, and not a null sender that null_sender allows.  Then the four
+ * keys ids, observed, the observed index and the events stream, and the
+ * line "MODE\tFROM_MS\tADDR\tFLAGS\tWINDOW_MS\tEVMAX\tOBSMAX\tOBSTTL_MS\tKIDX"
+ * (ADDR the normal form, "<>" a refused null sender, "!" not an address). */
+static bool decision_identity(struct decision_env *env, const struct request *rq,
+                              char keys[4][KEYS_MAX], size_t kidx, char *line, size_t cap)
+{
+    const struct config *cfg = rq->cfg;
+    char addr[IDENTITY_ADDR_MAX + 1], err[128];
+    const char *sender = rq->attr[PA_SENDER];
+
+    if (rq->account[0] == '\0' || cfg->identities.mode == IDENTITY_OFF)
+        return false;
+    if (rq->stage != (cfg->identities.stage == IDENTITY_STAGE_MAIL ? STAGE_MAIL : STAGE_RCPT))
+        return false;
+    bool null = sender[0] == '\0' || strcmp(sender, "<>") == 0;
+    if (null && cfg->identities.null_sender_allow)
+        return false;
+    if (null)
+        memcpy(addr, "<>", 3);
+    else if (identity_norm(cfg, sender, false, addr, err, sizeof err) != IDENTITY_ADDRESS)
+        memcpy(addr, "!", 2);
+    /* Redis emptied or replaced: nobody's grants are there (SPEC §9) */
+    bool enforce = cfg->identities.mode == IDENTITY_ENFORCE && !store_state_lost(env->store);
+    if (!keys_account(keys[0], cfg->redis.prefix, rq->account, KEYS_IDS)
+        || !keys_account(keys[1], cfg->redis.prefix, rq->account, KEYS_OBSERVED)
+        || !keys_global(keys[2], cfg->redis.prefix, "idx", "observed")
+        || !keys_global(keys[3], cfg->redis.prefix, "events", NULL))
+        return false;
+    int n = snprintf(line, cap, "%c\t%lld\t%s\t%s%s\t%lld\t%llu\t%llu\t%lld\t%zu",
+                     enforce ? 'e' : 'm', (long long)cfg->identities.enforce_from_ms, addr,
+                     cfg->identities.domain_grants ? "g" : "", rq->id_first ? "f" : "",
+                     (long long)cfg->identities.event_window_ms,
+                     (unsigned long long)cfg->events.max_length,
+                     (unsigned long long)cfg->identities.observed_max,
+                     (long long)cfg->identities.observed_ttl_ms, kidx);
+    return n > 0 && (size_t)n < cap;
+}
+
 /* Builds decide.lua's keys and arguments (doc/keys.md) and sends it. */
 static void decision_ask_redis(struct decision_env *env, struct request *rq)
 {
     const struct config *cfg = rq->cfg;
     struct decision_spec *sp = decision_spec_get(env, rq->cfg);
-    size_t nkeys = 13 + sp->nctr;
-    size_t argc = nkeys + 13 + sp->nclass + sp->nlimit;
+    char idkeys[4][KEYS_MAX], idline[IDENTITY_ADDR_MAX + 128];
+    bool id = decision_identity(env, rq, idkeys, 14 + sp->nctr, idline, sizeof idline);
+    size_t nkeys = 13 + sp->nctr + (id ? 4 : 0);
+    size_t argc = nkeys + 13 + sp->nclass + sp->nlimit + (id ? 1 : 0);
     struct decision_ids ids;
     char units_m[] = "1", units_r[24], units_b[24], flags[5];
     const char *why;
@@ -550,7 +649,7 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
         decision_failed(env, rq, "too many classes and limits for one call");
         return;
     }
-    char *keys[nkeys];
+    char *keys[13 + sp->nctr];
     decision_ids(rq, &ids);
     char *buf = decision_keys(rq, sp, &ids, keys);
     if (buf == NULL) {
@@ -560,7 +659,7 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     size_t f = 0;
     if (rq->static_deny >= 0)
         flags[f++] = 'd';
-    flags[f++] = rq->stage == STAGE_EOM ? 'e' : 'r';
+    flags[f++] = rq->stage == STAGE_EOM ? 'e' : rq->stage == STAGE_MAIL ? 'm' : 'r';
     if (!decision_has_dedupe(rq))
         flags[f++] = 'n';
     flags[f] = '\0';
@@ -581,8 +680,10 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     size_t lens[argc];
     size_t n = 0;
 #define DECISION_ARG(s) do { argv[n] = (s); lens[n] = strlen(argv[n]); n++; } while (0)
-    for (size_t i = 0; i < nkeys; i++)
+    for (size_t i = 0; i < 13 + sp->nctr; i++)
         DECISION_ARG(keys[i]);
+    for (size_t i = 0; id && i < 4; i++)
+        DECISION_ARG(idkeys[i]);
     DECISION_ARG(rq->account);
     DECISION_ARG(ids.client);
     DECISION_ARG(ids.sender);
@@ -600,6 +701,8 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     for (size_t i = 0; i < sp->nlimit; i++)
         DECISION_ARG(sp->lines[sp->nclass + i]);
     DECISION_ARG(absent);
+    if (id)
+        DECISION_ARG(idline);
 #undef DECISION_ARG
 
     int rc = store_eval(env->store, STORE_DECIDE, rq, (int)n, argv, lens, (int)nkeys,
@@ -629,7 +732,10 @@ void decision_start(struct decision_env *env, struct request *rq)
         env->metrics.bad_requests++;
         decision_dunno(&d, "protocol");
         decision_finish(env, rq, &d);
-    } else if (rq->stage != STAGE_RCPT && rq->stage != STAGE_EOM) {
+    } else if (rq->stage != STAGE_RCPT && rq->stage != STAGE_EOM
+               && !(rq->stage == STAGE_MAIL && authenticated
+                    && cfg->identities.mode != IDENTITY_OFF
+                    && cfg->identities.stage == IDENTITY_STAGE_MAIL)) {
         decision_dunno(&d, "stage");
         decision_finish(env, rq, &d);
     } else if (list_match(cfg->allow.compiled, account, client, sender,
@@ -671,6 +777,6 @@ static void decision_finish(struct decision_env *env, struct request *rq,
             (unsigned long long)rq->recipient_count,
             log_escs(eq, rq->attr[PA_QUEUE_ID]), config_action_name(d->action),
             d->rule, (unsigned long long)us,
-            d->action == ACTION_DUNNO ? "" : " text=",
-            d->action == ACTION_DUNNO ? "" : log_escs(et, d->text));
+            strcmp(d->text, "DUNNO") == 0 ? "" : " text=",
+            strcmp(d->text, "DUNNO") == 0 ? "" : log_escs(et, d->text));
 }

@@ -65,6 +65,15 @@ size_t keys_counter(char out[KEYS_MAX], const char *prefix, enum limit_key kind,
     return n > 0 && n < KEYS_MAX ? (size_t)n : 0;
 }
 
+size_t keys_who(char out[KEYS_MAX], const char *prefix, const char *address)
+{
+    char ea[KEYS_MAX];
+    if (address[0] == '\0' || keys_esc(ea, address) != 0)
+        return 0;
+    int n = snprintf(out, KEYS_MAX, "%s{id:%s}:who", prefix, ea);
+    return n > 0 && n < KEYS_MAX ? (size_t)n : 0;
+}
+
 size_t keys_eom(char out[KEYS_MAX], const char *prefix, const char *account,
                 const char *instance, const char *queue_id)
 {

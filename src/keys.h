@@ -23,6 +23,8 @@
 #define KEYS_SUSP  "susp"       /* HASH reason by at until note */
 #define KEYS_AUDIT "audit"      /* LIST of JSON entries, newest first, capped */
 #define KEYS_ACCT  "acct"       /* HASH class, ovr:LIMIT, ovr_until:LIMIT */
+#define KEYS_IDS   "ids"        /* HASH ADDRESS|@DOMAIN -> grant JSON */
+#define KEYS_OBSERVED "observed"/* HASH ADDRESS -> {count, first, last, ev} */
 
 /* Writes "PREFIX{a:ACCOUNT}:SUFFIX"; returns its length, or 0 if it does
  * not fit (cannot happen within the documented bounds). */
@@ -31,6 +33,10 @@ size_t keys_account(char out[KEYS_MAX], const char *prefix, const char *account,
 /* Writes "PREFIX{TAG}:NAME" (NAME may be NULL: "PREFIX{TAG}"). */
 size_t keys_global(char out[KEYS_MAX], const char *prefix, const char *tag,
                    const char *name);
+/* The reverse index of an identity "PREFIX{id:ADDRESS}:who" (ADDRESS, an
+ * address or "@domain" in normal form, escaped like an account).  Length
+ * or 0. */
+size_t keys_who(char out[KEYS_MAX], const char *prefix, const char *address);
 /* A rate-limit counter hash (doc/keys.md "Rate limits"):
  *   LIMIT_KEY_ACCOUNT         "PREFIX{a:ID}:rl:LIMIT"   (ID the account)
  *   LIMIT_KEY_CLIENT_ADDRESS  "PREFIX{c:ID}:rl:LIMIT"   (ID the client HEX32)

@@ -20,15 +20,15 @@ static const uint64_t metrics_bounds_us[METRICS_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
     500000, 1000000, 5000000,
 };
-static const char *const metrics_stages[5] = { "RCPT", "END-OF-MESSAGE", "DATA",
-                                               "VRFY", "other" };
+static const char *const metrics_stages[METRICS_STAGES] = {
+    "RCPT", "END-OF-MESSAGE", "DATA", "VRFY", "MAIL", "other" };
 
 void metrics_decision(struct metrics *m, int stage, enum action a,
                       const char *rule, uint64_t us)
 {
     size_t i;
 
-    if (stage >= 0 && stage < 5)
+    if (stage >= 0 && stage < METRICS_STAGES)
         m->requests[stage]++;
     if ((unsigned)a < 4)
         m->decisions[a]++;
@@ -79,7 +79,7 @@ void metrics_render(const struct metrics *m, struct metrics_buf *b)
 {
     metrics_printf(b, "# HELP outpost_requests_total Policy requests by protocol_state.\n"
                       "# TYPE outpost_requests_total counter\n");
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < METRICS_STAGES; i++)
         metrics_printf(b, "outpost_requests_total{stage=\"%s\"} %llu\n", metrics_stages[i],
                        (unsigned long long)m->requests[i]);
     metrics_printf(b, "# HELP outpost_decisions_total Replies by action.\n"

@@ -21,13 +21,14 @@
 
 #define METRICS_RULES_MAX  48
 #define METRICS_BUCKETS    14
+#define METRICS_STAGES     6   /* enum stage: RCPT .. MAIL, other */
 #define METRICS_REQ_MAX    4096
 #define METRICS_TIMEOUT_MS 5000
 #define METRICS_CONNS_MAX  16
 #define METRICS_PAGE_MAX   (256 * 1024)
 
 struct metrics {
-    uint64_t requests[5];           /* by enum stage */
+    uint64_t requests[METRICS_STAGES]; /* by enum stage */
     uint64_t decisions[4];          /* by enum action */
     struct {
         char       *rule;           /* owned copy */

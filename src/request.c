@@ -20,6 +20,8 @@ static enum stage request_stage(const char *s)
         return STAGE_DATA;
     if (strcmp(s, "VRFY") == 0)
         return STAGE_VRFY;
+    if (strcmp(s, "MAIL") == 0)
+        return STAGE_MAIL;
     return STAGE_OTHER;
 }
 

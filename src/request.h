@@ -18,7 +18,7 @@
 struct conn;
 struct config;
 
-enum stage { STAGE_RCPT, STAGE_EOM, STAGE_DATA, STAGE_VRFY, STAGE_OTHER };
+enum stage { STAGE_RCPT, STAGE_EOM, STAGE_DATA, STAGE_VRFY, STAGE_MAIL, STAGE_OTHER };
 
 /* Longest account name kept; a longer sasl_username is cut for logging but
  * the request is marked bad (it cannot be a real login). */
@@ -46,6 +46,9 @@ struct request {
     uint64_t       rcpt_hash;   /* conn.c: this RCPT's recipient, hashed */
     bool           rcpt_new;    /* conn.c: it was new to the instance (a refusal
                                    takes it back) */
+    bool           id_first;    /* conn.c: the first RCPT of the instance on
+                                   this connection (or a MAIL request): the
+                                   sender identity is recorded here */
     char           strings[];   /* all values, NUL-terminated, owned */
 };
 

@@ -1223,7 +1223,9 @@ START_TEST(test_keys_contract)
     };
     /* keys added to the contract (documented in doc/configuration.md) */
     static const char *const added[] = { "policy_dir", "texts.recipients_final",
-                                          "texts.exceeds" };
+                                          "texts.exceeds", "identities.stage",
+                                          "identities.observed_max",
+                                          "identities.observed_ttl" };
     struct t_keys k = { .n = 0 };
 
     config_keys(t_keys_collect, &k);

@@ -70,6 +70,8 @@ static void daemon_page(void *arg, struct metrics_buf *b)
         (unsigned long long)st->timeouts, (unsigned long long)st->errors,
         (unsigned long long)st->refused, (unsigned long long)st->noscript,
         (unsigned long long)st->connects, (unsigned long long)st->disconnects);
+    metrics_hist_render(b, "outpost_redis_seconds",
+                        "Round-trip time of the script calls Redis answered.", &st->rtt);
     metrics_printf(b,
         "# HELP outpost_suspension_cache_entries Accounts in the last-known suspension "
         "cache.\n# TYPE outpost_suspension_cache_entries gauge\n"

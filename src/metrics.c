@@ -40,11 +40,33 @@ void metrics_decision(struct metrics *m, int stage, enum action a,
     }
     if (i < m->nrules)
         m->rules[i].n++;
+    metrics_hist_add(&m->latency, us);
+}
+
+void metrics_hist_add(struct metrics_hist *h, uint64_t us)
+{
+    size_t i;
     for (i = 0; i < METRICS_BUCKETS && us > metrics_bounds_us[i]; i++)
         ;
-    m->latency[i]++;
-    m->latency_count++;
-    m->latency_sum_us += us;
+    h->b[i]++;
+    h->count++;
+    h->sum_us += us;
+}
+
+void metrics_hist_render(struct metrics_buf *b, const char *name, const char *help,
+                         const struct metrics_hist *h)
+{
+    metrics_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (int i = 0; i < METRICS_BUCKETS; i++) {
+        cum += h->b[i];
+        metrics_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
+                       (double)metrics_bounds_us[i] / 1e6, (unsigned long long)cum);
+    }
+    cum += h->b[METRICS_BUCKETS];
+    metrics_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n",
+                   name, (unsigned long long)cum, name, (double)h->sum_us / 1e6, name,
+                   (unsigned long long)h->count);
 }
 
 void metrics_free(struct metrics *m)
@@ -109,20 +131,8 @@ void metrics_render(const struct metrics *m, struct metrics_buf *b)
                       "outpost_config_reloads_total{result=\"ok\"} %llu\n"
                       "outpost_config_reloads_total{result=\"failed\"} %llu\n",
                    (unsigned long long)m->reloads, (unsigned long long)m->reload_failures);
-    metrics_printf(b, "# HELP outpost_decision_seconds Time from a request's last byte to "
-                      "its reply.\n# TYPE outpost_decision_seconds histogram\n");
-    uint64_t cum = 0;
-    for (int i = 0; i < METRICS_BUCKETS; i++) {
-        cum += m->latency[i];
-        metrics_printf(b, "outpost_decision_seconds_bucket{le=\"%g\"} %llu\n",
-                       (double)metrics_bounds_us[i] / 1e6, (unsigned long long)cum);
-    }
-    cum += m->latency[METRICS_BUCKETS];
-    metrics_printf(b, "outpost_decision_seconds_bucket{le=\"+Inf\"} %llu\n"
-                      "outpost_decision_seconds_sum %.6f\n"
-                      "outpost_decision_seconds_count %llu\n",
-                   (unsigned long long)cum, (double)m->latency_sum_us / 1e6,
-                   (unsigned long long)m->latency_count);
+    metrics_hist_render(b, "outpost_decision_seconds",
+                        "Time from a request's last byte to its reply.", &m->latency);
 }
 
 /* ---- the HTTP/1.0 responder ------------------------------------------- */

@@ -27,6 +27,13 @@
 #define METRICS_CONNS_MAX  16
 #define METRICS_PAGE_MAX   (256 * 1024)
 
+/* A latency histogram in microseconds (bucket bounds in metrics.c). */
+struct metrics_hist {
+    uint64_t b[METRICS_BUCKETS + 1];    /* per bucket; the last is +Inf */
+    uint64_t count, sum_us;
+};
+void metrics_hist_add(struct metrics_hist *h, uint64_t us);
+
 struct metrics {
     uint64_t requests[METRICS_STAGES]; /* by enum stage */
     uint64_t decisions[4];          /* by enum action */
@@ -39,9 +46,7 @@ struct metrics {
     uint64_t protocol_errors;       /* connections closed for bad input */
     uint64_t bad_requests;          /* answered DUNNO without evaluation */
     uint64_t reloads, reload_failures;
-    uint64_t latency[METRICS_BUCKETS + 1]; /* decision time, cumulative in render */
-    uint64_t latency_count;
-    uint64_t latency_sum_us;
+    struct metrics_hist latency;    /* decision time */
 };
 
 void metrics_decision(struct metrics *m, int stage, enum action a,
@@ -55,6 +60,9 @@ struct metrics_buf {
 };
 void metrics_printf(struct metrics_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A histogram as Prometheus NAME_bucket/_sum/_count in seconds. */
+void metrics_hist_render(struct metrics_buf *b, const char *name, const char *help,
+                         const struct metrics_hist *h);
 /* HELP/TYPE lines and the counters of struct metrics. */
 void metrics_render(const struct metrics *m, struct metrics_buf *b);
 

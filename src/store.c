@@ -64,6 +64,7 @@ struct store_call {
     store_cb          *late;            /* or NULL: a reply after the deadline */
     void              *arg;             /* for cb and late; not owned */
     uint64_t           sent_ms;         /* uv_now() */
+    uint64_t           sent_ns;         /* uv_hrtime(): the round-trip time */
     uint64_t           deadline_ms;
     bool               answered;        /* cb has run */
     bool               retried;         /* NOSCRIPT resend done */
@@ -807,6 +808,7 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
                 out.n++;
             }
             s->st.replies++;
+            metrics_hist_add(&s->st.rtt, (uv_hrtime() - c->sent_ns) / 1000);
         } else {
             out.why = "unexpected reply type";
             s->st.errors++;
@@ -868,6 +870,7 @@ int store_eval(struct store *s, enum store_script which, struct request *rq,
     }
     c->rq = request_ref(rq);
     c->sent_ms = uv_now(s->loop);
+    c->sent_ns = uv_hrtime();
     c->deadline_ms = c->sent_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
     c->prev = s->tail;
     if (s->tail != NULL)

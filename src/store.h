@@ -24,6 +24,8 @@
 
 #include <uv.h>
 
+#include "metrics.h"            /* struct metrics_hist */
+
 struct config;
 struct request;
 struct store;
@@ -50,6 +52,7 @@ typedef void store_cb(struct request *rq, const struct store_reply *r, void *arg
 struct store_stats {
     uint64_t calls, replies, timeouts, errors, noscript, refused;
     uint64_t connects, disconnects;
+    struct metrics_hist rtt;        /* send to reply of each answered call */
 };
 
 struct store *store_new(uv_loop_t *loop, struct config *const *cfg);

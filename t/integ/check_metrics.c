@@ -14,16 +14,20 @@
 #include "../lib/tlib.h"
 
 static struct tdaemon *shadow;          /* shared with the runner for reaping */
+static struct tredis *rshadow;          /* same, for the redis-server */
 
 static void shared_make(void)
 {
     shadow = tshared_alloc(sizeof *shadow);
+    rshadow = tshared_alloc(sizeof *rshadow);
 }
 
 static void shared_reap(void)
 {
     tdaemon_reap(shadow);
+    tredis_reap(rshadow);
     tshared_free(shadow, sizeof *shadow);
+    tshared_free(rshadow, sizeof *rshadow);
 }
 
 static int metrics_port(const struct tdaemon *d)
@@ -97,6 +101,67 @@ START_TEST(counters_and_404)
     ck_assert_msg(strncmp(page, "HTTP/1.0 404 ", 13) == 0, "got %.80s", page);
     tdaemon_cleanup(&d);
     memset(shadow, 0, sizeof *shadow);
+}
+END_TEST
+
+/* With a real Redis: every script call Redis answered is in the round-trip
+ * histogram (outpost_redis_seconds), and MAIL requests are counted as such
+ * (they reach Redis only with identities.stage "mail"). */
+START_TEST(redis_round_trip)
+{
+    struct tredis r;
+    tredis_start(&r, NULL);
+    *rshadow = r;
+    char extra[512];
+    snprintf(extra, sizeof extra, "\"metrics\": {\"listen\": \"127.0.0.1:0\"},"
+             " \"redis\": {\"address\": \"unix:%s\"},"
+             " \"identities\": {\"mode\": \"monitor\", \"stage\": \"mail\"},", r.sock);
+    struct tdaemon d;
+    tdaemon_prepare(&d, NULL, extra);
+    *shadow = d;
+    tdaemon_launch(&d);
+    *shadow = d;
+    int port = metrics_port(&d);
+    long off = 0;
+    ck_assert_msg(tdaemon_log_wait_from(&d, &off, "redis: connected to", 5000),
+                  "not connected to Redis");
+
+    int fd = tconnect_unix(d.sock);
+    char action[256];
+    tquery(fd, "protocol_state=MAIL\nsasl_username=a\nsender=a@example.com\n",
+           action, sizeof action);
+    ck_assert_str_eq(action, "DUNNO");
+    tquery(fd, "protocol_state=MAIL\nsender=a@example.com\n", action, sizeof action);
+    ck_assert_str_eq(action, "DUNNO");          /* unauthenticated: not asked */
+    for (int i = 0; i < 3; i++) {
+        tquery(fd, "protocol_state=RCPT\nsasl_username=a\nrecipient=b@example.org\n",
+               action, sizeof action);
+        ck_assert_str_eq(action, "DUNNO");
+    }
+    tquery(fd, "protocol_state=DATA\nsasl_username=a\n", action, sizeof action);
+    ck_assert_str_eq(action, "DUNNO");
+    close(fd);
+
+    const char *page = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
+    const char *want[] = {
+        "outpost_requests_total{stage=\"MAIL\"} 2\n",
+        "outpost_requests_total{stage=\"RCPT\"} 3\n",
+        "outpost_requests_total{stage=\"DATA\"} 1\n",
+        "outpost_rule_decisions_total{rule=\"stage\"} 2\n",
+        "outpost_rule_decisions_total{rule=\"default\"} 4\n",
+        "outpost_redis_calls_total{outcome=\"replied\"} 4\n",
+        "outpost_redis_seconds_count 4\n",
+        "outpost_redis_seconds_bucket{le=\"+Inf\"} 4\n",
+        "# TYPE outpost_redis_seconds histogram\n",
+        "outpost_decision_seconds_count 6\n",
+        "outpost_redis_up 1\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(page, want[i]) != NULL, "missing %s in:\n%s", want[i], page);
+    tdaemon_cleanup(&d);
+    memset(shadow, 0, sizeof *shadow);
+    tredis_stop(&r);
+    memset(rshadow, 0, sizeof *rshadow);
 }
 END_TEST
 
@@ -214,6 +279,8 @@ START_TEST(ctl_stats)
     ck_assert_int_eq(jget(root, "outpost_requests_total", "DATA"), 1);
     ck_assert_int_eq(jget(root, "outpost_requests_total", "VRFY"), 1);
     ck_assert_int_eq(jget(root, "outpost_requests_total", "other"), 0);
+    ck_assert_int_eq(jget(root, "outpost_requests_total", "MAIL"), 0);
+    ck_assert_int_eq(jget(root, "outpost_redis_seconds_count", NULL), 0);
     ck_assert_int_eq(jget(root, "outpost_decisions_total", "REJECT"), 2);
     ck_assert_int_eq(jget(root, "outpost_decisions_total", "DUNNO"), 3);
     ck_assert_int_eq(jget(root, "outpost_decisions_total", "DEFER"), 0);
@@ -269,6 +336,7 @@ int main(void)
     tcase_add_test(tc, counters_and_404);
     tcase_add_test(tc, bounds);
     tcase_add_test(tc, ctl_stats);
+    tcase_add_test(tc, redis_round_trip);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

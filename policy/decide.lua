@@ -21,7 +21,8 @@ address is recorded as observed for the account (bounded, with a TTL) and,
 at most once per event_window per address, an identity_violation event is
 appended to the events stream; enforce (from enforce_from on) refuses,
 monitor lets the evaluation go on and the final reply carries
-'#identity', STATE, ADDRESS, NEW at its end.
+'#identity', STATE, ADDRESS, NEW after the rule's own elements (before
+the shadow limit names of an 'ok').
 
 Domains: an entry "example.com" matches that domain only, ".example.com"
 every subdomain of it.  Clients: the client's 32 hex digits are masked to
@@ -403,5 +404,6 @@ if at_eom then
     end
 end
 local reply = { 'ok', class, counted }
+reply = fin(reply)                 -- before the shadow names: never cut off
 for _, name in ipairs(shadows) do reply[#reply + 1] = name end
-return fin(reply)
+return reply

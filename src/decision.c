@@ -395,14 +395,16 @@ static void decision_on_store(struct request *rq, const struct store_reply *r, v
         decision_failed(env, rq, r->ok ? "empty reply" : r->why);
         return;
     }
-    /* a monitored identity violation ends the reply: "#identity", STATE,
-     * ADDRESS, NEW (decide.lua) */
+    /* a monitored identity violation: "#identity", STATE, ADDRESS, NEW
+     * after the rule's own elements (decide.lua; before shadow names) */
     size_t nv = r->n;           /* the elements before it */
     const char *const *idn = NULL;
-    if (r->n >= 5 && strcmp(r->v[r->n - 4], "#identity") == 0) {
-        nv = r->n - 4;
-        idn = (const char *const *)&r->v[nv + 1];
-    }
+    for (size_t i = 1; i + 3 < r->n; i++)
+        if (strcmp(r->v[i], "#identity") == 0) {
+            nv = i;
+            idn = (const char *const *)&r->v[i + 1];
+            break;
+        }
     if (strcmp(what, "identity") == 0 && r->n >= 3) {
         decision_identity_log(rq, "enforce", r->v[1], r->v[2][0] == '1');
         struct decision_vars v = { .address = r->v[1][0] == '!' ? rq->attr[PA_SENDER]

@@ -31,7 +31,7 @@ struct request;
 struct store;
 
 #define STORE_INFLIGHT_MAX 10000    /* calls in flight; more fail at once */
-#define STORE_REPLY_MAX    8        /* elements of a script reply kept */
+#define STORE_REPLY_MAX    16       /* elements of a script reply kept */
 #define STORE_ARGS_MAX     1024     /* keys + arguments of one call */
 #define STORE_BACKOFF_MIN_MS 100
 #define STORE_BACKOFF_MAX_MS 2000

@@ -231,10 +231,11 @@ if account ~= '' and idline and idline ~= '' then
                     if t - (tonumber(rec.ev) or 0) >= tonumber(win) then
                         rec.ev = t
                         new = '1'
-                        redis.call('XADD', kev, 'MAXLEN', '~', evmax, '*',
+                        redis.call('XADD', kev, 'MAXLEN', '~', evmax, '*', 'v', '1',
                                    'type', 'identity_violation', 'account', account,
-                                   'json', cjson.encode({ op = 'identity_violation',
-                                       at = t, account = account, address = addr,
+                                   'json', cjson.encode({ v = 1, type = 'identity_violation',
+                                       op = 'identity_violation', at = t,
+                                       account = account, address = addr,
                                        mode = state, count = rec.count }))
                     end
                     redis.call('HSET', kobs, addr, cjson.encode(rec))

@@ -134,12 +134,17 @@ local function encode(obj)
     return s
 end
 
+-- One entry of the events stream (doc/keys.md "Events"): fields v (the
+-- schema version), type, account, json (obj with v and type added).
+local EVENT_VERSION = 1
 local function event(key, evmax, etype, account, obj)
+    obj.v = EVENT_VERSION
+    obj.type = etype
     if evmax then
-        redis.call('XADD', key, 'MAXLEN', '~', istr(evmax), '*', 'type', etype,
-                   'account', account, 'json', encode(obj))
+        redis.call('XADD', key, 'MAXLEN', '~', istr(evmax), '*', 'v', EVENT_VERSION,
+                   'type', etype, 'account', account, 'json', encode(obj))
     else
-        redis.call('XADD', key, '*', 'type', etype, 'account', account,
+        redis.call('XADD', key, '*', 'v', EVENT_VERSION, 'type', etype, 'account', account,
                    'json', encode(obj))
     end
 end
@@ -189,7 +194,7 @@ local function suspend(keys, args)
     end
     audit(keys[2], rec)
     rec.account = account
-    event(keys[4], evmax, 'suspend', account, rec)
+    event(keys[4], evmax, 'suspended', account, rec)
     return { at, untl }
 end
 
@@ -215,7 +220,7 @@ local function reinstate(keys, args)
     local rec = { op = 'reinstate', at = at, by = by, note = note, reason = old }
     audit(keys[2], rec)
     rec.account = account
-    event(keys[4], evmax, 'reinstate', account, rec)
+    event(keys[4], evmax, 'reinstated', account, rec)
     return 1
 end
 

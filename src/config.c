@@ -343,6 +343,7 @@ static const struct cfg_opt cfg_verdicts_opts[] = {
 
 static const struct cfg_opt cfg_events_opts[] = {
   { "max_length", CFG_UINT, CF(events.max_length), "100000", 1, 1000000000, 0 },
+  { "limit_window", CFG_DUR, CF(events.limit_window_ms), "1h", CFG_SEC, 30 * CFG_DAY, 0 },
   { NULL }
 };
 
@@ -378,6 +379,10 @@ static const struct cfg_opt cfg_notifier_opts[] = {
   { "from",     CFG_STR, CF(notifier.from), NULL, 0, 0, 0, .check = cfg_chk_mailaddr },
   { "window",   CFG_DUR, CF(notifier.window_ms), "1h", CFG_SEC, 30 * CFG_DAY, 0 },
   { "sendmail", CFG_STR, CF(notifier.sendmail), "/usr/sbin/sendmail", 0, 0, 0,
+    .check = cfg_chk_path },
+  { "group",    CFG_STR, CF(notifier.group), "outpost-notify", 0, 0, 0,
+    .check = cfg_chk_word },
+  { "template_dir", CFG_STR, CF(notifier.template_dir), NULL, 0, 0, 0,
     .check = cfg_chk_path },
   { NULL }
 };

@@ -156,6 +156,7 @@ struct config {
 
     struct {
         uint64_t max_length;    /* 100000 */
+        int64_t  limit_window_ms; /* 1h: one limit_reached event per counter */
     } events;
 
     struct {                    /* all owned; defaults from SPEC §5;
@@ -180,6 +181,8 @@ struct config {
         char   *from;           /* owned or NULL */
         int64_t window_ms;      /* 1h */
         char   *sendmail;       /* owned; "/usr/sbin/sendmail" */
+        char   *group;          /* owned; "outpost-notify": its consumer group */
+        char   *template_dir;   /* owned or NULL: built-in templates */
     } notifier;
 
     char *policy_dir;           /* owned; where decide.lua and outpost.lua

@@ -1225,7 +1225,9 @@ START_TEST(test_keys_contract)
     static const char *const added[] = { "policy_dir", "texts.recipients_final",
                                           "texts.exceeds", "identities.stage",
                                           "identities.observed_max",
-                                          "identities.observed_ttl" };
+                                          "identities.observed_ttl",
+                                          "events.limit_window", "notifier.group",
+                                          "notifier.template_dir" };
     struct t_keys k = { .n = 0 };
 
     config_keys(t_keys_collect, &k);

@@ -425,8 +425,9 @@ static int sink_count_wait(const struct postfix *p, int want, int ms)
     }
 }
 
-/* True if some file in sink/ contains needle. */
-static int sink_grep(const struct postfix *p, const char *needle)
+/* The files in sink/ that contain needle or, with every, how often needle
+ * occurs in all of them. */
+static int sink_find(const struct postfix *p, const char *needle, bool every)
 {
     int n = 0;
     DIR *d = opendir(p->sink);
@@ -437,11 +438,23 @@ static int sink_grep(const struct postfix *p, const char *needle)
             continue;
         char path[512];
         snprintf(path, sizeof path, "%s/%s", p->sink, e->d_name);
-        if (tfile_contains(path, needle))
+        if (!every) {
+            n += tfile_contains(path, needle);
+            continue;
+        }
+        char *t = tfile_read(path);
+        for (const char *c = t; c != NULL && (c = strstr(c, needle)) != NULL; c++)
             n++;
+        free(t);
     }
     closedir(d);
     return n;
+}
+
+/* How many files in sink/ contain needle. */
+static int sink_grep(const struct postfix *p, const char *needle)
+{
+    return sink_find(p, needle, false);
 }
 
 /* ---- outpostd and Redis */
@@ -463,21 +476,33 @@ static char *d_log_tail(const struct tdaemon *d)
 
 static char listen_json[NDAEMONS][64];
 
-/* A daemon on inet:127.0.0.1:port with its classes (default "standard");
- * waits for "redis: connected to" when want_redis. */
-static void start_daemon(struct tdaemon *d, int port, const char *extra, const char *classes,
-                         bool want_redis)
+/* The config of a daemon on inet:127.0.0.1:port with its classes (default
+ * "standard"); starts nothing. */
+static void prepare_daemon(struct tdaemon *d, int port, const char *extra, const char *classes)
 {
-    long off = 0;
     char *lj = listen_json[d - daemons];
     snprintf(lj, 64, "[\"inet:127.0.0.1:%d\"]", port);
     tdaemon_prepare_classes(d, lj, extra, "standard", classes);
     track_d(d);
+}
+
+/* Starts a prepared daemon; waits for "redis: connected to" when
+ * want_redis. */
+static void launch_daemon(struct tdaemon *d, bool want_redis)
+{
+    long off = 0;
     tdaemon_launch(d);
     track_d(d);
     if (want_redis)
         ck_assert_msg(tdaemon_log_wait_from(d, &off, "redis: connected to", 10000),
                       "outpostd did not connect to Redis; log:\n%s", d_log_tail(d));
+}
+
+static void start_daemon(struct tdaemon *d, int port, const char *extra, const char *classes,
+                         bool want_redis)
+{
+    prepare_daemon(d, port, extra, classes);
+    launch_daemon(d, want_redis);
 }
 
 static void start_redis(struct tredis *r)
@@ -518,6 +543,29 @@ static int ctl(const struct tdaemon *d, char *out, size_t cap, ...)
     int st = trun(argv, out, cap, err, sizeof err, 20000);
     ck_assert_msg(st != -1 && WIFEXITED(st), "outpostctl did not exit: %s", err);
     return WEXITSTATUS(st);
+}
+
+/* setup_one for the identity tests: `identities` is the config's
+ * "identities" member.  The state marker is written (outpostctl init)
+ * before outpostd starts, as an operator does once per Redis: while it is
+ * missing, enforce falls back to monitor (SPEC 9, doc/operations.md), and
+ * outpostd only looks again every 5 s. */
+static void setup_ids(const char *identities)
+{
+    char extra[2048], more[1024], out[4096];
+    struct tdaemon *d = &daemons[0];
+    start_redis(&redises[0]);
+    snprintf(more, sizeof more, "\"identities\": %s,", identities);
+    redis_extra(extra, sizeof extra, &redises[0], more);
+    int port = free_port();
+    prepare_daemon(d, port, extra, "{\"standard\": {}}");
+    int rc = ctl(d, out, sizeof out, "init", "--by", "e2e", (char *)NULL);
+    ck_assert_msg(rc == 0, "outpostctl init: exit %d %s", rc, out);
+    launch_daemon(d, true);
+    ck_assert_msg(!tfile_contains(d->log, "state marker"),
+                  "outpostd misses the state marker:\n%s", d_log_tail(d));
+    postfix_prepare(&postfixes[0], port, NULL);
+    postfix_launch(&postfixes[0]);
 }
 
 /* ---- SMTP client */
@@ -698,6 +746,58 @@ static long long ctr_sum(const struct tredis *r, const char *account, const char
             sum += atoll(tok);
     }
     return sum;
+}
+
+/* The grant of doc/keys.md "Sender identities", as plain redis-cli does
+ * it: FCALL outpost_identity with its 6 keys; OP grant = verified. */
+static void identity_grant(const struct tredis *r, const char *account, const char *addr)
+{
+    char k[6][320], out[4096];
+    snprintf(k[0], sizeof k[0], PFX "{a:%s}:ids", account);
+    snprintf(k[1], sizeof k[1], PFX "{id:%s}:who", addr);
+    snprintf(k[2], sizeof k[2], PFX "{a:%s}:audit", account);
+    snprintf(k[3], sizeof k[3], PFX "{events}");
+    snprintf(k[4], sizeof k[4], PFX "{a:%s}:observed", account);
+    snprintf(k[5], sizeof k[5], PFX "{idx}:observed");
+    int rc = tredis_cli(r, out, sizeof out, "FCALL", "outpost_identity", "6", k[0], k[1],
+                        k[2], k[3], k[4], k[5], "grant", account, addr, "", "e2e", "100000",
+                        (char *)NULL);
+    ck_assert_msg(rc == 0 && strcmp(out, "1") == 0, "FCALL outpost_identity grant %s %s: "
+                  "exit %d \"%s\", want 1", account, addr, rc, out);
+}
+
+/* The integer member `name` of a flat JSON object text, or -1. */
+static long long json_int(const char *json, const char *name)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", name);
+    const char *v = strstr(json, pat);
+    return v == NULL ? -1 : atoll(v + strlen(pat));
+}
+
+/* The events of type `type` in P{events} (XRANGE - +): how many; the JSON
+ * of the last one into json. */
+static int events_of(const struct tredis *r, const char *type, char *json, size_t cap)
+{
+    static char out[65536];
+    int rc = tredis_cli(r, out, sizeof out, "XRANGE", PFX "{events}", "-", "+",
+                        (char *)NULL);
+    ck_assert_msg(rc == 0, "XRANGE: exit %d", rc);
+    /* one line per element: ID, type, TYPE, account, ACCOUNT, json, JSON */
+    int n = 0;
+    bool want = false;
+    json[0] = '\0';
+    const char *prev = "";
+    for (char *tok = strtok(out, "\n"); tok != NULL; prev = tok, tok = strtok(NULL, "\n")) {
+        if (strcmp(prev, "type") == 0) {
+            want = strcmp(tok, type) == 0;
+            n += want;
+        } else if (want && strcmp(prev, "json") == 0) {
+            snprintf(json, cap, "%s", tok);
+            want = false;
+        }
+    }
+    return n;
 }
 
 /* ---- tests */
@@ -1077,6 +1177,81 @@ START_TEST(test_sasl_plain)
 }
 END_TEST
 
+/* Issue #9, enforce: an address alice holds no grant for is refused at
+ * RCPT (553 5.7.1); once granted (verified) through redis-cli FCALL, the
+ * same message goes through. */
+START_TEST(test_identity_enforce)
+{
+    setup_ids("{\"mode\": \"enforce\"}");
+    struct postfix *p = &postfixes[0];
+    const char *r[] = { "bob@example.net" };
+    char json[4096];
+    struct smtp s;
+    smtp_open(&s, p, "alice", NULL);
+    int code = smtp_mail(&s, "notmine@example.org", r, 1, NULL, NULL, 0, "id-enforce");
+    ck_assert_msg(code == 553 && strstr(s.text, "553 5.7.1 ") == s.text
+                  && strstr(s.text, "Not authorized to send as <notmine@example.org>") != NULL,
+                  "not granted: got \"%s\", want 553 5.7.1 Not authorized to send as "
+                  "<notmine@example.org>\n%s", s.text, d_log_tail(&daemons[0]));
+    smtp_close(&s);
+    ck_assert_int_eq(sink_count_wait(p, 1, 1000), 0);
+    ck_assert_int_eq(events_of(&redises[0], "identity_violation", json, sizeof json), 1);
+    ck_assert_msg(strstr(json, "\"mode\":\"enforce\"") != NULL
+                  && strstr(json, "\"address\":\"notmine@example.org\"") != NULL,
+                  "the event: %s", json);
+
+    identity_grant(&redises[0], "alice", "notmine@example.org");
+    smtp_open(&s, p, "alice", NULL);
+    code = smtp_mail(&s, "notmine@example.org", r, 1, NULL, NULL, 0, "id-enforce");
+    ck_assert_msg(code == 250, "granted: got \"%s\", want 250\n%s", s.text,
+                  d_log_tail(&daemons[0]));
+    smtp_close(&s);
+    ck_assert_int_eq(sink_count_wait(p, 1, 15000), 1);
+    ck_assert_int_eq(sink_grep(p, "Subject: e2e id-enforce"), 1);
+    ck_assert_int_eq(events_of(&redises[0], "identity_violation", json, sizeof json), 1);
+    expect_no_435(p);
+}
+END_TEST
+
+/* Issue #9, monitor: the same violation is delivered, with the warning
+ * header (prepended at the first RCPT only), one identity_violation event
+ * and the address observed once, whatever the number of recipients. */
+START_TEST(test_identity_monitor)
+{
+    setup_ids("{\"mode\": \"monitor\", \"prepend_header\": \"X-Outpost-Identity\"}");
+    struct postfix *p = &postfixes[0];
+    const char *r[] = { "bob@example.net", "carol@example.net" };
+    int rc[2];
+    char json[4096], out[4096];
+    struct smtp s;
+    smtp_open(&s, p, "alice", NULL);
+    int code = smtp_mail(&s, "other@example.org", r, 2, rc, NULL, 0, "id-monitor");
+    ck_assert_msg(rc[0] == 250 && rc[1] == 250, "RCPT codes %d %d", rc[0], rc[1]);
+    ck_assert_msg(code == 250, "monitor: got \"%s\", want 250\n%s", s.text,
+                  d_log_tail(&daemons[0]));
+    smtp_close(&s);
+    ck_assert_int_eq(sink_count_wait(p, 1, 15000), 1);
+    ck_assert_int_eq(sink_grep(p, "Subject: e2e id-monitor"), 1);
+    int h = sink_find(p, "X-Outpost-Identity: account alice is not authorized to "
+                           "send as <other@example.org>", true);
+    ck_assert_msg(h == 1, "the header is %d times in the delivered message, want 1:\n%s",
+                  h, pf_log_tail(p));
+
+    ck_assert_int_eq(events_of(&redises[0], "identity_violation", json, sizeof json), 1);
+    ck_assert_msg(strstr(json, "\"account\":\"alice\"") != NULL
+                  && strstr(json, "\"address\":\"other@example.org\"") != NULL
+                  && strstr(json, "\"mode\":\"monitor\"") != NULL
+                  && json_int(json, "count") == 1, "the event: %s", json);
+    int st = tredis_cli(&redises[0], out, sizeof out, "HGET", PFX "{a:alice}:observed",
+                        "other@example.org", (char *)NULL);
+    ck_assert_msg(st == 0 && json_int(out, "count") == 1,
+                  "observed other@example.org: \"%s\", want count 1", out);
+    ck_assert_msg(tdaemon_log_wait(&daemons[0], "identity violation account=\"alice\""),
+                  "outpostd logged no violation:\n%s", d_log_tail(&daemons[0]));
+    expect_no_435(p);
+}
+END_TEST
+
 static void add(Suite *s, const char *name, const TTest *t)
 {
     TCase *tc = tcase_create(name);     /* one test per case: see shared_reap */
@@ -1102,6 +1277,8 @@ static Suite *suite(void)
     add(s, "sighup", test_sighup);
     add(s, "multi_mta", test_multi_mta);
     add(s, "sasl_plain", test_sasl_plain);
+    add(s, "identity_enforce", test_identity_enforce);
+    add(s, "identity_monitor", test_identity_monitor);
     return s;
 }
 

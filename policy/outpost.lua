@@ -26,6 +26,12 @@ order and examples):
         A LIMIT BY EVMAX                                   -> keys deleted
   FCALL_RO outpost_usage N P{x:ID}:rl:LIMIT... NOW_MS PER_MS...
                                    -> {{used, w_ms, free_next_ms}, ...}
+  FCALL outpost_verdict 7 P{verdicts} P{a:A}:strikes P{a:A}:acct P{a:A}:susp
+        P{a:A}:audit P{idx}:suspended P{events} GROUP ID A WEIGHT RECIPIENTS
+        QUEUE_ID REF SOURCE DEFAULT_CLASS EVMAX NCLASS CLASSLINE...
+                                                  -> {1, strikes, suspended} | {0}
+  FCALL outpost_verdict_dead 3 P{verdicts} P{verdicts}:dead P{events}
+        GROUP ID REASON [FIELD VALUE]...                   -> 1 | 0
   FCALL outpost_identity 6 P{a:A}:ids P{id:ADDRESS}:who P{a:A}:audit P{events}
         P{a:A}:observed P{idx}:observed
         OP A ADDRESS FOR_MS BY EVMAX                       -> 1 | 0 | -1
@@ -154,6 +160,38 @@ local function audit(key, obj)
     redis.call('LTRIM', key, 0, AUDIT_MAX - 1)
 end
 
+-- Writes a suspension: the record, its index entry, an audit entry and a
+-- "suspended" event (extra: more fields for both).  Returns until.
+local function put_suspension(ksusp, kaudit, kidx, kevents, evmax, account, reason, by,
+                              for_ms, note, at, extra)
+    local untl = 0
+    if for_ms > 0 then untl = at + for_ms end
+    local old = redis.call('HGET', ksusp, 'reason')
+
+    redis.call('DEL', ksusp)              -- a replaced record keeps no stale field
+    redis.call('HSET', ksusp, 'reason', reason, 'by', by, 'at', istr(at),
+               'until', istr(untl), 'note', note)
+    if untl > 0 then
+        redis.call('PEXPIREAT', ksusp, istr(untl))
+        redis.call('ZADD', kidx, istr(untl), account)
+    else
+        redis.call('PERSIST', ksusp)
+        redis.call('ZADD', kidx, '+inf', account)
+    end
+
+    local rec = { op = 'suspend', at = at, by = by, reason = reason,
+                  ['until'] = untl, note = note }
+    if old then
+        rec.replaced = 1
+        rec.old_reason = old
+    end
+    for k, v in pairs(extra or {}) do rec[k] = v end
+    audit(kaudit, rec)
+    rec.account = account
+    event(kevents, evmax, 'suspended', account, rec)
+    return untl
+end
+
 -- KEYS susp audit idx events; ARGV ACCOUNT REASON BY FOR_MS NOTE EVMAX
 local function suspend(keys, args)
     if #keys ~= 4 or #args ~= 6 then
@@ -171,41 +209,25 @@ local function suspend(keys, args)
     if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
 
     local at = now_ms()
-    local untl = 0
-    if for_ms > 0 then untl = at + for_ms end
-    local old = redis.call('HGET', keys[1], 'reason')
-
-    redis.call('DEL', keys[1])            -- a replaced record keeps no stale field
-    redis.call('HSET', keys[1], 'reason', reason, 'by', by, 'at', istr(at),
-               'until', istr(untl), 'note', note)
-    if untl > 0 then
-        redis.call('PEXPIREAT', keys[1], istr(untl))
-        redis.call('ZADD', keys[3], istr(untl), account)
-    else
-        redis.call('PERSIST', keys[1])
-        redis.call('ZADD', keys[3], '+inf', account)
-    end
-
-    local rec = { op = 'suspend', at = at, by = by, reason = reason,
-                  ['until'] = untl, note = note }
-    if old then
-        rec.replaced = 1
-        rec.old_reason = old
-    end
-    audit(keys[2], rec)
-    rec.account = account
-    event(keys[4], evmax, 'suspended', account, rec)
+    local untl = put_suspension(keys[1], keys[2], keys[3], keys[4], evmax, account,
+                                reason, by, for_ms, note, at, nil)
     return { at, untl }
 end
 
 -- KEYS susp audit idx events; ARGV ACCOUNT BY NOTE EVMAX
 local function reinstate(keys, args)
-    if #keys ~= 4 or #args ~= 4 then
-        return fail('usage: outpost_reinstate 4 SUSP AUDIT IDX EVENTS ACCOUNT BY NOTE EVMAX')
+    if (#keys ~= 4 and #keys ~= 5) or #args ~= 4 then
+        return fail('usage: outpost_reinstate 4|5 SUSP AUDIT IDX EVENTS [STRIKES] ' ..
+                    'ACCOUNT BY NOTE EVMAX')
     end
     local account, by, note, evmax = args[1], args[2], args[3], uint(args[4])
     local e = account_keys(keys, account)
     if e then return e end
+    if keys[5] and not ends_with(keys[5], '{a:' .. escape(account) .. '}:strikes') then
+        return fail('the fifth key must be P{a:' .. escape(account) .. '}:strikes')
+    end
+    -- a reinstated account starts from zero strikes (the audit keeps them)
+    if keys[5] then redis.call('DEL', keys[5]) end
     if not nonempty(by) then return fail('empty by') end
     if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
 
@@ -651,6 +673,125 @@ local function identity(keys, args)
     return 1
 end
 
+-- ---- spam verdicts (doc/keys.md "Spam verdicts") -------------------------
+
+local VERDICT_STRIKES_MAX = 10000               -- members of a strikes ZSET
+local DEAD_MAX = 10000                          -- dead-letter stream cap
+
+-- KEYS stream dead events; ARGV GROUP ID REASON FIELD VALUE ...
+-- A malformed verdict: acknowledged and kept in the dead-letter stream,
+-- in the same call, so it is neither lost nor retried.  1, or 0 when the
+-- entry was not pending for the group (handled already).
+local function verdict_dead(keys, args)
+    if #keys ~= 3 or #args < 3 or #args % 2 ~= 1 or #args > 3 + 2 * 64 then
+        return fail('usage: outpost_verdict_dead 3 STREAM DEAD EVENTS GROUP ID REASON ' ..
+                    '[FIELD VALUE]... (at most 64 pairs)')
+    end
+    if not ends_with(keys[1], '{verdicts}') or not ends_with(keys[2], '{verdicts}:dead')
+        or not ends_with(keys[3], '{events}') then
+        return fail('keys must be P{verdicts} P{verdicts}:dead P{events}')
+    end
+    if redis.call('XACK', keys[1], args[1], args[2]) == 0 then
+        return 0
+    end
+    local fields = { 'id', args[2], 'error', args[3] }
+    for i = 4, #args do fields[#fields + 1] = args[i] end
+    redis.call('XADD', keys[2], 'MAXLEN', '~', DEAD_MAX, '*', unpack(fields))
+    return 1
+end
+
+-- KEYS stream strikes acct susp audit idx events;
+-- ARGV GROUP ID ACCOUNT WEIGHT RECIPIENTS QUEUE_ID REF SOURCE DEFAULT_CLASS EVMAX
+--      NCLASS "NAME\tK\tWITHIN_MS\tFOR_MS\tRPW\tWITHIN_TEXT"...
+-- Applied exactly once: the entry is acknowledged in this same call, and a
+-- call for an entry no longer pending does nothing (returns {0}).
+local function verdict(keys, args)
+    if #keys ~= 7 or #args < 11 then
+        return fail('usage: outpost_verdict 7 STREAM STRIKES ACCT SUSP AUDIT IDX EVENTS ' ..
+                    'GROUP ID ACCOUNT WEIGHT RECIPIENTS QUEUE_ID REF SOURCE ' ..
+                    'DEFAULT_CLASS EVMAX NCLASS CLASSLINE...')
+    end
+    local group, id, account = args[1], args[2], args[3]
+    local weight, rcpts = tonumber(args[4]), uint(args[5])
+    local qid, ref, source, defclass = args[6], args[7], args[8], args[9]
+    local evmax, nclass = uint(args[10]), uint(args[11])
+    if not nonempty(account) or #account > ACCOUNT_MAX then
+        return fail('account is empty or longer than ' .. ACCOUNT_MAX .. ' bytes')
+    end
+    local tag = '{a:' .. escape(account) .. '}:'
+    if not ends_with(keys[1], '{verdicts}') or not ends_with(keys[2], tag .. 'strikes')
+        or not ends_with(keys[3], tag .. 'acct') or not ends_with(keys[4], tag .. 'susp')
+        or not ends_with(keys[5], tag .. 'audit')
+        or not ends_with(keys[6], '{idx}:suspended')
+        or not ends_with(keys[7], '{events}') then
+        return fail('keys must be P{verdicts} P' .. tag .. 'strikes P' .. tag .. 'acct P' ..
+                    tag .. 'susp P' .. tag .. 'audit P{idx}:suspended P{events}')
+    end
+    local idms = tonumber(string.match(id, '^(%d+)%-%d+$') or '')
+    if not idms then return fail('ID is not a stream entry id') end
+    if not weight or weight <= 0 or weight > 1000 then
+        return fail('WEIGHT is not a number from 0 (exclusive) to 1000')
+    end
+    if not rcpts then return fail('RECIPIENTS is not an integer') end
+    if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
+    if not nclass or #args ~= 11 + nclass then return fail('NCLASS does not match') end
+    local classes = {}
+    for i = 12, 11 + nclass do
+        local name, k, within, for_ms, rpw, wtext = string.match(args[i],
+            '^([^\t]+)\t([%d%.]+)\t(%d+)\t(%d+)\t([%d%.]+)\t([^\t]*)$')
+        if not name then return fail('bad class line ' .. (i - 11)) end
+        classes[name] = { k = tonumber(k), within = tonumber(within),
+                          for_ms = tonumber(for_ms), rpw = tonumber(rpw), wtext = wtext }
+    end
+
+    if redis.call('XACK', keys[1], group, id) == 0 then
+        return { 0 }
+    end
+    local at = now_ms()
+    local cls = redis.call('HGET', keys[3], 'class')
+    if not cls or not classes[cls] then cls = defclass end
+    local c = classes[cls] or { k = 0, within = 86400000, for_ms = 0, rpw = 0, wtext = '24h' }
+    -- one verdict weighs WEIGHT x (1 + recipients / recipients_per_weight)
+    local w = weight
+    if c.rpw > 0 then w = weight * (1 + rcpts / c.rpw) end
+    w = math.floor(w * 1000 + 0.5) / 1000
+    -- a strike counts from when the verdict was reported (its entry id),
+    -- never from the future
+    local when = math.min(idms, at)
+    redis.call('ZREMRANGEBYSCORE', keys[2], '-inf', '(' .. istr(at - c.within))
+    local strikes = 0
+    if when > at - c.within then
+        redis.call('ZADD', keys[2], istr(when), id .. ' ' .. w)
+        redis.call('ZREMRANGEBYRANK', keys[2], 0, -(VERDICT_STRIKES_MAX + 1))
+    end
+    for _, m in ipairs(redis.call('ZRANGE', keys[2], 0, -1)) do
+        strikes = strikes + (tonumber(string.match(m, ' ([%d%.]+)$')) or 0)
+    end
+    redis.call('PEXPIRE', keys[2], c.within)
+
+    local rec = { op = 'verdict', at = at, id = id, weight = w, recipients = rcpts,
+                  queue_id = qid, ref = ref, source = source,
+                  strikes = math.floor(strikes * 1000 + 0.5) / 1000, suspended = 0 }
+    local suspended_now = false
+    if c.k > 0 and strikes >= c.k and not redis.call('HGET', keys[4], 'reason') then
+        suspended_now = true
+        rec.suspended = 1
+        redis.call('DEL', keys[2])      -- the strikes are used up (the audit keeps them)
+    end
+    audit(keys[5], rec)
+    rec.account = account
+    event(keys[7], evmax, 'verdict', account, rec)
+    if suspended_now then
+        put_suspension(keys[4], keys[5], keys[6], keys[7], evmax, account,
+                       'auto: ' .. c.k .. ' verdicts in ' .. c.wtext, 'auto', c.for_ms,
+                       'verdict ' .. id, at, { strikes = rec.strikes, verdict = id })
+    end
+    return { 1, tostring(rec.strikes), suspended_now and 1 or 0 }
+end
+
+redis.register_function{ function_name = 'outpost_verdict', callback = verdict, flags = {} }
+redis.register_function{ function_name = 'outpost_verdict_dead', callback = verdict_dead,
+                         flags = {} }
 redis.register_function{ function_name = 'outpost_identity', callback = identity, flags = {} }
 redis.register_function{ function_name = 'outpost_suspend', callback = suspend, flags = {} }
 redis.register_function{ function_name = 'outpost_reinstate', callback = reinstate, flags = {} }

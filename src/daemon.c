@@ -22,6 +22,7 @@
 #include "server.h"
 #include "store.h"
 #include "suspend.h"
+#include "verdict.h"
 #include "xalloc.h"
 
 void daemon_log_setup(const struct config *cfg, bool foreground)
@@ -72,6 +73,7 @@ static void daemon_page(void *arg, struct metrics_buf *b)
         (unsigned long long)st->connects, (unsigned long long)st->disconnects);
     metrics_hist_render(b, "outpost_redis_seconds",
                         "Round-trip time of the script calls Redis answered.", &st->rtt);
+    verdict_render(d->verdict, b);
     metrics_printf(b,
         "# HELP outpost_suspension_cache_entries Accounts in the last-known suspension "
         "cache.\n# TYPE outpost_suspension_cache_entries gauge\n"
@@ -92,7 +94,8 @@ int daemon_init(struct daemon *d, struct config *cfg, const char *path,
     d->cfg = cfg;
     d->config_path = xstrdup(path);
     d->foreground = foreground;
-    d->store = store_new(&d->loop, &d->cfg);
+    d->store = store_new(&d->loop, &d->cfg, STORE_ROLE_DECIDE);
+    d->verdict = verdict_new(&d->loop, &d->cfg);
     d->cache = suspend_cache_new();
     d->env.loop = &d->loop;
     d->env.store = d->store;
@@ -161,6 +164,7 @@ static void daemon_reload(struct daemon *d)
     d->cfg = next;
     daemon_log_setup(d->cfg, d->foreground);
     store_reconfigure(d->store, old);
+    verdict_reconfigure(d->verdict, old);
     config_unref(old);
     d->env.metrics.reloads++;
     log_notice("configuration reloaded from %s (hash %s)", d->config_path, d->cfg->hash);
@@ -185,6 +189,7 @@ static void daemon_stop(struct daemon *d, const char *why)
     if (why != NULL)
         log_notice("%s, shutting down", why);
     server_stop(d->server, daemon_on_stopped, d);
+    verdict_stop(d->verdict);   /* unfinished verdicts stay pending: claimed later */
     metrics_http_stop(d->metrics_http);
     d->metrics_http = NULL;
     if (d->signals_open) {
@@ -207,6 +212,7 @@ static void daemon_on_signal(uv_signal_t *h, int signum)
 int daemon_run(struct daemon *d)
 {
     store_start(d->store);
+    verdict_start(d->verdict);
     log_notice("outpostd " PACKAGE_VERSION " started (config %s, hash %s)",
                d->config_path, d->cfg->hash);
     uv_run(&d->loop, UV_RUN_DEFAULT);
@@ -229,6 +235,7 @@ int daemon_fini(struct daemon *d)
     }
     server_free(d->server);
     store_free(d->store);
+    verdict_free(d->verdict);
     suspend_cache_free(d->cache);
     decision_env_fini(&d->env);
     config_unref(d->cfg);

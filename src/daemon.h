@@ -19,6 +19,7 @@ struct config;
 struct server;
 struct store;
 struct suspend_cache;
+struct verdict;
 
 struct daemon {
     uv_loop_t      loop;
@@ -27,6 +28,7 @@ struct daemon {
     bool           foreground;  /* -f: log to stderr whatever log.target says */
     struct server *server;      /* owned */
     struct store  *store;       /* owned; the Redis link */
+    struct verdict *verdict;    /* owned; the verdict stream consumer */
     struct suspend_cache *cache;/* owned; last-known suspensions */
     struct decision_env env;    /* points at the three above */
     struct metrics_http *metrics_http; /* owned; NULL when metrics.listen is off */

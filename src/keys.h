@@ -23,6 +23,7 @@
 #define KEYS_SUSP  "susp"       /* HASH reason by at until note */
 #define KEYS_AUDIT "audit"      /* LIST of JSON entries, newest first, capped */
 #define KEYS_ACCT  "acct"       /* HASH class, ovr:LIMIT, ovr_until:LIMIT */
+#define KEYS_STRIKES "strikes"  /* ZSET "ID WEIGHT" scored by the verdict's ms */
 #define KEYS_IDS   "ids"        /* HASH ADDRESS|@DOMAIN -> grant JSON */
 #define KEYS_OBSERVED "observed"/* HASH ADDRESS -> {count, first, last, ev} */
 

@@ -59,13 +59,15 @@ static const char *const store_files[STORE_NSCRIPTS] = { "decide.lua", "undo.lua
 struct store_call {
     struct store      *s;
     struct store_call *next, *prev;     /* in s->calls, send order */
-    struct request    *rq;              /* one reference */
-    store_cb          *cb;
+    struct request    *rq;              /* one reference, or NULL (raw) */
+    store_cb          *cb;              /* NULL for a raw command */
+    store_raw_cb      *raw;             /* store_command()'s callback */
     store_cb          *late;            /* or NULL: a reply after the deadline */
     void              *arg;             /* for cb and late; not owned */
     uint64_t           sent_ms;         /* uv_now() */
     uint64_t           sent_ns;         /* uv_hrtime(): the round-trip time */
     uint64_t           deadline_ms;
+    uint64_t           stale_ms;        /* past it, the link is dropped */
     bool               answered;        /* cb has run */
     bool               retried;         /* NOSCRIPT resend done */
     enum store_script  which;
@@ -76,6 +78,8 @@ struct store_call {
 };
 
 struct store {
+    enum store_role       role;
+    const char           *name;         /* "redis" or "redis (verdicts)": logs */
     uv_loop_t            *loop;
     struct config *const *cfg;          /* the daemon's current config */
     redisAsyncContext    *ac;           /* NULL when DOWN/RESOLVING */
@@ -133,9 +137,9 @@ static void store_fail_log(struct store *s, const char *fmt, ...)
         return;
     }
     if (s->suppressed > 0 && strcmp(msg, s->last_err) == 0)
-        log_err("redis: %s (%lu more times)", msg, s->suppressed);
+        log_err("%s: %s (%lu more times)", s->name, msg, s->suppressed);
     else
-        log_err("redis: %s", msg);
+        log_err("%s: %s", s->name, msg);
     snprintf(s->last_err, sizeof s->last_err, "%s", msg);
     s->last_err_ms = now;
     s->suppressed = 0;
@@ -143,9 +147,11 @@ static void store_fail_log(struct store *s, const char *fmt, ...)
 
 /* ---- set-up ----------------------------------------------------------- */
 
-struct store *store_new(uv_loop_t *loop, struct config *const *cfg)
+struct store *store_new(uv_loop_t *loop, struct config *const *cfg, enum store_role role)
 {
     struct store *s = xcalloc(1, sizeof *s);
+    s->role = role;
+    s->name = role == STORE_ROLE_DECIDE ? "redis" : "redis (verdicts)";
     s->loop = loop;
     s->cfg = cfg;
     s->state = ST_DOWN;
@@ -247,7 +253,7 @@ static void store_drop(struct store *s, const char *why)
     uv_timer_stop(&s->health);
     if (s->state == ST_READY) {
         s->st.disconnects++;
-        log_err("redis: connection lost: %s", why);
+        log_err("%s: connection lost: %s", s->name, why);
         s->last_err[0] = '\0';
     }
     s->state = s->state == ST_STOPPED ? ST_STOPPED : ST_DOWN;
@@ -357,9 +363,10 @@ static void store_ready_now(struct store *s)
     s->was_ready = true;
     s->last_err[0] = '\0';
     s->suppressed = 0;
-    log_notice("redis: connected to %s (db %lld), scripts loaded", cfg->redis.address,
-               (long long)cfg->redis.db);
-    uv_timer_start(&s->health, store_on_health, STORE_HEALTH_MS, STORE_HEALTH_MS);
+    log_notice("%s: connected to %s (db %lld), %s loaded", s->name, cfg->redis.address,
+               (long long)cfg->redis.db, s->role == STORE_ROLE_DECIDE ? "scripts" : "Functions");
+    if (s->role == STORE_ROLE_DECIDE)
+        uv_timer_start(&s->health, store_on_health, STORE_HEALTH_MS, STORE_HEALTH_MS);
 }
 
 static void store_on_handshake(redisAsyncContext *ac, void *reply, void *arg)
@@ -421,6 +428,10 @@ static void store_on_handshake(redisAsyncContext *ac, void *reply, void *arg)
                      log_escs(e, r->element[1]->str));
         }
         break;
+    case STEP_FUNCTION:
+        if (s->role == STORE_ROLE_STREAM)
+            store_ready_now(s);
+        break;
     case STEP_MARKER:
         if (r->type == REDIS_REPLY_INTEGER)
             store_set_marker(s, r->integer > 0);
@@ -473,6 +484,8 @@ static void store_handshake(struct store *s)
         size_t lens[4] = { 8, 4, 7, s->library_len };
         store_send(s, STEP_FUNCTION, 4, argv, lens);
     }
+    if (s->role == STORE_ROLE_STREAM)
+        return;                 /* no scripts, no marker: see store_role */
     for (int i = 0; i < STORE_NSCRIPTS; i++) {
         const char *argv[3] = { "SCRIPT", "LOAD", s->body[i] };
         size_t lens[3] = { 6, 4, s->body_len[i] };
@@ -522,7 +535,7 @@ static void store_on_disconnect(const redisAsyncContext *cac, int status)
     uv_timer_stop(&s->health);
     if (s->state == ST_READY) {
         s->st.disconnects++;
-        log_err("redis: connection lost: %s", ac->c.errstr[0] ? ac->c.errstr : "closed");
+        log_err("%s: connection lost: %s", s->name, ac->c.errstr[0] ? ac->c.errstr : "closed");
     } else {
         store_fail_log(s, "connection to %s closed during the handshake: %s",
                        (*s->cfg)->redis.address, ac->c.errstr[0] ? ac->c.errstr : "closed");
@@ -661,7 +674,7 @@ void store_reconfigure(struct store *s, const struct config *old)
         && store_str_eq(old->redis.prefix, cfg->redis.prefix)
         && store_str_eq(old->policy_dir, cfg->policy_dir))
         return;
-    log_notice("redis: settings changed, reconnecting to %s", cfg->redis.address);
+    log_notice("%s: settings changed, reconnecting to %s", s->name, cfg->redis.address);
     s->backoff_ms = STORE_BACKOFF_MIN_MS;
     if (s->state == ST_RESOLVING && s->gai_busy)
         uv_cancel((uv_req_t *)&s->gai);
@@ -690,7 +703,10 @@ static void store_answer_fail(struct store_call *c, const char *why)
 {
     struct store_reply r = { .ok = false, .why = why };
     c->answered = true;
-    c->cb(c->rq, &r, c->arg);
+    if (c->raw != NULL)
+        c->raw(NULL, why, c->arg);
+    else
+        c->cb(c->rq, &r, c->arg);
 }
 
 static void store_arm_deadline(struct store *s);
@@ -709,9 +725,7 @@ static void store_on_deadline(uv_timer_t *t)
         store_answer_fail(c, "timeout");
     }
     /* A Redis that answers nothing (stopped, wedged): rebuild the link. */
-    const struct config *cfg = *s->cfg;
-    if (s->head != NULL && s->ac != NULL
-        && now - s->head->sent_ms >= 2 * (uint64_t)cfg->redis.timeout_ms)
+    if (s->head != NULL && s->ac != NULL && now >= s->head->stale_ms)
         store_drop(s, "no reply within 2 x redis.timeout_ms; reconnecting");
     store_arm_deadline(s);
 }
@@ -719,7 +733,6 @@ static void store_on_deadline(uv_timer_t *t)
 static void store_arm_deadline(struct store *s)
 {
     uint64_t now = uv_now(s->loop), when = UINT64_MAX;
-    const struct config *cfg = *s->cfg;
 
     for (struct store_call *c = s->head; c != NULL; c = c->next) {
         if (!c->answered) {
@@ -727,11 +740,8 @@ static void store_arm_deadline(struct store *s)
             break;
         }
     }
-    if (s->head != NULL && s->ac != NULL) {
-        uint64_t stale = s->head->sent_ms + 2 * (uint64_t)cfg->redis.timeout_ms;
-        if (stale < when)
-            when = stale;
-    }
+    if (s->head != NULL && s->ac != NULL && s->head->stale_ms < when)
+        when = s->head->stale_ms;
     if (when == UINT64_MAX) {
         uv_timer_stop(&s->deadline);
         return;
@@ -740,6 +750,7 @@ static void store_arm_deadline(struct store *s)
 }
 
 static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg);
+static void store_link(struct store *s, struct store_call *c);
 
 static int store_send_call(struct store *s, struct store_call *c, bool eval)
 {
@@ -769,6 +780,20 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
     struct store_call *c = arg;
     struct store *s = c->s;
     redisReply *r = reply;
+
+    if (c->raw != NULL) {       /* store_command(): the reply as it is */
+        if (!c->answered) {
+            c->answered = true;
+            if (r != NULL) {
+                s->st.replies++;
+                metrics_hist_add(&s->st.rtt, (uv_hrtime() - c->sent_ns) / 1000);
+            }
+            c->raw(r, r == NULL ? "connection lost" : NULL, c->arg);
+        }
+        store_unlink(s, c);
+        free(c);
+        return;
+    }
 
     if (r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0
         && !c->retried && ac == s->ac) {
@@ -872,6 +897,14 @@ int store_eval(struct store *s, enum store_script which, struct request *rq,
     c->sent_ms = uv_now(s->loop);
     c->sent_ns = uv_hrtime();
     c->deadline_ms = c->sent_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
+    c->stale_ms = c->deadline_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
+    store_link(s, c);
+    return 0;
+}
+
+/* Appends c to the calls in flight (send order) and arms the deadline. */
+static void store_link(struct store *s, struct store_call *c)
+{
     c->prev = s->tail;
     if (s->tail != NULL)
         s->tail->next = c;
@@ -882,6 +915,37 @@ int store_eval(struct store *s, enum store_script which, struct request *rq,
     s->st.calls++;
     if (!uv_is_active((uv_handle_t *)&s->deadline))
         store_arm_deadline(s);
+}
+
+int store_command(struct store *s, int argc, const char *const *argv, const size_t *lens,
+                  uint64_t timeout_ms, store_raw_cb *cb, void *arg, const char **why)
+{
+    if (s->state != ST_READY || s->ac == NULL) {
+        s->st.refused++;
+        *why = "not connected";
+        return -1;
+    }
+    if (s->ncalls >= STORE_INFLIGHT_MAX || argc > STORE_ARGS_MAX || argc < 1) {
+        s->st.refused++;
+        *why = "too many calls in flight";
+        return -1;
+    }
+    struct store_call *c = xcalloc(1, sizeof *c);
+    c->s = s;
+    c->raw = cb;
+    c->arg = arg;
+    if (redisAsyncCommandArgv(s->ac, store_on_reply, c, argc, (const char **)argv,
+                              lens) != REDIS_OK) {
+        free(c);
+        s->st.refused++;
+        *why = "cannot send";
+        return -1;
+    }
+    c->sent_ms = uv_now(s->loop);
+    c->sent_ns = uv_hrtime();
+    c->deadline_ms = c->sent_ms + timeout_ms;
+    c->stale_ms = c->deadline_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
+    store_link(s, c);
     return 0;
 }
 

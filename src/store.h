@@ -27,6 +27,7 @@
 #include "metrics.h"            /* struct metrics_hist */
 
 struct config;
+struct redisReply;
 struct request;
 struct store;
 
@@ -55,7 +56,19 @@ struct store_stats {
     struct metrics_hist rtt;        /* send to reply of each answered call */
 };
 
-struct store *store_new(uv_loop_t *loop, struct config *const *cfg);
+/* What a link is for.  STORE_DECIDE: the decision link (handshake loads the
+ * Functions and the scripts, reads maxmemory-policy and watches the state
+ * marker).  STORE_STREAM: a second link for blocking stream reads (the
+ * verdict consumer), so that a blocked XREADGROUP never delays a decision;
+ * its handshake only authenticates, selects and loads the Functions. */
+enum store_role { STORE_ROLE_DECIDE, STORE_ROLE_STREAM };
+
+/* A raw command's answer: reply is NULL when there is none (timeout,
+ * connection lost, not sent), then why says which; else the reply, valid
+ * during the callback (an error reply included). */
+typedef void store_raw_cb(const struct redisReply *reply, const char *why, void *arg);
+
+struct store *store_new(uv_loop_t *loop, struct config *const *cfg, enum store_role role);
 void store_start(struct store *s);
 /* After a reload: reconnects when redis.* or policy_dir changed. */
 void store_reconfigure(struct store *s, const struct config *old);
@@ -79,5 +92,12 @@ int store_eval(struct store *s, enum store_script which, struct request *rq,
                int argc, const char *const *argv, const size_t *lens,
                int nkeys, store_cb *cb, store_cb *late, void *arg,
                const char **why);
+
+/* Sends one command (argv/lens, binary-safe; argc <= STORE_ARGS_MAX) with
+ * its own deadline timeout_ms (a blocking read: its BLOCK time plus
+ * redis.timeout_ms).  0: cb runs exactly once, never inside this call.
+ * -1: refused now (not ready, too many in flight), *why says why. */
+int store_command(struct store *s, int argc, const char *const *argv, const size_t *lens,
+                  uint64_t timeout_ms, store_raw_cb *cb, void *arg, const char **why);
 
 #endif

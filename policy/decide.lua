@@ -13,8 +13,11 @@ Order, the first that decides ends it:
    recipient cap, limits.  At MAIL (flag m) only the lists, the suspension
    and the identity.
 
-Sender identity: only when outpostd passes the identity line (the last
-argument; authenticated requests at the configured stage).  A verified,
+Events (identity_violation, limit_reached) are written only when outpostd
+passes the events line (the argument after the absent counters).
+
+Sender identity: only when outpostd passes the identity line (the argument
+after the events line; authenticated requests at the configured stage).  A verified,
 unexpired grant of the exact address, or of "@domain", authorizes.  If
 none does: on the first request of a message (flag f in the line) the
 address is recorded as observed for the account (bounded, with a TTL) and,
@@ -181,14 +184,21 @@ end
 -- not authorized; fin() adds it to the reply that ends the evaluation.
 local idnote
 local nlimits = tonumber(ARGV[12 + nclass]) or 0
-local idline = ARGV[14 + nclass + nlimits]
-if account ~= '' and idline and idline ~= '' then
-    local mode, from, addr, iflags, win, evmax, obsmax, obsttl, kidx = string.match(idline,
-        '^(%a)\t(%d+)\t([^\t]*)\t(%a*)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)$')
+-- the events line: "KIDX\tEVMAX\tLIMIT_WINDOW_MS" (absent: no events)
+local kev, evmax, limwin
+do
+    local i, m, w = string.match(ARGV[14 + nclass + nlimits] or '', '^(%d+)\t(%d+)\t(%d+)$')
+    if i and KEYS[tonumber(i)] then
+        kev, evmax, limwin = KEYS[tonumber(i)], m, tonumber(w)
+    end
+end
+local idline = ARGV[15 + nclass + nlimits]
+if account ~= '' and kev and idline and idline ~= '' then
+    local mode, from, addr, iflags, win, obsmax, obsttl, kidx = string.match(idline,
+        '^(%a)\t(%d+)\t([^\t]*)\t(%a*)\t(%d+)\t(%d+)\t(%d+)\t(%d+)$')
     if mode then
         kidx = tonumber(kidx)
-        local kids, kobs, kobsidx, kev = KEYS[kidx], KEYS[kidx + 1], KEYS[kidx + 2],
-                                         KEYS[kidx + 3]
+        local kids, kobs, kobsidx = KEYS[kidx], KEYS[kidx + 1], KEYS[kidx + 2]
         local real = addr ~= '' and addr ~= '<>' and addr ~= '!'
         local authorized = false
         if real then
@@ -372,6 +382,24 @@ if exceeds then
                  tostring(exceeds.per), exceeds.cnt, class })
 end
 if refuse then
+    -- one limit_reached event per counter per events.limit_window; the
+    -- time of the last one is the counter hash's field 'e' (not a bucket)
+    if kev then
+        local last = tonumber(redis.call('HGET', refuse.key, 'e')) or 0
+        if now_ms() - last >= limwin then
+            redis.call('HSET', refuse.key, 'e', now_ms())
+            if not refuse.exists then
+                redis.call('PEXPIRE', refuse.key, refuse.per + refuse.w + 60000)
+            end
+            local kinds = { a = 'account', c = 'client_address', d = 'sender_domain' }
+            redis.call('XADD', kev, 'MAXLEN', '~', evmax, '*', 'v', '1',
+                       'type', 'limit_reached', 'account', account,
+                       'json', cjson.encode({ v = 1, type = 'limit_reached', at = now_ms(),
+                           account = account, limit = refuse.name, class = class,
+                           key = kinds[string.match(refuse.key, '{(%a):') or 'a'],
+                           max = refuse.max, per = refuse.per }))
+        end
+    end
     return fin({ 'limit', refuse.name, refuse.act, tostring(refuse.max),
                  tostring(refuse.per), refuse.cnt, tostring(refuse.retry), class })
 end

@@ -595,12 +595,12 @@ static void decision_on_late(struct request *rq, const struct store_reply *r, vo
 
 /* The identity check of rq, if it has one (doc/keys.md "Sender
  * identities"): authenticated, identities.mode not off, at the configured
- * stage, and not a null sender that null_sender allows.  Then the four
- * keys ids, observed, the observed index and the events stream, and the
- * line "MODE\tFROM_MS\tADDR\tFLAGS\tWINDOW_MS\tEVMAX\tOBSMAX\tOBSTTL_MS\tKIDX"
- * (ADDR the normal form, "<>" a refused null sender, "!" not an address). */
+ * stage, and not a null sender that null_sender allows.  Then the three
+ * keys ids, observed and the observed index, and the line
+ * "MODE\tFROM_MS\tADDR\tFLAGS\tWINDOW_MS\tOBSMAX\tOBSTTL_MS\tKIDX" (ADDR the
+ * normal form, "<>" a refused null sender, "!" not an address). */
 static bool decision_identity(struct decision_env *env, const struct request *rq,
-                              char keys[4][KEYS_MAX], size_t kidx, char *line, size_t cap)
+                              char keys[3][KEYS_MAX], size_t kidx, char *line, size_t cap)
 {
     const struct config *cfg = rq->cfg;
     char addr[IDENTITY_ADDR_MAX + 1], err[128];
@@ -621,14 +621,12 @@ static bool decision_identity(struct decision_env *env, const struct request *rq
     bool enforce = cfg->identities.mode == IDENTITY_ENFORCE && !store_state_lost(env->store);
     if (!keys_account(keys[0], cfg->redis.prefix, rq->account, KEYS_IDS)
         || !keys_account(keys[1], cfg->redis.prefix, rq->account, KEYS_OBSERVED)
-        || !keys_global(keys[2], cfg->redis.prefix, "idx", "observed")
-        || !keys_global(keys[3], cfg->redis.prefix, "events", NULL))
+        || !keys_global(keys[2], cfg->redis.prefix, "idx", "observed"))
         return false;
-    int n = snprintf(line, cap, "%c\t%lld\t%s\t%s%s\t%lld\t%llu\t%llu\t%lld\t%zu",
+    int n = snprintf(line, cap, "%c\t%lld\t%s\t%s%s\t%lld\t%llu\t%lld\t%zu",
                      enforce ? 'e' : 'm', (long long)cfg->identities.enforce_from_ms, addr,
                      cfg->identities.domain_grants ? "g" : "", rq->id_first ? "f" : "",
                      (long long)cfg->identities.event_window_ms,
-                     (unsigned long long)cfg->events.max_length,
                      (unsigned long long)cfg->identities.observed_max,
                      (long long)cfg->identities.observed_ttl_ms, kidx);
     return n > 0 && (size_t)n < cap;
@@ -639,10 +637,14 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
 {
     const struct config *cfg = rq->cfg;
     struct decision_spec *sp = decision_spec_get(env, rq->cfg);
-    char idkeys[4][KEYS_MAX], idline[IDENTITY_ADDR_MAX + 128];
-    bool id = decision_identity(env, rq, idkeys, 14 + sp->nctr, idline, sizeof idline);
-    size_t nkeys = 13 + sp->nctr + (id ? 4 : 0);
-    size_t argc = nkeys + 13 + sp->nclass + sp->nlimit + (id ? 1 : 0);
+    char evkey[KEYS_MAX], evline[96], idkeys[3][KEYS_MAX], idline[IDENTITY_ADDR_MAX + 128];
+    keys_global(evkey, cfg->redis.prefix, "events", NULL);
+    snprintf(evline, sizeof evline, "%zu\t%llu\t%lld", 14 + sp->nctr,
+             (unsigned long long)cfg->events.max_length,
+             (long long)cfg->events.limit_window_ms);
+    bool id = decision_identity(env, rq, idkeys, 15 + sp->nctr, idline, sizeof idline);
+    size_t nkeys = 14 + sp->nctr + (id ? 3 : 0);
+    size_t argc = nkeys + 14 + sp->nclass + sp->nlimit + (id ? 1 : 0);
     struct decision_ids ids;
     char units_m[] = "1", units_r[24], units_b[24], flags[5];
     const char *why;
@@ -684,7 +686,8 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
 #define DECISION_ARG(s) do { argv[n] = (s); lens[n] = strlen(argv[n]); n++; } while (0)
     for (size_t i = 0; i < 13 + sp->nctr; i++)
         DECISION_ARG(keys[i]);
-    for (size_t i = 0; id && i < 4; i++)
+    DECISION_ARG(evkey);
+    for (size_t i = 0; id && i < 3; i++)
         DECISION_ARG(idkeys[i]);
     DECISION_ARG(rq->account);
     DECISION_ARG(ids.client);
@@ -703,6 +706,7 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     for (size_t i = 0; i < sp->nlimit; i++)
         DECISION_ARG(sp->lines[sp->nclass + i]);
     DECISION_ARG(absent);
+    DECISION_ARG(evline);
     if (id)
         DECISION_ARG(idline);
 #undef DECISION_ARG

@@ -1319,7 +1319,8 @@ static void cli_ok(int rc, const char *out, const char *what)
 }
 
 /* The counter hash of account/limit through redis-cli HGETALL: the sum of
- * its bucket fields; raw (may be NULL) gets the whole output. */
+ * its bucket fields; raw (may be NULL) gets the output without the field
+ * "e" (the time of the last limit_reached event, not a unit count). */
 static long long ctr_sum(const struct tredis *r, const char *account, const char *limit,
                          char *raw, size_t rawcap)
 {
@@ -1327,17 +1328,24 @@ static long long ctr_sum(const struct tredis *r, const char *account, const char
     snprintf(key, sizeof key, PFX "{a:%s}:rl:%s", account, limit);
     int rc = tredis_cli(r, out, sizeof out, "HGETALL", key, (char *)NULL);
     cli_ok(rc, out, "HGETALL");
-    if (raw != NULL)
-        snprintf(raw, rawcap, "%s", out);
     long long sum = 0;
+    size_t rl = 0;
     char *save = NULL, *field = NULL;
     int i = 0;
+    if (raw != NULL)
+        raw[0] = '\0';
     for (char *line = strtok_r(out, "\n", &save); line != NULL;
          line = strtok_r(NULL, "\n", &save), i++) {
-        if (i % 2 == 0)
+        if (i % 2 == 0) {
             field = line;
-        else if (strcmp(field, "w") != 0)
+            continue;
+        }
+        if (strcmp(field, "e") == 0)
+            continue;
+        if (strcmp(field, "w") != 0)
             sum += strtoll(line, NULL, 10);
+        if (raw != NULL && rl < rawcap)
+            rl += (size_t)snprintf(raw + rl, rawcap - rl, "%s=%s\n", field, line);
     }
     return sum;
 }
@@ -1912,6 +1920,70 @@ START_TEST(test_class_limit_text)
 }
 END_TEST
 
+/* limit_reached events: one per counter per events.limit_window, however
+ * many requests are refused meanwhile; none for a shadow limit; the next
+ * one once the window has passed. */
+static int count_events(const struct tredis *r, const char *type)
+{
+    static char out[262144];
+    int rc = tredis_cli(r, out, sizeof out, "XRANGE", PFX "{events}", "-", "+", (char *)NULL);
+    cli_ok(rc, out, "XRANGE events");
+    char needle[96];
+    snprintf(needle, sizeof needle, "\ntype\n%s\n", type);
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+START_TEST(test_limit_events)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], out[4096];
+
+    start_redis(r);
+    redis_extra(extra, sizeof extra, r, 2000, "\"events\": {\"limit_window\": \"2s\"},");
+    start_daemon(d, extra, "{\"standard\": {\"limits\": ["
+                 "{\"name\": \"msgs\", \"max\": 1, \"per\": \"1h\"},"
+                 "{\"name\": \"trial\", \"max\": 1, \"per\": \"1h\", \"shadow\": true}]}}");
+    int fd = xconnect(d);
+    expect_eom(d, fd, "lee", "L1", "L1", 1, 100, "DUNNO", false, "1st message");
+    ck_assert_int_eq(count_events(r, "limit_reached"), 0);
+    for (int i = 0; i < 4; i++) {
+        char inst[16];
+        snprintf(inst, sizeof inst, "L2-%d", i);
+        expect_rcpt(d, fd, "lee", inst, "x@example.org", "450 4.7.1 Limit msgs reached",
+                    true, "refused at RCPT");
+    }
+    expect_eom(d, fd, "lee", "L3", "L3", 1, 100, "450 4.7.1 Limit msgs reached", true,
+               "refused at END-OF-MESSAGE");
+    ck_assert_msg(count_events(r, "limit_reached") == 1, "5 refusals in the window: %d "
+                  "limit_reached events, want 1", count_events(r, "limit_reached"));
+    int rc = tredis_cli(r, out, sizeof out, "XREVRANGE", PFX "{events}", "+", "-", "COUNT",
+                        "1", (char *)NULL);
+    cli_ok(rc, out, "XREVRANGE");
+    ck_assert_msg(strstr(out, "\"limit\":\"msgs\"") && strstr(out, "\"account\":\"lee\"")
+                  && strstr(out, "\"key\":\"account\"") && strstr(out, "\"max\":1")
+                  && strstr(out, "\"class\":\"standard\""), "event: %s", vis(out));
+    /* the counter still holds 1 unit: 'e' is not a bucket */
+    ck_assert_int_eq(ctr_sum(r, "lee", "msgs", NULL, 0), 1);
+    /* past the window: one more */
+    long t0 = mono_ms();
+    while (count_events(r, "limit_reached") < 2 && mono_ms() - t0 < 6000) {
+        expect_rcpt(d, fd, "lee", "L4", "y@example.org", "450 4.7.1 Limit msgs reached",
+                    true, "refused after the window");
+        sleep_ms(250);
+    }
+    ck_assert_msg(count_events(r, "limit_reached") == 2, "after the window: %d events, want 2",
+                  count_events(r, "limit_reached"));
+    ck_assert_msg(mono_ms() - t0 >= 1000, "the second event came %ld ms after the first "
+                  "checks, before the 2 s window", mono_ms() - t0);
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
 /* (i) a count whose reply comes after the deadline, when the client was
  * told DEFER, is undone.  CLIENT PAUSE 300 ALL holds the script past
  * redis.timeout_ms 200 (the client is told DEFER) but not past 2 x 200 ms
@@ -2027,6 +2099,7 @@ int main(void)
     tcase_add_test(tc(s, "override_class"), test_override_class);
     tcase_add_test(tc(s, "class_limit_text"), test_class_limit_text);
     tcase_add_test(tc(s, "late_undo"), test_late_undo);
+    tcase_add_test(tc(s, "limit_events"), test_limit_events);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

@@ -19,9 +19,10 @@ fields: account     the SASL login (outpost normalises it as it does
         ref         free text for support: the Message-ID
         source      "rspamd"
 
-Status: outpostd does not consume this stream yet (the consumer group and
-auto-suspension are a later issue).  Entries wait in the stream, capped at
-`maxlen`, until it does; `outpostctl` and `redis-cli XRANGE` can read them.
+Every outpostd consumes the stream as one consumer group (verdicts.group),
+applies each verdict exactly once and suspends accounts per their class's
+auto_suspend (doc/keys.md "Spam verdicts").  Malformed entries end up in
+<prefix>{verdicts}:dead with the reason.
 
 Loading: see contrib/rspamd/README.  Options come from the top-level UCL
 section `outpost_verdicts { ... }` (contrib/rspamd/outpost_verdicts.conf);

@@ -6,6 +6,13 @@
  * commands with redisCommandArgv() (every value a separate, length-counted
  * argument) and turns the replies into C values or new jansson values.
  *
+ * Pipelines (redisAppendCommandArgv(), then one redisGetReply() per
+ * command) serve the bulk identity import and the listings over an index
+ * (suspended, observed); every command appended is read back before the
+ * function returns, unless the connection failed.  Index members whose
+ * observed hash is gone are removed under WATCH, so that a hash written by
+ * decide.lua meanwhile keeps its member.
+ *
  * Ownership: struct admin owns its redisContext; the config is borrowed.
  * Every redisReply is freed by the function that received it; every json_t
  * handed out belongs to the caller.  The password is wiped from the stack
@@ -1162,6 +1169,615 @@ enum admin_status admin_usage(struct admin *a, size_t n, const char *const *keys
     return ADMIN_OK;
 }
 
+/* ---- sender identities ------------------------------------------------ */
+
+#define ADMIN_PRUNE_MAX 128     /* index members pruned per WATCH/MULTI/EXEC */
+
+static const char *const admin_id_ops[] = { "add", "verify", "grant", "remove" };
+
+/* The six keys of outpost_identity (6 KiB: heap or one at a time). */
+struct admin_ikeys {
+    char ids[KEYS_MAX], who[KEYS_MAX], audit[KEYS_MAX], events[KEYS_MAX],
+         observed[KEYS_MAX], obsidx[KEYS_MAX];
+};
+
+static enum admin_status admin_identity_keys(const struct admin *a, const char *account,
+                                             const char *address, struct admin_ikeys *k,
+                                             char *err, size_t errlen)
+{
+    const char *p = a->cfg->redis.prefix;
+    if (keys_account(k->ids, p, account, KEYS_IDS) == 0
+        || keys_who(k->who, p, address) == 0
+        || keys_account(k->audit, p, account, KEYS_AUDIT) == 0
+        || keys_global(k->events, p, "events", NULL) == 0
+        || keys_account(k->observed, p, account, KEYS_OBSERVED) == 0
+        || keys_global(k->obsidx, p, "idx", "observed") == 0) {
+        snprintf(err, errlen, "account or address too long for a key");
+        return ADMIN_INVALID;
+    }
+    return ADMIN_OK;
+}
+
+/* FOR_MS of outpost_identity: "" keeps the expiry. */
+static void admin_for_ms(int64_t for_ms, char out[24])
+{
+    if (for_ms < 0)
+        out[0] = '\0';
+    else
+        snprintf(out, 24, "%lld", (long long)for_ms);
+}
+
+enum admin_status admin_identity(struct admin *a, enum admin_id_op op,
+                                 const char *account, const char *address,
+                                 int64_t for_ms, const char *by, int *result,
+                                 char *err, size_t errlen)
+{
+    struct admin_ikeys *k = xmalloc(sizeof *k);
+    char evmax[24], fm[24];
+    enum admin_status st;
+
+    *result = ADMIN_ID_FAILED;
+    if ((st = admin_identity_keys(a, account, address, k, err, errlen)) != ADMIN_OK) {
+        free(k);
+        return st;
+    }
+    admin_evmax(a, evmax);
+    admin_for_ms(for_ms, fm);
+    const char *keys[6] = { k->ids, k->who, k->audit, k->events, k->observed, k->obsidx };
+    const char *args[6] = { admin_id_ops[op], account, address, fm, by, evmax };
+    redisReply *r = admin_fcall(a, "outpost_identity", 6, keys, 6, args, &st, err, errlen);
+    free(k);
+    if (r == NULL)
+        return st;
+    if (r->type != REDIS_REPLY_INTEGER || r->integer < -1 || r->integer > 1)
+        return admin_badreply(r, "FCALL outpost_identity", err, errlen);
+    *result = (int)r->integer;
+    freeReplyObject(r);
+    return ADMIN_OK;
+}
+
+/* Records the failure of item i in a batch: an unreachable Redis wins,
+ * else the lowest index. */
+static void admin_batch_fail(enum admin_status *st, size_t *failed, size_t i,
+                             enum admin_status s, const char *msg, char *err,
+                             size_t errlen)
+{
+    if (*st == ADMIN_UNREACHABLE)
+        return;
+    if (s == ADMIN_UNREACHABLE || *st == ADMIN_OK || i < *failed) {
+        *st = s;
+        *failed = i;
+        snprintf(err, errlen, "%s", msg);
+    }
+}
+
+enum admin_status admin_identity_batch(struct admin *a, struct admin_id_item *items,
+                                       size_t n, const char *by, size_t *failed,
+                                       char *err, size_t errlen)
+{
+    struct admin_ikeys *k = xmalloc(sizeof *k);
+    bool send[ADMIN_ID_BATCH];
+    char evmax[24], msg[512];
+    enum admin_status st = ADMIN_OK;
+
+    if (n > ADMIN_ID_BATCH)
+        log_panic("admin_identity_batch: %zu items", n);
+    *failed = n;
+    admin_evmax(a, evmax);
+    for (size_t i = 0; i < n; i++) {
+        items[i].result = ADMIN_ID_FAILED;
+        send[i] = true;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool missing = false;
+        for (size_t i = 0; i < n; i++) {
+            if (!send[i])
+                continue;
+            enum admin_status ks = admin_identity_keys(a, items[i].account, items[i].address,
+                                                       k, msg, sizeof msg);
+            if (ks != ADMIN_OK) {
+                admin_batch_fail(&st, failed, i, ks, msg, err, errlen);
+                send[i] = false;
+                continue;
+            }
+            const char *argv[15] = { "FCALL", "outpost_identity", "6", k->ids, k->who,
+                                     k->audit, k->events, k->observed, k->obsidx,
+                                     items[i].verified ? "grant" : "add",
+                                     items[i].account, items[i].address, "", by, evmax };
+            if (a->c->err || redisAppendCommandArgv(a->c, 15, argv, NULL) != REDIS_OK) {
+                snprintf(msg, sizeof msg, "Redis %s: FCALL: %s", a->cfg->redis.address,
+                         a->c->err ? a->c->errstr : "out of memory");
+                admin_batch_fail(&st, failed, i, ADMIN_UNREACHABLE, msg, err, errlen);
+                free(k);
+                return st;
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!send[i])
+                continue;
+            void *rv = NULL;
+            if (redisGetReply(a->c, &rv) != REDIS_OK || rv == NULL) {
+                snprintf(msg, sizeof msg, "Redis %s: FCALL: %s", a->cfg->redis.address,
+                         a->c->err ? a->c->errstr : "no reply");
+                admin_batch_fail(&st, failed, i, ADMIN_UNREACHABLE, msg, err, errlen);
+                free(k);
+                return st;
+            }
+            redisReply *r = rv;
+            send[i] = false;
+            if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 1)) {
+                items[i].result = (int)r->integer;
+            } else if (r->type == REDIS_REPLY_ERROR && attempt == 0
+                       && admin_prefixed(r, "ERR Function not found")) {
+                send[i] = missing = true;
+            } else if (r->type == REDIS_REPLY_ERROR) {
+                enum admin_status s = admin_classify(r, "Redis FCALL outpost_identity",
+                                                     msg, sizeof msg);
+                admin_batch_fail(&st, failed, i, s, msg, err, errlen);
+            } else {
+                snprintf(msg, sizeof msg, "Redis FCALL outpost_identity: unexpected reply "
+                         "(type %d)", r->type);
+                admin_batch_fail(&st, failed, i, ADMIN_REFUSED, msg, err, errlen);
+            }
+            freeReplyObject(r);
+        }
+        if (!missing)
+            break;
+        enum admin_status ls = admin_load_library(a, msg, sizeof msg);
+        if (ls != ADMIN_OK) {
+            for (size_t i = 0; i < n; i++)
+                if (send[i]) {
+                    admin_batch_fail(&st, failed, i, ls, msg, err, errlen);
+                    break;
+                }
+            break;
+        }
+    }
+    free(k);
+    return st;
+}
+
+/* An integer member of a decoded object (a real, as cjson may write large
+ * numbers, truncated); 0 when absent or not a number. */
+static int64_t admin_jget_int(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    if (json_is_integer(v))
+        return (int64_t)json_integer_value(v);
+    if (json_is_real(v))
+        return (int64_t)json_real_value(v);
+    return 0;
+}
+
+/* One stored grant (a field and its JSON value of ids or who) as shown at
+ * now: {NAME_KEY: field, "state", "until", "at", "by", ...}. */
+static json_t *admin_grant(const char *name_key, const redisReply *f, const redisReply *v,
+                           int64_t now)
+{
+    static const char *const times[] = { "at", "until", "verified_at" };
+    json_t *o = json_object();
+    json_t *g = admin_jdecode(v->str, v->len);
+
+    json_object_set_new(o, name_key, admin_jstr(f->str, f->len));
+    if (json_object_size(g) == 1 && json_object_get(g, "raw") != NULL) {
+        json_object_set_new(o, "state", json_string("unreadable"));
+        json_object_update(o, g);
+        json_decref(g);
+        return o;
+    }
+    const char *stored = json_string_value(json_object_get(g, "state"));
+    json_t *state = json_string(stored != NULL ? stored : "unreadable");
+    int64_t until = admin_jget_int(g, "until");
+    json_object_set_new(o, "state", state);
+    json_object_update_missing(o, g);
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
+        if (json_object_get(g, times[i]) != NULL || strcmp(times[i], "until") == 0)
+            json_object_set_new(o, times[i], json_integer(admin_jget_int(g, times[i])));
+    if (until > 0 && until <= now) {
+        json_object_set_new(o, "stored_state", json_incref(state));
+        json_object_set_new(o, "state", json_string("expired"));
+    }
+    json_decref(g);
+    return o;
+}
+
+/* An HGETALL of ids or who as a JSON array of grants sorted by field. */
+static json_t *admin_grants(const redisReply *h, const char *name_key, int64_t now)
+{
+    json_t *arr = json_array();
+    size_t n = h->elements / 2, m = 0;
+    if (n == 0)
+        return arr;
+    struct admin_pair *pairs = xmalloc(n * sizeof *pairs);
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *f = h->element[2 * i], *v = h->element[2 * i + 1];
+        if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+            pairs[m++] = (struct admin_pair){ f, v };
+    }
+    qsort(pairs, m, sizeof *pairs, admin_pair_cmp);
+    for (size_t i = 0; i < m; i++)
+        json_array_append_new(arr, admin_grant(name_key, pairs[i].f, pairs[i].v, now));
+    free(pairs);
+    return arr;
+}
+
+/* HGETALL key (an array reply), or NULL with *st. */
+static redisReply *admin_hgetall(struct admin *a, const char *key, enum admin_status *st,
+                                 char *err, size_t errlen)
+{
+    const char *argv[2] = { "HGETALL", key };
+    redisReply *r = admin_cmd(a, 2, argv, st, err, errlen);
+    if (r != NULL && r->type != REDIS_REPLY_ARRAY) {
+        *st = admin_badreply(r, "HGETALL", err, errlen);
+        return NULL;
+    }
+    return r;
+}
+
+/* The grants in one hash at Redis TIME: *out {NAME_KEY: name, "now",
+ * LIST_KEY: [...]}. */
+static enum admin_status admin_grants_read(struct admin *a, const char *key,
+                                           const char *name_key, const char *name,
+                                           const char *list_key, const char *item_key,
+                                           json_t **out, char *err, size_t errlen)
+{
+    enum admin_status st;
+    int64_t now;
+
+    *out = NULL;
+    if ((st = admin_now(a, &now, err, errlen)) != ADMIN_OK)
+        return st;
+    redisReply *h = admin_hgetall(a, key, &st, err, errlen);
+    if (h == NULL)
+        return st;
+    *out = json_pack("{s:o, s:I, s:o}", name_key, admin_jstr(name, strlen(name)), "now",
+                     (json_int_t)now, list_key, admin_grants(h, item_key, now));
+    freeReplyObject(h);
+    return ADMIN_OK;
+}
+
+enum admin_status admin_identity_list(struct admin *a, const char *account,
+                                      json_t **out, char *err, size_t errlen)
+{
+    char ids[KEYS_MAX];
+
+    *out = NULL;
+    if (keys_account(ids, a->cfg->redis.prefix, account, KEYS_IDS) == 0) {
+        snprintf(err, errlen, "account too long for a key");
+        return ADMIN_INVALID;
+    }
+    return admin_grants_read(a, ids, "account", account, "identities", "address", out,
+                             err, errlen);
+}
+
+enum admin_status admin_identity_who(struct admin *a, const char *address,
+                                     json_t **out, char *err, size_t errlen)
+{
+    char who[KEYS_MAX];
+
+    *out = NULL;
+    if (keys_who(who, a->cfg->redis.prefix, address) == 0) {
+        snprintf(err, errlen, "address too long for a key");
+        return ADMIN_INVALID;
+    }
+    return admin_grants_read(a, who, "address", address, "accounts", "account", out,
+                             err, errlen);
+}
+
+enum admin_status admin_identity_get(struct admin *a, const char *account,
+                                     const char *address, json_t **out,
+                                     char *err, size_t errlen)
+{
+    char ids[KEYS_MAX];
+    enum admin_status st;
+
+    *out = NULL;
+    if (keys_account(ids, a->cfg->redis.prefix, account, KEYS_IDS) == 0) {
+        snprintf(err, errlen, "account too long for a key");
+        return ADMIN_INVALID;
+    }
+    const char *argv[3] = { "HGET", ids, address };
+    redisReply *r = admin_cmd(a, 3, argv, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (r->type == REDIS_REPLY_STRING)
+        *out = admin_jdecode(r->str, r->len);
+    else if (r->type != REDIS_REPLY_NIL)
+        return admin_badreply(r, "HGET", err, errlen);
+    freeReplyObject(r);
+    return ADMIN_OK;
+}
+
+/* Most recent first, then by address. */
+static int admin_observed_cmp(const void *x, const void *y)
+{
+    const json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
+    int64_t la = admin_jget_int(a, "last"), lb = admin_jget_int(b, "last");
+    if (la != lb)
+        return la > lb ? -1 : 1;
+    return strcmp(json_string_value(json_object_get(a, "address")),
+                  json_string_value(json_object_get(b, "address")));
+}
+
+/* One observed hash (HGETALL) as {"account", "last", "overflow",
+ * "addresses"}; NULL when it is empty. */
+static json_t *admin_observed_entry(const char *account, size_t alen, const redisReply *h)
+{
+    size_t n = h->elements / 2, m = 0;
+    int64_t overflow = 0, last = 0;
+
+    if (n == 0)
+        return NULL;
+    json_t **v = xmalloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *f = h->element[2 * i], *val = h->element[2 * i + 1];
+        if (f->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING)
+            continue;
+        if (f->len == 8 && memcmp(f->str, "overflow", 8) == 0) {
+            if (!admin_int(val->str, val->len, &overflow))
+                overflow = 0;
+            continue;
+        }
+        json_t *e = json_object();
+        json_t *d = admin_jdecode(val->str, val->len);
+        json_object_set_new(e, "address", admin_jstr(f->str, f->len));
+        json_object_update(e, d);
+        json_decref(d);
+        static const char *const nums[] = { "count", "first", "last" };
+        for (size_t j = 0; j < sizeof nums / sizeof nums[0]; j++)
+            json_object_set_new(e, nums[j], json_integer(admin_jget_int(e, nums[j])));
+        if (admin_jget_int(e, "last") > last)
+            last = admin_jget_int(e, "last");
+        v[m++] = e;
+    }
+    qsort(v, m, sizeof *v, admin_observed_cmp);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < m; i++)
+        json_array_append_new(arr, v[i]);
+    free(v);
+    return json_pack("{s:o, s:I, s:I, s:o}", "account", admin_jstr(account, alen), "last",
+                     (json_int_t)last, "overflow", (json_int_t)overflow, "addresses", arr);
+}
+
+/* Removes from the index idx those of the m (<= ADMIN_PRUNE_MAX) members
+ * whose observed hash (keys[i]) still does not exist, unless one of these
+ * hashes is written meanwhile (WATCH: the transaction is then dropped and
+ * nothing pruned this time).  Adds the number removed to *pruned. */
+static enum admin_status admin_prune(struct admin *a, const char *idx,
+                                     const redisReply *const *members,
+                                     const char *const *keys, size_t m, int64_t *pruned,
+                                     char *err, size_t errlen)
+{
+    const char *argv[ADMIN_PRUNE_MAX + 2];
+    size_t lens[ADMIN_PRUNE_MAX + 2];
+    bool gone[ADMIN_PRUNE_MAX];
+    size_t ngone = 0;
+    enum admin_status st;
+    redisReply *r;
+
+    if (m == 0)
+        return ADMIN_OK;
+    if (m > ADMIN_PRUNE_MAX)
+        log_panic("admin_prune: %zu members", m);
+    argv[0] = "WATCH";
+    for (size_t i = 0; i < m; i++)
+        argv[1 + i] = keys[i];
+    if ((r = admin_cmd(a, (int)m + 1, argv, &st, err, errlen)) == NULL)
+        return st;
+    freeReplyObject(r);
+    for (size_t i = 0; i < m; i++) {
+        const char *ex[2] = { "EXISTS", keys[i] };
+        if (redisAppendCommandArgv(a->c, 2, ex, NULL) != REDIS_OK) {
+            snprintf(err, errlen, "Redis %s: EXISTS: out of memory", a->cfg->redis.address);
+            return ADMIN_UNREACHABLE;
+        }
+    }
+    for (size_t i = 0; i < m; i++) {
+        void *rv = NULL;
+        if (redisGetReply(a->c, &rv) != REDIS_OK || rv == NULL) {
+            snprintf(err, errlen, "Redis %s: EXISTS: %s", a->cfg->redis.address,
+                     a->c->err ? a->c->errstr : "no reply");
+            return ADMIN_UNREACHABLE;
+        }
+        r = rv;
+        gone[i] = r->type == REDIS_REPLY_INTEGER && r->integer == 0;
+        ngone += gone[i];
+        freeReplyObject(r);
+    }
+    const char *one[1] = { ngone == 0 ? "UNWATCH" : "MULTI" };
+    if ((r = admin_cmd(a, 1, one, &st, err, errlen)) == NULL)
+        return st;
+    freeReplyObject(r);
+    if (ngone == 0)
+        return ADMIN_OK;
+    size_t argc = 0;
+    argv[argc] = "ZREM";
+    lens[argc++] = 4;
+    argv[argc] = idx;
+    lens[argc++] = strlen(idx);
+    for (size_t i = 0; i < m; i++) {
+        if (gone[i]) {
+            argv[argc] = members[i]->str;
+            lens[argc++] = members[i]->len;
+        }
+    }
+    if ((r = admin_raw(a, (int)argc, argv, lens, &st, err, errlen)) == NULL)
+        return st;
+    freeReplyObject(r);                 /* QUEUED (an error is EXEC's to report) */
+    const char *exec[1] = { "EXEC" };
+    if ((r = admin_cmd(a, 1, exec, &st, err, errlen)) == NULL)
+        return st;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1
+        && r->element[0]->type == REDIS_REPLY_INTEGER)
+        *pruned += r->element[0]->integer;
+    else if (r->type != REDIS_REPLY_NIL)
+        return admin_badreply(r, "EXEC", err, errlen);
+    freeReplyObject(r);
+    return ADMIN_OK;
+}
+
+/* The observed hashes of the index members z->element[base..end-1]
+ * (end - base <= ADMIN_PIPELINE): HGETALLs pipelined, entries appended to
+ * arr, members without a hash pruned. */
+static enum admin_status admin_observed_chunk(struct admin *a, const char *idx,
+                                              const redisReply *z, size_t base, size_t end,
+                                              json_t *arr, int64_t *pruned,
+                                              char *err, size_t errlen)
+{
+    char (*keys)[KEYS_MAX] = xmalloc(ADMIN_PIPELINE * sizeof *keys);
+    const char *gkeys[ADMIN_PIPELINE];
+    const redisReply *gone[ADMIN_PIPELINE];
+    bool sent[ADMIN_PIPELINE] = { false };
+    enum admin_status st = ADMIN_OK;
+    size_t ngone = 0;
+
+    for (size_t i = base; i < end; i++) {
+        const redisReply *m = z->element[i];
+        sent[i - base] = m->type == REDIS_REPLY_STRING && strlen(m->str) == m->len
+            && keys_account(keys[i - base], a->cfg->redis.prefix, m->str,
+                            KEYS_OBSERVED) != 0;
+        if (!sent[i - base])
+            continue;                   /* not a name outpost could write */
+        const char *argv[2] = { "HGETALL", keys[i - base] };
+        if (redisAppendCommandArgv(a->c, 2, argv, NULL) != REDIS_OK) {
+            snprintf(err, errlen, "Redis %s: HGETALL: out of memory", a->cfg->redis.address);
+            st = ADMIN_UNREACHABLE;
+            goto out;
+        }
+    }
+    for (size_t i = base; i < end; i++) {
+        if (!sent[i - base])
+            continue;
+        void *rv = NULL;
+        if (redisGetReply(a->c, &rv) != REDIS_OK || rv == NULL) {
+            snprintf(err, errlen, "Redis %s: HGETALL: %s", a->cfg->redis.address,
+                     a->c->err ? a->c->errstr : "no reply");
+            st = ADMIN_UNREACHABLE;
+            goto out;
+        }
+        redisReply *h = rv;
+        const redisReply *m = z->element[i];
+        json_t *e = h->type == REDIS_REPLY_ARRAY ? admin_observed_entry(m->str, m->len, h)
+                                                 : NULL;
+        if (e != NULL) {
+            json_array_append_new(arr, e);
+        } else if (h->type == REDIS_REPLY_ARRAY) {
+            gkeys[ngone] = keys[i - base];
+            gone[ngone++] = m;
+        }
+        freeReplyObject(h);
+    }
+    for (size_t done = 0; done < ngone;) {
+        size_t m = ngone - done < ADMIN_PRUNE_MAX ? ngone - done : ADMIN_PRUNE_MAX;
+        if ((st = admin_prune(a, idx, gone + done, gkeys + done, m, pruned, err,
+                              errlen)) != ADMIN_OK)
+            goto out;
+        done += m;
+    }
+out:
+    free(keys);
+    return st;
+}
+
+enum admin_status admin_identity_observed(struct admin *a, const char *account,
+                                          json_t **out, char *err, size_t errlen)
+{
+    char key[KEYS_MAX];
+    int64_t now, pruned = 0;
+    enum admin_status st;
+    json_t *arr;
+
+    *out = NULL;
+    if ((account != NULL && keys_account(key, a->cfg->redis.prefix, account,
+                                         KEYS_OBSERVED) == 0)
+        || (account == NULL && keys_global(key, a->cfg->redis.prefix, "idx",
+                                           "observed") == 0)) {
+        snprintf(err, errlen, "account too long for a key");
+        return ADMIN_INVALID;
+    }
+    if ((st = admin_now(a, &now, err, errlen)) != ADMIN_OK)
+        return st;
+    arr = json_array();
+    if (account != NULL) {
+        redisReply *h = admin_hgetall(a, key, &st, err, errlen);
+        if (h == NULL) {
+            json_decref(arr);
+            return st;
+        }
+        json_t *e = admin_observed_entry(account, strlen(account), h);
+        if (e != NULL)
+            json_array_append_new(arr, e);
+        freeReplyObject(h);
+    } else {
+        /* most recent first; ZRANGE ... REV needs no other ACL command */
+        const char *range[5] = { "ZRANGE", key, "0", "-1", "REV" };
+        redisReply *z = admin_cmd(a, 5, range, &st, err, errlen);
+        if (z == NULL) {
+            json_decref(arr);
+            return st;
+        }
+        if (z->type != REDIS_REPLY_ARRAY) {
+            json_decref(arr);
+            return admin_badreply(z, "ZRANGE", err, errlen);
+        }
+        for (size_t base = 0; base < z->elements && st == ADMIN_OK; base += ADMIN_PIPELINE) {
+            size_t end = base + ADMIN_PIPELINE < z->elements ? base + ADMIN_PIPELINE
+                                                             : z->elements;
+            st = admin_observed_chunk(a, key, z, base, end, arr, &pruned, err, errlen);
+        }
+        freeReplyObject(z);
+        if (st != ADMIN_OK) {
+            json_decref(arr);
+            return st;
+        }
+    }
+    *out = json_pack("{s:I, s:I, s:o}", "now", (json_int_t)now, "pruned",
+                     (json_int_t)pruned, "observed", arr);
+    return ADMIN_OK;
+}
+
+/* show: the account's grants and how many addresses it was seen using. */
+static enum admin_status admin_show_identities(struct admin *a, const char *account,
+                                               int64_t now, json_t *o,
+                                               char *err, size_t errlen)
+{
+    char ids[KEYS_MAX], obs[KEYS_MAX];
+    enum admin_status st;
+    int64_t overflow = 0;
+
+    if (keys_account(ids, a->cfg->redis.prefix, account, KEYS_IDS) == 0
+        || keys_account(obs, a->cfg->redis.prefix, account, KEYS_OBSERVED) == 0) {
+        snprintf(err, errlen, "account too long for a key");
+        return ADMIN_INVALID;
+    }
+    redisReply *h = admin_hgetall(a, ids, &st, err, errlen);
+    if (h == NULL)
+        return st;
+    json_object_set_new(o, "identities", admin_grants(h, "address", now));
+    freeReplyObject(h);
+
+    const char *hlen[2] = { "HLEN", obs };
+    redisReply *n = admin_cmd(a, 2, hlen, &st, err, errlen);
+    if (n == NULL)
+        return st;
+    if (n->type != REDIS_REPLY_INTEGER)
+        return admin_badreply(n, "HLEN", err, errlen);
+    const char *hget[3] = { "HGET", obs, "overflow" };
+    redisReply *v = admin_cmd(a, 3, hget, &st, err, errlen);
+    if (v == NULL) {
+        freeReplyObject(n);
+        return st;
+    }
+    if (v->type == REDIS_REPLY_STRING && !admin_int(v->str, v->len, &overflow))
+        overflow = 0;
+    json_object_set_new(o, "observed", json_integer(n->integer - (v->type ==
+                                                                  REDIS_REPLY_STRING)));
+    json_object_set_new(o, "observed_overflow", json_integer(overflow));
+    freeReplyObject(n);
+    freeReplyObject(v);
+    return ADMIN_OK;
+}
+
 /* show: the class, the overrides and the limits with their usage. */
 static enum admin_status admin_show_limits(struct admin *a, const char *account,
                                            int64_t now, json_t *o,
@@ -1303,7 +1919,8 @@ enum admin_status admin_show(struct admin *a, const char *account, json_t **out,
     json_object_set_new(o, "audit", audit);
     freeReplyObject(h);
     freeReplyObject(l);
-    if ((st = admin_show_limits(a, account, now, o, err, errlen)) != ADMIN_OK) {
+    if ((st = admin_show_limits(a, account, now, o, err, errlen)) != ADMIN_OK
+        || (st = admin_show_identities(a, account, now, o, err, errlen)) != ADMIN_OK) {
         json_decref(o);
         return st;
     }

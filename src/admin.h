@@ -6,7 +6,10 @@
  * library (policy/outpost.lua, doc/keys.md), exactly as `redis-cli FCALL`
  * would make it; a Function missing from Redis is loaded from
  * <policy_dir>/outpost.lua and the call retried once.  Reads (lists,
- * suspended accounts, audit trail) are plain commands.
+ * suspended accounts, audit trail, sender identities) are plain commands.
+ * Two operations pipeline: the bulk identity import (ADMIN_ID_BATCH calls
+ * sent, then their replies read) and the observed-senders listing (HGETALL
+ * per index member, ADMIN_PIPELINE at a time).
  *
  * Results that have a shape are returned as new jansson values owned by the
  * caller (json_decref()); strings read from Redis are made valid UTF-8
@@ -169,8 +172,81 @@ enum admin_status admin_usage(struct admin *a, size_t n, const char *const *keys
  * account: "used", "remaining", "w_ms", "free_next_ms" (0: nothing to
  * free)}, ...] in configuration order,
  * "overrides": {LIMIT: {"max", "until"}} every override in force (also of
- * limits the class does not have)}. */
+ * limits the class does not have),
+ * "identities": the grants as admin_identity_list() gives them,
+ * "observed": the number of observed sender addresses,
+ * "observed_overflow": uses of further addresses not recorded}. */
 enum admin_status admin_show(struct admin *a, const char *account,
                              json_t **out, char *err, size_t errlen);
+
+/* ---- sender identities (doc/keys.md "Sender identities") ------------- */
+
+#define ADMIN_ID_BATCH 1000         /* outpost_identity calls in one pipeline */
+
+enum admin_id_op { ADMIN_ID_ADD, ADMIN_ID_VERIFY, ADMIN_ID_GRANT, ADMIN_ID_REMOVE };
+
+/* What outpost_identity answered for one call. */
+#define ADMIN_ID_CHANGED    1       /* something changed (audit, event written) */
+#define ADMIN_ID_UNCHANGED  0       /* add: held already; verify/grant: as asked */
+#define ADMIN_ID_NONE     (-1)      /* verify, remove: there was no grant */
+#define ADMIN_ID_FAILED   (-2)      /* not answered, or an error reply */
+
+/* outpost_identity OP for one account (admin_account_norm()) and address
+ * (identity_norm(): "local@domain" or "@domain").  for_ms < 0 keeps the
+ * grant's expiry (none for a new grant), 0 removes it, > 0 expires the
+ * grant for_ms from now.  ADMIN_OK whenever the Function answered; *result
+ * is then ADMIN_ID_CHANGED, _UNCHANGED or _NONE (the caller decides what
+ * is a refusal). */
+enum admin_status admin_identity(struct admin *a, enum admin_id_op op,
+                                 const char *account, const char *address,
+                                 int64_t for_ms, const char *by, int *result,
+                                 char *err, size_t errlen);
+
+/* One line of a bulk import. */
+struct admin_id_item {
+    const char *account;        /* borrowed; admin_account_norm() form */
+    const char *address;        /* borrowed; identity_norm() form */
+    bool        verified;       /* op grant, else add (pending) */
+    int         result;         /* out: ADMIN_ID_CHANGED, _UNCHANGED or _FAILED */
+};
+
+/* outpost_identity add|grant for items[0..n-1] (n <= ADMIN_ID_BATCH),
+ * pipelined: every call is sent, then every reply read (a missing library
+ * is loaded and the calls it refused sent once more).  ADMIN_OK when every
+ * item was answered; else the status of the first failure, *failed its
+ * index and err its reason.  After ADMIN_UNREACHABLE the connection is
+ * unusable; after an error reply the other items were still answered. */
+enum admin_status admin_identity_batch(struct admin *a, struct admin_id_item *items,
+                                       size_t n, const char *by, size_t *failed,
+                                       char *err, size_t errlen);
+
+/* The grants of an account: *out is {"account", "now", "identities":
+ * [{"address", "state", "until", "at", "by"[, "verified_at",
+ * "verified_by"][, "stored_state"]}, ...]} sorted by address.  "state" is
+ * "pending", "verified" or, when until (ms, 0 = none) has passed at Redis
+ * TIME, "expired" (then "stored_state" is what Redis holds); a value that
+ * is not a grant has state "unreadable" and "raw". */
+enum admin_status admin_identity_list(struct admin *a, const char *account,
+                                      json_t **out, char *err, size_t errlen);
+/* The accounts holding an address (or "@domain"): *out is {"address",
+ * "now", "accounts": [{"account", "state", ...as above}]} sorted by
+ * account. */
+enum admin_status admin_identity_who(struct admin *a, const char *address,
+                                     json_t **out, char *err, size_t errlen);
+/* The grant of one address of an account as stored (decoded), *out NULL
+ * when there is none. */
+enum admin_status admin_identity_get(struct admin *a, const char *account,
+                                     const char *address, json_t **out,
+                                     char *err, size_t errlen);
+/* Unauthorised sender addresses seen by decide.lua: of one account, or
+ * (account NULL) of every account of the index P{idx}:observed, most
+ * recent first.  Index members whose observed hash is gone (expired or
+ * deleted) are removed from the index (WATCH/MULTI: a hash written
+ * meanwhile keeps its member).  *out is {"now", "pruned": members removed,
+ * "observed": [{"account", "last", "overflow", "addresses": [{"address",
+ * "count", "first", "last"}, ...] (most recent first)}, ...]}; an account
+ * with nothing observed is left out. */
+enum admin_status admin_identity_observed(struct admin *a, const char *account,
+                                          json_t **out, char *err, size_t errlen);
 
 #endif

@@ -5,7 +5,7 @@
  *     query [--socket EP] NAME=VALUE...   send one policy request to a
  *                                         running outpostd, print the action
  *     suspend, reinstate, suspended, allow|deny add|remove|list, show, init,
- *     class, override, reset              Redis administration (admin.c)
+ *     class, override, reset, identity    Redis administration (admin.c)
  *     stats [--metrics HOST:PORT]         the daemon's counters, read from its
  *                                         metrics listener (GET /metrics)
  *
@@ -13,9 +13,11 @@
  * mail through), 1 refused (query: REJECT, DEFER, HOLD, 4xx or 5xx) or not
  * found (reinstate of an account that is not suspended, add of an entry
  * already present, remove of an absent one, override --clear of a limit
- * without an override in force), 2 usage or configuration error (also: a
- * class or limit the configuration does not have, reset of a limit keyed
- * by client_address or sender_domain), 3 the service is unreachable
+ * without an override in force, identity verify or remove without a
+ * grant, identity adopt of an address not observed, identity import with
+ * bad lines), 2 usage or configuration error (also: a class or limit the
+ * configuration does not have, reset of a limit keyed by client_address
+ * or sender_domain, an address that is not one), 3 the service is unreachable
  * (query: outpostd; stats: the metrics listener; the Redis commands:
  * Redis down, timed out, or AUTH refused); stats without metrics.listen
  * or --metrics is 2.  reset deleting nothing (no counter existed) is 0: the
@@ -28,7 +30,13 @@
  * read, print it (human text, or one JSON value with --json) and close;
  * every state change goes through the outpost Functions, so its audit
  * entry and event are written by Redis.  Text read back from Redis is
- * printed with control bytes escaped. */
+ * printed with control bytes escaped.
+ *
+ * identity import streams its file: each line (at most CTL_LINE_MAX bytes)
+ * is checked as it is read, bad ones reported as FILE:LINE and skipped,
+ * and good ones sent ADMIN_ID_BATCH at a time as one pipeline of
+ * outpost_identity calls (admin_identity_batch()), so memory stays bounded
+ * whatever the file's size. */
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
@@ -49,6 +57,7 @@
 
 #include "admin.h"
 #include "config.h"
+#include "identity.h"
 #include "list.h"
 #include "protocol.h"
 
@@ -77,7 +86,7 @@ static void ctl_usage(FILE *f)
         "  query [--socket EP] NAME=VALUE...    send a policy request to outpostd\n"
         "                                       (EP: unix:PATH, PATH or inet:HOST:PORT)\n"
         "  show ACCOUNT                         class, limits with usage, suspension,\n"
-        "                                       audit trail\n"
+        "                                       identities, audit trail\n"
         "  suspend ACCOUNT --reason TEXT [--for DURATION] [--by LOGIN] [--note TEXT]\n"
         "                                       (DURATION: 30s, 10m, 1h, 7d;\n"
         "                                       default: until reinstated)\n"
@@ -100,11 +109,25 @@ static void ctl_usage(FILE *f)
         "                                       LIMIT)\n"
         "  stats [--metrics HOST:PORT]          the daemon's counters, from its metrics\n"
         "                                       listener (default: metrics.listen)\n"
+        "  identity add ACCOUNT ADDRESS [--for DURATION] [--by LOGIN]\n"
+        "                                       grant a sender address (pending until\n"
+        "                                       verified; ADDRESS @DOMAIN: the domain)\n"
+        "  identity verify ACCOUNT ADDRESS [--for DURATION] [--by LOGIN]\n"
+        "                                       the grant authorizes (--for 0s: no expiry)\n"
+        "  identity remove ACCOUNT ADDRESS [--by LOGIN]\n"
+        "  identity list ACCOUNT                the account's grants\n"
+        "  identity who ADDRESS                 the accounts holding ADDRESS\n"
+        "  identity observed [ACCOUNT]          unauthorised sender addresses seen\n"
+        "  identity adopt ACCOUNT [ADDRESS...] [--verified] [--by LOGIN]\n"
+        "                                       grant observed addresses (all, or these)\n"
+        "  identity import [FILE|-] [--by LOGIN]\n"
+        "                                       lines \"ACCOUNT ADDRESS [verified]\"\n"
         "--by defaults to $SUDO_USER, else the invoking user.\n"
         "exit: 0 done, 1 refused or not found (reinstate: not suspended; add:\n"
-        "      already present; remove: not present; override --clear: no override),\n"
-        "      2 usage/configuration error (unknown class or limit; reset of a limit\n"
-        "      keyed by client address or sender domain),\n"
+        "      already present; remove: not present; override --clear: no override;\n"
+        "      identity verify|remove: no such grant; adopt: not observed; import:\n"
+        "      bad lines), 2 usage/configuration error (unknown class or limit; reset\n"
+        "      of a limit keyed by client address or sender domain; a bad address),\n"
         "      3 service unreachable (outpostd; its metrics listener; Redis down or\n"
         "      AUTH refused)\n");
 }
@@ -342,11 +365,12 @@ out:
 #define CTL_O_NOTE   8u
 #define CTL_O_CLEAR  16u        /* flags, without a value */
 #define CTL_O_DEFAULT 32u
-#define CTL_POS_MAX  4
+#define CTL_O_VERIFIED 64u
+#define CTL_POS_MAX  102        /* identity adopt ACCOUNT + 100 addresses */
 
 struct ctl_args {
     const char *reason, *for_, *by, *note;     /* NULL when not given */
-    bool        clear, def;                    /* --clear, --default */
+    bool        clear, def, verified;          /* --clear, --default, --verified */
     const char *pos[CTL_POS_MAX];              /* positional, after the command */
     int         npos;
 };
@@ -364,11 +388,12 @@ static int ctl_args_parse(struct ctl *ctl, int argc, char **argv, unsigned allow
         { "by", CTL_O_BY, &a->by, NULL }, { "note", CTL_O_NOTE, &a->note, NULL },
         { "clear", CTL_O_CLEAR, NULL, &a->clear },
         { "default", CTL_O_DEFAULT, NULL, &a->def },
+        { "verified", CTL_O_VERIFIED, NULL, &a->verified },
     };
     bool options = true;
 
     a->reason = a->for_ = a->by = a->note = NULL;
-    a->clear = a->def = false;
+    a->clear = a->def = a->verified = false;
     a->npos = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
@@ -730,7 +755,8 @@ out:
 /* One audit entry: "2026-03-01T10:00:00Z  suspend    by support1  reason: ..." */
 static void ctl_audit_line(const json_t *e)
 {
-    static const char *const details[] = { "limit", "reason", "note", "old_reason" };
+    static const char *const details[] = { "limit", "address", "state", "old_state",
+                                           "reason", "note", "old_reason" };
     static const char *const numbers[] = { "max", "old_max", "deleted" };
     char when[32];
 
@@ -767,7 +793,8 @@ static void ctl_audit_line(const json_t *e)
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
         if (json_is_integer(json_object_get(e, numbers[i])))
             printf("  %s: %lld", numbers[i], (long long)ctl_jint(e, numbers[i]));
-    if (strcmp(ctl_jstr(e, "op"), "override") == 0 && ctl_jint(e, "until") > 0) {
+    if ((strcmp(ctl_jstr(e, "op"), "override") == 0
+         || strncmp(ctl_jstr(e, "op"), "identity_", 9) == 0) && ctl_jint(e, "until") > 0) {
         ctl_when(ctl_jint(e, "until"), when);
         printf("  until %s", when);
     }
@@ -880,6 +907,30 @@ static void ctl_show_limits(const json_t *res)
     }
 }
 
+static void ctl_grant_lines(const json_t *arr, const char *name_key);
+
+/* show: the account's sender identities and observed addresses. */
+static void ctl_show_identities(const json_t *res)
+{
+    const json_t *ids = json_object_get(res, "identities");
+    int64_t nobs = ctl_jint(res, "observed"), over = ctl_jint(res, "observed_overflow");
+
+    if (json_array_size(ids) == 0)
+        printf("identities: none\n");
+    else
+        printf("identities:\n");
+    ctl_grant_lines(ids, "address");
+    printf("observed sender addresses: %lld", (long long)nobs);
+    if (over > 0)
+        printf(" (%lld more uses not recorded)", (long long)over);
+    if (nobs > 0 || over > 0) {
+        printf(" (outpostctl identity observed ");
+        ctl_put(ctl_jstr(res, "account"));
+        putchar(')');
+    }
+    putchar('\n');
+}
+
 static int ctl_show(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
@@ -922,6 +973,7 @@ static int ctl_show(struct ctl *ctl, int argc, char **argv)
         printf("not suspended\n");
     }
     ctl_show_limits(res);
+    ctl_show_identities(res);
     if (json_array_size(audit) == 0) {
         printf("audit trail: none\n");
     } else {
@@ -1816,6 +1868,671 @@ static int ctl_stats(struct ctl *ctl, int argc, char **argv)
     return CTL_OK;
 }
 
+/* ---- sender identities (doc/keys.md "Sender identities") --------------- */
+
+#define CTL_LINE_MAX  4096      /* bytes of an import line, without its newline */
+#define CTL_ADOPT_MAX 100       /* addresses of one adopt */
+
+/* s on stderr: control bytes as '?', cut after 64 bytes with "...". */
+static void ctl_eput(const char *s)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++) {
+        if (n == 64) {
+            fputs("...", stderr);
+            return;
+        }
+        fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
+    }
+}
+
+/* An address argument in normal form (identity_norm(); "@domain" only when
+ * domain_ok).  CTL_OK, or CTL_USAGE with a message.  A domain grant while
+ * identities.domain_grants is false is accepted with a warning. */
+static int ctl_address(const struct config *cfg, const char *what, const char *in,
+                       bool domain_ok, char out[IDENTITY_ADDR_MAX + 1])
+{
+    char err[256];
+    enum identity_form f = identity_norm(cfg, in, domain_ok, out, err, sizeof err);
+    if (f == IDENTITY_BAD) {
+        fprintf(stderr, "outpostctl: %s: address \"", what);
+        ctl_eput(in);
+        fprintf(stderr, "\": %s\n", err);
+        return CTL_USAGE;
+    }
+    if (f == IDENTITY_DOMAIN && !cfg->identities.domain_grants) {
+        fprintf(stderr, "outpostctl: warning: identities.domain_grants is false: outpostd "
+                        "ignores the domain grant ");
+        ctl_eput(out);
+        fputc('\n', stderr);
+    }
+    return CTL_OK;
+}
+
+/* --for of add and verify: a duration, "0s" = no expiry; -1 when absent. */
+static int ctl_id_for(const char *what, const char *s, int64_t *for_ms)
+{
+    *for_ms = -1;
+    if (s != NULL && (config_parse_duration(s, for_ms) != 0 || *for_ms < 0)) {
+        fprintf(stderr, "outpostctl: %s: --for \"", what);
+        ctl_eput(s);
+        fprintf(stderr, "\" is not a duration (30s, 10m, 1h, 7d; 0s: no expiry)\n");
+        return CTL_USAGE;
+    }
+    return CTL_OK;
+}
+
+/* "until 2026-03-01T10:00:00Z" or "no expiry" (or "expired 2026-..."). */
+static size_t ctl_until(const json_t *g)
+{
+    char when[32];
+    int64_t until = ctl_jint(g, "until");
+    if (until == 0)
+        return (size_t)printf("no expiry");
+    ctl_when(until, when);
+    return (size_t)printf("%s %s", strcmp(ctl_jstr(g, "state"), "expired") == 0
+                                   ? "expired" : "until", when);
+}
+
+/* One grant: "  NAME  STATE     until ...  added WHEN by BY[, verified WHEN by BY]". */
+static void ctl_grant_line(const json_t *g, const char *name_key, size_t width)
+{
+    char when[32];
+    printf("  ");
+    ctl_pad(ctl_put(ctl_jstr(g, name_key)), width + 2);
+    ctl_pad(ctl_put(ctl_jstr(g, "state")), 10);
+    if (strcmp(ctl_jstr(g, "state"), "unreadable") == 0) {
+        printf("(not a grant) ");
+        ctl_put(ctl_jstr(g, "raw"));
+        putchar('\n');
+        return;
+    }
+    ctl_pad(ctl_until(g), 28);
+    ctl_when(ctl_jint(g, "at"), when);
+    printf("added %s by ", when);
+    ctl_put(ctl_jstr(g, "by"));
+    if (json_object_get(g, "verified_at") != NULL) {
+        ctl_when(ctl_jint(g, "verified_at"), when);
+        printf(", verified %s by ", when);
+        ctl_put(ctl_jstr(g, "verified_by"));
+    }
+    if (json_object_get(g, "stored_state") != NULL) {
+        printf(" (");
+        ctl_put(ctl_jstr(g, "stored_state"));
+        putchar(')');
+    }
+    putchar('\n');
+}
+
+/* The grants of ids or who, aligned. */
+static void ctl_grant_lines(const json_t *arr, const char *name_key)
+{
+    size_t i, width = 0;
+    const json_t *g;
+    json_array_foreach(arr, i, g) {
+        size_t w = ctl_width(ctl_jstr(g, name_key));
+        width = w > width ? w : width;
+    }
+    json_array_foreach(arr, i, g)
+        ctl_grant_line(g, name_key, width);
+}
+
+/* What was parsed for an identity subcommand. */
+struct ctl_id {
+    const char *label;          /* "identity add", for messages */
+    enum admin_id_op op;        /* add, verify, remove: which */
+    struct config *cfg;         /* owned */
+    struct admin *adm;          /* owned; NULL until connected */
+    char by[CTL_BY_MAX + 1];
+    char account[REQUEST_ACCOUNT_MAX + 1];
+    char address[IDENTITY_ADDR_MAX + 1];
+};
+
+/* identity add|verify|remove ACCOUNT ADDRESS */
+static int ctl_id_change(struct ctl *ctl, const struct ctl_args *a, struct ctl_id *id)
+{
+    static const char *const names[] = { "add", "verify", "grant", "remove" };
+    static const char *const done[] = { "added", "verified", "granted", "removed" };
+    enum admin_id_op op = id->op;
+    char err[512];
+    int64_t for_ms;
+    int result, rc;
+    json_t *grant = NULL;
+
+    if ((rc = ctl_id_for(id->label, a->for_, &for_ms)) != CTL_OK
+        || (rc = ctl_by(a->by, id->by)) != CTL_OK
+        || (rc = ctl_config(ctl, &id->cfg)) != CTL_OK
+        || (rc = ctl_account(id->cfg, a->pos[0], id->account)) != CTL_OK
+        || (rc = ctl_address(id->cfg, id->label, a->pos[1], true, id->address)) != CTL_OK
+        || (rc = ctl_admin(id->cfg, &id->adm)) != CTL_OK)
+        return rc;
+    enum admin_status st = admin_identity(id->adm, op, id->account, id->address, for_ms,
+                                          id->by, &result, err, sizeof err);
+    if (st == ADMIN_OK && op != ADMIN_ID_REMOVE)
+        st = admin_identity_get(id->adm, id->account, id->address, &grant, err, sizeof err);
+    if (st != ADMIN_OK)
+        return ctl_fail(st, err);
+    bool refused = result == ADMIN_ID_NONE || (op == ADMIN_ID_ADD
+                                               && result == ADMIN_ID_UNCHANGED);
+    rc = refused ? CTL_REFUSED : CTL_OK;
+    if (ctl->json) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s}", "account", id->account,
+                              "address", id->address, "op", names[op],
+                              "changed", result == ADMIN_ID_CHANGED, "by", id->by);
+        if (refused)
+            json_object_set_new(o, "error", json_string(result == ADMIN_ID_NONE
+                                                        ? "no such grant"
+                                                        : "already granted"));
+        if (op != ADMIN_ID_REMOVE)
+            json_object_set_new(o, "grant", grant != NULL ? json_incref(grant) : json_null());
+        ctl_json_out(o, rc);
+    } else if (result == ADMIN_ID_NONE) {
+        fprintf(stderr, "outpostctl: %s: ", id->label);
+        ctl_eput(id->account);
+        fprintf(stderr, " has no grant of ");
+        ctl_eput(id->address);
+        fprintf(stderr, "%s\n", op == ADMIN_ID_VERIFY ? " (add it first)" : "");
+    } else if (refused) {
+        fprintf(stderr, "outpostctl: %s: already granted: ", id->label);
+        ctl_eput(id->account);
+        fprintf(stderr, " holds ");
+        ctl_eput(id->address);
+        fprintf(stderr, " (%s)\n", ctl_jstr(grant, "state"));
+    } else {
+        ctl_put(id->account);
+        printf(": ");
+        ctl_put(id->address);
+        if (result == ADMIN_ID_UNCHANGED)
+            printf(" unchanged (%s, ", ctl_jstr(grant, "state"));
+        else
+            printf(" %s (", done[op]);
+        if (op == ADMIN_ID_REMOVE) {
+            printf("no longer authorized)\n");
+        } else {
+            ctl_until(grant);
+            printf(")%s\n", strcmp(ctl_jstr(grant, "state"), "pending") == 0
+                            ? "; not authorized until verified" : "");
+        }
+    }
+    json_decref(grant);
+    return rc;
+}
+
+/* identity list ACCOUNT, identity who ADDRESS */
+static int ctl_id_read(struct ctl *ctl, const struct ctl_args *a, struct ctl_id *id,
+                       bool who)
+{
+    char err[512];
+    json_t *res = NULL;
+    int rc;
+
+    if ((rc = ctl_config(ctl, &id->cfg)) != CTL_OK
+        || (rc = who ? ctl_address(id->cfg, id->label, a->pos[0], true, id->address)
+                     : ctl_account(id->cfg, a->pos[0], id->account)) != CTL_OK
+        || (rc = ctl_admin(id->cfg, &id->adm)) != CTL_OK)
+        return rc;
+    enum admin_status st = who ? admin_identity_who(id->adm, id->address, &res, err,
+                                                    sizeof err)
+                               : admin_identity_list(id->adm, id->account, &res, err,
+                                                     sizeof err);
+    if (st != ADMIN_OK)
+        return ctl_fail(st, err);
+    if (ctl->json)
+        return ctl_json_out(res, CTL_OK);
+    const json_t *arr = json_object_get(res, who ? "accounts" : "identities");
+    size_t n = json_array_size(arr);
+    ctl_put(who ? id->address : id->account);
+    if (n == 0)
+        printf(who ? ": granted to no account\n" : ": no identities\n");
+    else if (who)
+        printf(": granted to %zu account%s\n", n, n == 1 ? "" : "s");
+    else
+        printf(": %zu identit%s\n", n, n == 1 ? "y" : "ies");
+    ctl_grant_lines(arr, who ? "account" : "address");
+    json_decref(res);
+    return CTL_OK;
+}
+
+static int ctl_id_list(struct ctl *ctl, const struct ctl_args *a, struct ctl_id *id)
+{
+    return ctl_id_read(ctl, a, id, false);
+}
+
+static int ctl_id_who(struct ctl *ctl, const struct ctl_args *a, struct ctl_id *id)
+{
+    return ctl_id_read(ctl, a, id, true);
+}
+
+/* identity observed [ACCOUNT] */
+static int ctl_id_observed(struct ctl *ctl, const struct ctl_args *a, struct ctl_id *id)
+{
+    char err[512], when[32];
+    json_t *res = NULL, *acc;
+    size_t i;
+    int rc;
+
+    if ((rc = ctl_config(ctl, &id->cfg)) != CTL_OK
+        || (a->npos == 1 && (rc = ctl_account(id->cfg, a->pos[0], id->account)) != CTL_OK)
+        || (rc = ctl_admin(id->cfg, &id->adm)) != CTL_OK)
+        return rc;
+    enum admin_status st = admin_identity_observed(id->adm, a->npos == 1 ? id->account
+                                                                        : NULL,
+                                                   &res, err, sizeof err);
+    if (st != ADMIN_OK)
+        return ctl_fail(st, err);
+    if (ctl->json)
+        return ctl_json_out(res, CTL_OK);
+    const json_t *list = json_object_get(res, "observed");
+    if (json_array_size(list) == 0) {
+        if (a->npos == 1) {
+            ctl_put(id->account);
+            printf(": ");
+        }
+        printf("no observed sender addresses\n");
+    }
+    json_array_foreach(list, i, acc) {
+        const json_t *addrs = json_object_get(acc, "addresses"), *e;
+        size_t j, width = 0, n = json_array_size(addrs);
+        ctl_put(ctl_jstr(acc, "account"));
+        ctl_when(ctl_jint(acc, "last"), when);
+        printf(": %zu address%s", n, n == 1 ? "" : "es");
+        if (n > 0)
+            printf(", last %s", when);
+        if (ctl_jint(acc, "overflow") > 0)
+            printf(" (%lld more uses not recorded: identities.observed_max)",
+                   (long long)ctl_jint(acc, "overflow"));
+        putchar('\n');
+        json_array_foreach(addrs, j, e) {
+            size_t w = ctl_width(ctl_jstr(e, "address"));
+            width = w > width ? w : width;
+        }
+        json_array_foreach(addrs, j, e) {
+            char first[32];
+            printf("  ");
+            ctl_pad(ctl_put(ctl_jstr(e, "address")), width + 2);
+            ctl_when(ctl_jint(e, "first"), first);
+            ctl_when(ctl_jint(e, "last"), when);
+            printf("%6lld use%s  first %s  last %s\n", (long long)ctl_jint(e, "count"),
+                   ctl_jint(e, "count") == 1 ? " " : "s", first, when);
+        }
+    }
+    if (ctl_jint(res, "pruned") > 0)
+        printf("(%lld index entr%s without a record removed)\n",
+               (long long)ctl_jint(res, "pruned"), ctl_jint(res, "pruned") == 1 ? "y" : "ies");
+    json_decref(res);
+    return CTL_OK;
+}
+
+/* identity adopt ACCOUNT [ADDRESS...] [--verified] */
+static int ctl_id_adopt(struct ctl *ctl, const struct ctl_args *a, struct ctl_id *id)
+{
+    char err[512], nerr[256];
+    char (*addrs)[IDENTITY_ADDR_MAX + 1] = NULL;
+    json_t *res = NULL, *e, *out = NULL;
+    size_t n = 0, i;
+    int rc;
+
+    if ((rc = ctl_by(a->by, id->by)) != CTL_OK
+        || (rc = ctl_config(ctl, &id->cfg)) != CTL_OK
+        || (rc = ctl_account(id->cfg, a->pos[0], id->account)) != CTL_OK)
+        return rc;
+    /* the addresses given (at most CTL_ADOPT_MAX), checked before connecting */
+    if ((addrs = malloc((size_t)a->npos * sizeof *addrs)) == NULL) {
+        fprintf(stderr, "outpostctl: out of memory\n");
+        return CTL_USAGE;
+    }
+    for (int k = 1; k < a->npos; k++)
+        if ((rc = ctl_address(id->cfg, id->label, a->pos[k], false, addrs[n++])) != CTL_OK)
+            goto out;
+    if ((rc = ctl_admin(id->cfg, &id->adm)) != CTL_OK)
+        goto out;
+    enum admin_status st = admin_identity_observed(id->adm, id->account, &res, err,
+                                                   sizeof err);
+    if (st != ADMIN_OK) {
+        rc = ctl_fail(st, err);
+        goto out;
+    }
+    const json_t *observed = json_object_get(json_array_get(json_object_get(res, "observed"),
+                                                            0), "addresses");
+    out = json_pack("{s:s, s:s, s:s, s:[], s:[]}", "account", id->account, "state",
+                    a->verified ? "verified" : "pending", "by", id->by, "adopted",
+                    "skipped");
+    if (n == 0) {
+        /* every observed address (at most identities.observed_max) that is
+         * in normal form under this configuration */
+        free(addrs);
+        if ((addrs = malloc((json_array_size(observed) + 1) * sizeof *addrs)) == NULL) {
+            fprintf(stderr, "outpostctl: out of memory\n");
+            rc = CTL_USAGE;
+            goto out;
+        }
+        json_array_foreach(observed, i, e) {
+            const char *s = ctl_jstr(e, "address");
+            if (identity_norm(id->cfg, s, false, addrs[n], nerr, sizeof nerr)
+                    == IDENTITY_ADDRESS && strcmp(addrs[n], s) == 0) {
+                n++;
+                continue;
+            }
+            fprintf(stderr, "outpostctl: %s: warning: skipped observed \"", id->label);
+            ctl_eput(s);
+            fprintf(stderr, "\": not an address in normal form under this configuration\n");
+            json_array_append_new(json_object_get(out, "skipped"), json_string(s));
+        }
+        if (n == 0) {
+            fprintf(stderr, "outpostctl: %s: ", id->label);
+            ctl_eput(id->account);
+            fprintf(stderr, " has no observed sender addresses%s\n",
+                    json_array_size(observed) > 0 ? " that can be adopted" : "");
+            rc = CTL_REFUSED;
+            goto out;
+        }
+    } else {
+        /* each must have been observed; else nothing is changed */
+        bool all = true;
+        for (size_t k = 0; k < n; k++) {
+            bool seen = false;
+            json_array_foreach(observed, i, e)
+                seen = seen || strcmp(ctl_jstr(e, "address"), addrs[k]) == 0;
+            if (!seen) {
+                fprintf(stderr, "outpostctl: %s: ", id->label);
+                ctl_eput(id->account);
+                fprintf(stderr, " was not observed sending as ");
+                ctl_eput(addrs[k]);
+                fputc('\n', stderr);
+                all = false;
+            }
+        }
+        if (!all) {
+            fprintf(stderr, "outpostctl: %s: nothing adopted\n", id->label);
+            rc = CTL_REFUSED;
+            goto out;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        int result;
+        st = admin_identity(id->adm, a->verified ? ADMIN_ID_GRANT : ADMIN_ID_ADD,
+                            id->account, addrs[k], -1, id->by, &result, err, sizeof err);
+        if (st != ADMIN_OK) {
+            rc = ctl_fail(st, err);
+            goto out;
+        }
+        json_array_append_new(json_object_get(out, "adopted"),
+                              json_pack("{s:s, s:b}", "address", addrs[k], "changed",
+                                        result == ADMIN_ID_CHANGED));
+        if (!ctl->json) {
+            ctl_put(id->account);
+            printf(": ");
+            ctl_put(addrs[k]);
+            if (result == ADMIN_ID_CHANGED)
+                printf(" adopted (%s)\n", a->verified ? "verified"
+                                                      : "pending; verify to authorize");
+            else
+                printf(" already granted; no longer listed as observed\n");
+        }
+    }
+    if (ctl->json) {
+        ctl_json_out(out, CTL_OK);
+        out = NULL;
+    }
+    rc = CTL_OK;
+out:
+    json_decref(out);
+    json_decref(res);
+    free(addrs);
+    return rc;
+}
+
+/* One line of f into buf (NUL-terminated, without its newline and a CR
+ * before it); the rest of a line longer than CTL_LINE_MAX bytes is read and
+ * dropped.  Returns the line's length, -1 at the end of the file; *bad
+ * names what is wrong with the line (NULL when nothing is). */
+static long ctl_getline(FILE *f, char buf[CTL_LINE_MAX + 2], const char **bad)
+{
+    size_t len = 0;
+    bool cut = false;
+    int c;
+
+    *bad = NULL;
+    while ((c = getc_unlocked(f)) != EOF && c != '\n') {
+        if (c == '\0')
+            *bad = "contains a NUL byte";
+        if (len < CTL_LINE_MAX + 1)
+            buf[len++] = (char)c;
+        else
+            cut = true;
+    }
+    if (c == EOF && len == 0)
+        return -1;
+    if (!cut && len > 0 && buf[len - 1] == '\r')
+        len--;
+    if (cut || len > CTL_LINE_MAX)
+        *bad = "longer than 4096 bytes";
+    buf[len] = '\0';
+    return (long)len;
+}
+
+/* The state of a bulk import. */
+struct ctl_import {
+    const char *name;           /* the file as given, "-" for stdin */
+    struct admin_id_item items[ADMIN_ID_BATCH];     /* borrow from bufs */
+    struct {
+        char account[REQUEST_ACCOUNT_MAX + 1];
+        char address[IDENTITY_ADDR_MAX + 1];
+        long line;
+    } bufs[ADMIN_ID_BATCH];
+    size_t n;                   /* items waiting to be sent */
+    long   granted, unchanged, bad, lines;
+    long   failed_line;         /* 0, or the line Redis failed on */
+    char   err[512];            /* why */
+};
+
+/* Sends the waiting items as one pipeline; ADMIN_OK or the failure. */
+static enum admin_status ctl_import_flush(struct ctl_import *im, struct admin *adm,
+                                          const char *by)
+{
+    size_t failed;
+    enum admin_status st = ADMIN_OK;
+
+    if (im->n == 0)
+        return ADMIN_OK;
+    st = admin_identity_batch(adm, im->items, im->n, by, &failed, im->err,
+                              sizeof im->err);
+    for (size_t i = 0; i < im->n; i++) {
+        if (im->items[i].result == ADMIN_ID_CHANGED)
+            im->granted++;
+        else if (im->items[i].result == ADMIN_ID_UNCHANGED)
+            im->unchanged++;
+    }
+    if (st != ADMIN_OK)
+        im->failed_line = im->bufs[failed < im->n ? failed : im->n - 1].line;
+    im->n = 0;
+    return st;
+}
+
+/* A bad line: "FILE:LINE: reason" on stderr. */
+static void ctl_import_bad(struct ctl_import *im, long line, const char *what,
+                           const char *why)
+{
+    fprintf(stderr, "%s:%ld: %s%s\n", strcmp(im->name, "-") == 0 ? "<stdin>" : im->name,
+            line, what, why);
+    im->bad++;
+}
+
+/* identity import [FILE|-] */
+static int ctl_id_import(struct ctl *ctl, const struct ctl_args *a, struct ctl_id *id)
+{
+    char line[CTL_LINE_MAX + 2], err[256];
+    struct ctl_import *im;
+    FILE *f = stdin;
+    const char *bad;
+    bool warned = false;
+    long lineno = 0;
+    int rc;
+
+    if ((rc = ctl_by(a->by, id->by)) != CTL_OK
+        || (rc = ctl_config(ctl, &id->cfg)) != CTL_OK)
+        return rc;
+    const char *name = a->npos == 1 ? a->pos[0] : "-";
+    if (strcmp(name, "-") != 0 && (f = fopen(name, "r")) == NULL) {
+        fprintf(stderr, "outpostctl: %s: %s: %s\n", id->label, name, strerror(errno));
+        return CTL_USAGE;
+    }
+    if ((im = calloc(1, sizeof *im)) == NULL) {
+        fprintf(stderr, "outpostctl: out of memory\n");
+        if (f != stdin)
+            fclose(f);
+        return CTL_USAGE;
+    }
+    im->name = name;
+    enum admin_status st = (enum admin_status)ctl_admin(id->cfg, &id->adm);
+    while (st == ADMIN_OK && ctl_getline(f, line, &bad) >= 0) {
+        char *field[4], *save = NULL;
+        int nf = 0;
+        lineno++;
+        if (bad != NULL) {
+            im->lines++;
+            ctl_import_bad(im, lineno, bad, "");
+            continue;
+        }
+        for (char *t = strtok_r(line, " \t", &save); t != NULL && nf < 4;
+             t = strtok_r(NULL, " \t", &save))
+            field[nf++] = t;
+        if (nf == 0 || field[0][0] == '#')
+            continue;
+        im->lines++;
+        if (nf < 2 || nf > 3) {
+            ctl_import_bad(im, lineno, nf < 2 ? "want ACCOUNT ADDRESS [verified]"
+                                              : "more than three fields", "");
+            continue;
+        }
+        if (nf == 3 && strcmp(field[2], "verified") != 0) {
+            ctl_import_bad(im, lineno, "the third field is not \"verified\"", "");
+            continue;
+        }
+        struct admin_id_item *it = &im->items[im->n];
+        if (admin_account_norm(id->cfg, field[0], im->bufs[im->n].account, err,
+                               sizeof err) != ADMIN_OK) {
+            ctl_import_bad(im, lineno, "account: ", err);
+            continue;
+        }
+        enum identity_form form = identity_norm(id->cfg, field[1], true,
+                                                im->bufs[im->n].address, err, sizeof err);
+        if (form == IDENTITY_BAD) {
+            ctl_import_bad(im, lineno, "address: ", err);
+            continue;
+        }
+        if (form == IDENTITY_DOMAIN && !id->cfg->identities.domain_grants && !warned) {
+            fprintf(stderr, "outpostctl: warning: identities.domain_grants is false: "
+                            "outpostd ignores domain grants (first at line %ld)\n", lineno);
+            warned = true;
+        }
+        it->account = im->bufs[im->n].account;
+        it->address = im->bufs[im->n].address;
+        it->verified = nf == 3;
+        im->bufs[im->n++].line = lineno;
+        if (im->n == ADMIN_ID_BATCH)
+            st = ctl_import_flush(im, id->adm, id->by);
+    }
+    if (st == ADMIN_OK)
+        st = ctl_import_flush(im, id->adm, id->by);
+    bool rerr = ferror(f) != 0;
+    if (f != stdin)
+        fclose(f);
+    if (id->adm == NULL) {                   /* not connected: ctl_admin said why */
+        free(im);
+        return (int)st;
+    }
+    if (st != ADMIN_OK)
+        fprintf(stderr, "%s:%ld: %s; import stopped\n", strcmp(name, "-") == 0
+                ? "<stdin>" : name, im->failed_line, im->err);
+    else if (rerr)
+        fprintf(stderr, "outpostctl: %s: %s: read error\n", id->label, name);
+    rc = st != ADMIN_OK ? (int)st : rerr ? CTL_USAGE : im->bad > 0 ? CTL_REFUSED : CTL_OK;
+    if (ctl->json) {
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:s}", "file", name,
+                              "lines", (json_int_t)im->lines, "granted",
+                              (json_int_t)im->granted, "unchanged", (json_int_t)im->unchanged,
+                              "bad", (json_int_t)im->bad, "by", id->by);
+        if (st != ADMIN_OK) {
+            json_object_set_new(o, "error", json_string(im->err));
+            json_object_set_new(o, "failed_line", json_integer(im->failed_line));
+        }
+        ctl_json_out(o, rc);
+    } else {
+        printf("%ld granted, %ld unchanged, %ld bad line%s%s\n", im->granted,
+               im->unchanged, im->bad, im->bad == 1 ? "" : "s",
+               st != ADMIN_OK ? " (stopped early)" : "");
+    }
+    free(im);
+    return rc;
+}
+
+/* The identity subcommands: options, positional arguments, what runs. */
+static const struct {
+    const char *name, *label;   /* "add", "identity add" (for messages) */
+    unsigned    opts;           /* CTL_O_* */
+    int         min, max;       /* positional arguments */
+    int       (*run)(struct ctl *, const struct ctl_args *, struct ctl_id *);
+    enum admin_id_op op;        /* of ctl_id_change */
+} ctl_id_subs[] = {
+    { "add", "identity add", CTL_O_FOR | CTL_O_BY, 2, 2, ctl_id_change, ADMIN_ID_ADD },
+    { "verify", "identity verify", CTL_O_FOR | CTL_O_BY, 2, 2, ctl_id_change,
+      ADMIN_ID_VERIFY },
+    { "remove", "identity remove", CTL_O_BY, 2, 2, ctl_id_change, ADMIN_ID_REMOVE },
+    { "list", "identity list", 0, 1, 1, ctl_id_list, ADMIN_ID_ADD },
+    { "who", "identity who", 0, 1, 1, ctl_id_who, ADMIN_ID_ADD },
+    { "observed", "identity observed", 0, 0, 1, ctl_id_observed, ADMIN_ID_ADD },
+    { "adopt", "identity adopt", CTL_O_BY | CTL_O_VERIFIED, 1, 1 + CTL_ADOPT_MAX,
+      ctl_id_adopt, ADMIN_ID_ADD },
+    { "import", "identity import", CTL_O_BY, 0, 1, ctl_id_import, ADMIN_ID_ADD },
+};
+#define CTL_ID_SUBS (sizeof ctl_id_subs / sizeof ctl_id_subs[0])
+
+/* identity SUBCOMMAND ... */
+static int ctl_identity(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_args a;
+    struct ctl_id id;
+    char label[32];
+    size_t s = 0;
+    int i = 1, rc;
+
+    while (i < argc && strcmp(argv[i], "--json") == 0) {
+        ctl->json = true;
+        i++;
+    }
+    while (i < argc && s < CTL_ID_SUBS && strcmp(argv[i], ctl_id_subs[s].name) != 0)
+        s++;
+    if (i == argc || s == CTL_ID_SUBS) {
+        fprintf(stderr, "outpostctl: identity: want add, verify, remove, list, who, "
+                        "observed, adopt or import\n");
+        ctl_usage(stderr);
+        return CTL_USAGE;
+    }
+    /* parsed as a command of its own whose name is "identity SUB" */
+    snprintf(label, sizeof label, "%s", ctl_id_subs[s].label);
+    char **av = malloc((size_t)(argc - i) * sizeof *av);
+    if (av == NULL) {
+        fprintf(stderr, "outpostctl: out of memory\n");
+        return CTL_USAGE;
+    }
+    av[0] = label;
+    for (int k = i + 1; k < argc; k++)
+        av[k - i] = argv[k];
+    rc = ctl_args_parse(ctl, argc - i, av, ctl_id_subs[s].opts, ctl_id_subs[s].min,
+                        ctl_id_subs[s].max, &a);
+    free(av);
+    if (rc != CTL_OK)
+        return rc;
+    memset(&id, 0, sizeof id);
+    id.label = ctl_id_subs[s].label;
+    id.op = ctl_id_subs[s].op;
+    rc = ctl_id_subs[s].run(ctl, &a, &id);
+    admin_close(id.adm);
+    config_unref(id.cfg);
+    return rc;
+}
+
 static const struct {
     const char *name;
     int (*run)(struct ctl *ctl, int argc, char **argv);
@@ -1823,7 +2540,7 @@ static const struct {
     { "show", ctl_show }, { "suspend", ctl_suspend }, { "reinstate", ctl_reinstate },
     { "suspended", ctl_suspended }, { "allow", ctl_list }, { "deny", ctl_list },
     { "init", ctl_init }, { "class", ctl_class }, { "override", ctl_override },
-    { "reset", ctl_reset }, { "stats", ctl_stats },
+    { "reset", ctl_reset }, { "stats", ctl_stats }, { "identity", ctl_identity },
 };
 
 int main(int argc, char **argv)

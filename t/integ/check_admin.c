@@ -7,7 +7,9 @@
  * the documented command line does what outpostctl does, the canonical
  * client form and clientlens counts, the rule order of decide.lua, the
  * classes, overrides, counter resets and the window arithmetic of
- * outpost_usage (doc/keys.md "Rate limits") as `show` reports them, and
+ * outpost_usage (doc/keys.md "Rate limits") as `show` reports them, sender
+ * identities (grants on both sides of the ids/who pair, also after a
+ * random sequence of changes, observed senders, adopt, bulk import), and
  * outpostctl's exit codes (0 done, 1 refused or not found, 2 usage or
  * configuration error, 3 Redis unreachable or AUTH refused).
  *
@@ -261,9 +263,10 @@ START_TEST(test_suspend_record)
     json_decref(a);
     expect_cli(CLI("XLEN", EVENTS), "1", "events");
     CLI("XREVRANGE", EVENTS, "+", "-", "COUNT", "1");
-    ck_assert_msg(strstr(cli_out, "\nsuspend\naccount\nalice\njson\n{") != NULL,
-                  "event fields: got \"%s\", want type suspend, account alice, json",
-                  cli_out);
+    /* doc/keys.md "Events": v 1, type suspended (3a8ee74 renamed it) */
+    ck_assert_msg(strstr(cli_out, "\nv\n1\ntype\nsuspended\naccount\nalice\njson\n{")
+                  != NULL, "event fields: got \"%s\", want v 1, type suspended, account "
+                  "alice, json", cli_out);
 
     /* suspending again replaces the record and says so in the audit */
     expect_exit(ctl("suspend", "alice", "--reason", "spam run", NULL), 0, "suspend again");
@@ -1315,6 +1318,737 @@ START_TEST(test_untrusted_names)
 }
 END_TEST
 
+/* ---- sender identities (doc/keys.md "Sender identities") */
+
+#define OBSIDX P "{idx}:observed"
+
+/* The test's config with the given "identities" object (JSON text). */
+static void write_config_ids(const char *identities)
+{
+    char text[2048];
+    snprintf(cfgpath, sizeof cfgpath, "%s/outpost.json", rs.dir);
+    snprintf(text, sizeof text,
+             "{\n"
+             "  \"redis\": {\"address\": \"unix:%s\"},\n"
+             "  \"policy_dir\": \"%s\",\n"
+             "  \"default_class\": \"standard\",\n"
+             "  \"classes\": {\"standard\": {}},\n"
+             "  \"identities\": %s\n"
+             "}\n", rs.sock, env("T_POLICY"), identities);
+    tfile_write(cfgpath, text);
+}
+
+/* The JSON of the newest event (XREVRANGE ... COUNT 1), checked to be of
+ * type `type`; the caller decrefs. */
+static json_t *last_event(const char *type)
+{
+    CLI("XREVRANGE", EVENTS, "+", "-", "COUNT", "1");
+    char want[64];
+    snprintf(want, sizeof want, "\ntype\n%s\n", type);
+    ck_assert_msg(strstr(cli_out, want) != NULL, "newest event: want type %s, got \"%s\"",
+                  type, cli_out);
+    const char *j = strstr(cli_out, "\njson\n");
+    ck_assert_msg(j != NULL, "event without json: \"%s\"", cli_out);
+    return parse(j + 6, "event json");
+}
+
+/* The element of a JSON array of objects whose `key` is `value`, or NULL. */
+static json_t *find_by(const json_t *arr, const char *key, const char *value)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e)
+        if (strcmp(json_string_value(json_object_get(e, key)), value) == 0)
+            return e;
+    return NULL;
+}
+
+START_TEST(test_identity_commands)
+{
+    rstart(NULL);
+    write_config_ids("{\"strip_plus_tag\": \"+\"}");
+
+    /* add: the address in normal form on both sides, pending */
+    expect_exit(ctl("identity", "add", "Alice", "<Bob+x@Example.COM>", "--by", "support1",
+                    NULL), 0, "identity add");
+    ck_assert_msg(strstr(out, "alice: bob@example.com added") != NULL, "add: got \"%s\"",
+                  out);
+    json_t *g = parse(CLI("HGET", P "{a:alice}:ids", "bob@example.com"), "ids value");
+    ck_assert_str_eq(jstr(g, "state"), "pending");
+    ck_assert_str_eq(jstr(g, "by"), "support1");
+    ck_assert_int_eq(json_integer_value(json_object_get(g, "until")), 0);
+    json_decref(g);
+    char ids_v[sizeof cli_out];
+    snprintf(ids_v, sizeof ids_v, "%s", CLI("HGET", P "{a:alice}:ids", "bob@example.com"));
+    expect_cli(CLI("HGET", P "{id:bob@example.com}:who", "alice"), ids_v,
+               "who holds the same JSON as ids");
+    json_t *ev = last_event("identity_add");
+    ck_assert_str_eq(jstr(ev, "by"), "support1");
+    ck_assert_str_eq(jstr(ev, "account"), "alice");
+    ck_assert_str_eq(jstr(ev, "address"), "bob@example.com");
+    json_decref(ev);
+    json_t *au = parse(CLI("LINDEX", P "{a:alice}:audit", "0"), "audit");
+    ck_assert_str_eq(jstr(au, "op"), "identity_add");
+    ck_assert_str_eq(jstr(au, "by"), "support1");
+    json_decref(au);
+
+    /* add again, in another spelling: already granted */
+    expect_exit(ctl("identity", "add", "alice", "BOB@example.com.", NULL), 1, "add twice");
+    ck_assert_msg(strstr(err, "already granted") != NULL, "add twice: got \"%s\"", err);
+    expect_exit(ctl("--json", "identity", "add", "alice", "bob@example.com", NULL), 1,
+                "add twice --json");
+    json_t *o = parse(out, "add --json");
+    ck_assert(json_is_false(json_object_get(o, "changed")));
+    ck_assert_str_eq(jstr(o, "error"), "already granted");
+    ck_assert_str_eq(jstr(json_object_get(o, "grant"), "state"), "pending");
+    json_decref(o);
+    expect_cli(CLI("XLEN", EVENTS), "1", "no event for a refused add");
+
+    /* list and who */
+    expect_exit(ctl("identity", "list", "alice", NULL), 0, "list");
+    ck_assert_msg(strstr(out, "alice: 1 identity") && strstr(out, "bob@example.com")
+                  && strstr(out, "pending") && strstr(out, "by support1"),
+                  "list: got \"%s\"", out);
+    expect_exit(ctl("identity", "who", "<BOB@example.com>", NULL), 0, "who");
+    ck_assert_msg(strstr(out, "bob@example.com: granted to 1 account")
+                  && strstr(out, "alice") && strstr(out, "pending"), "who: got \"%s\"", out);
+
+    /* verify: pending -> verified; again: nothing changed, exit 0 */
+    expect_exit(ctl("identity", "verify", "alice", "bob@example.com", "--by", "support2",
+                    NULL), 0, "verify");
+    ck_assert_msg(strstr(out, "verified") != NULL, "verify: got \"%s\"", out);
+    ev = last_event("identity_verify");
+    ck_assert_str_eq(jstr(ev, "by"), "support2");
+    ck_assert_str_eq(jstr(ev, "state"), "verified");
+    ck_assert_str_eq(jstr(ev, "old_state"), "pending");
+    json_decref(ev);
+    expect_cli(CLI("XLEN", EVENTS), "2", "events after verify");
+    expect_exit(ctl("identity", "verify", "alice", "bob@example.com", NULL), 0,
+                "verify again");
+    ck_assert_msg(strstr(out, "unchanged") != NULL, "verify again: got \"%s\"", out);
+    expect_cli(CLI("XLEN", EVENTS), "2", "no event when nothing changed");
+    expect_exit(ctl("identity", "verify", "alice", "carl@example.com", NULL), 1,
+                "verify without a grant");
+    ck_assert_msg(strstr(err, "no grant") != NULL, "verify none: got \"%s\"", err);
+    expect_exit(ctl("--json", "identity", "list", "alice", NULL), 0, "list --json");
+    o = parse(out, "list --json");
+    json_t *e = find_by(json_object_get(o, "identities"), "address", "bob@example.com");
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(jstr(e, "state"), "verified");
+    ck_assert_str_eq(jstr(e, "by"), "support1");
+    ck_assert_str_eq(jstr(e, "verified_by"), "support2");
+    ck_assert(json_is_integer(json_object_get(e, "at")));
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "until")), 0);
+    json_decref(o);
+    expect_exit(ctl("--json", "identity", "who", "bob@example.com", NULL), 0, "who --json");
+    o = parse(out, "who --json");
+    ck_assert_int_eq(json_array_size(json_object_get(o, "accounts")), 1);
+    ck_assert_str_eq(jstr(json_array_get(json_object_get(o, "accounts"), 0), "account"),
+                     "alice");
+    ck_assert_str_eq(jstr(json_array_get(json_object_get(o, "accounts"), 0), "state"),
+                     "verified");
+    json_decref(o);
+
+    /* show lists the identities and the observed count */
+    expect_exit(ctl("show", "alice", NULL), 0, "show");
+    ck_assert_msg(strstr(out, "identities:") && strstr(out, "bob@example.com")
+                  && strstr(out, "observed sender addresses: 0"), "show: got \"%s\"", out);
+    expect_exit(ctl("--json", "show", "alice", NULL), 0, "show --json");
+    o = parse(out, "show --json");
+    e = json_array_get(json_object_get(o, "identities"), 0);
+    ck_assert_str_eq(jstr(e, "address"), "bob@example.com");
+    ck_assert_str_eq(jstr(e, "state"), "verified");
+    ck_assert_str_eq(jstr(e, "by"), "support1");
+    ck_assert(json_is_integer(json_object_get(e, "at"))
+              && json_is_integer(json_object_get(e, "until")));
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "observed")), 0);
+    json_decref(o);
+
+    /* domain grants: "@domain", its own reverse index */
+    expect_exit(ctl("identity", "add", "alice", "@Example.ORG.", "--by", "support1", NULL), 0,
+                "add a domain grant");
+    expect_cli(CLI("HEXISTS", P "{a:alice}:ids", "@example.org"), "1", "domain field");
+    expect_cli(CLI("HEXISTS", P "{id:@example.org}:who", "alice"), "1", "domain who");
+    expect_exit(ctl("identity", "verify", "alice", "@example.org", NULL), 0, "verify domain");
+    expect_exit(ctl("identity", "who", "@example.org", NULL), 0, "who domain");
+    ck_assert_msg(strstr(out, "alice") && strstr(out, "verified"), "who @: got \"%s\"", out);
+    ck_assert_msg(strstr(err, "warning") == NULL, "no warning by default: \"%s\"", err);
+
+    /* remove: both sides; again: exit 1 */
+    expect_exit(ctl("identity", "remove", "alice", "bob@example.com", "--by", "support3",
+                    NULL), 0, "remove");
+    expect_cli(CLI("HEXISTS", P "{a:alice}:ids", "bob@example.com"), "0", "ids field gone");
+    expect_cli(CLI("EXISTS", P "{id:bob@example.com}:who"), "0", "who key gone");
+    ev = last_event("identity_remove");
+    ck_assert_str_eq(jstr(ev, "by"), "support3");
+    json_decref(ev);
+    expect_exit(ctl("identity", "remove", "alice", "bob@example.com", NULL), 1,
+                "remove again");
+    expect_exit(ctl("identity", "who", "bob@example.com", NULL), 0, "who, none");
+    ck_assert_msg(strstr(out, "granted to no account") != NULL, "who none: \"%s\"", out);
+    expect_exit(ctl("identity", "list", "nobody", NULL), 0, "list, none");
+    ck_assert_msg(strstr(out, "no identities") != NULL, "list none: \"%s\"", out);
+
+    /* domain grants ignored by the configuration: accepted, with a warning */
+    write_config_ids("{\"domain_grants\": false}");
+    expect_exit(ctl("identity", "add", "alice", "@example.net", NULL), 0,
+                "domain grant, domain_grants false");
+    ck_assert_msg(strstr(err, "warning") && strstr(err, "domain_grants"),
+                  "want a warning: \"%s\"", err);
+    expect_cli(CLI("HEXISTS", P "{a:alice}:ids", "@example.net"), "1", "stored anyway");
+
+    /* bad addresses and usage: exit 2, nothing written */
+    char addr[300];
+    memset(addr, 'a', sizeof addr);
+    memcpy(addr + 254 - 12, "@example.com", 13);             /* 254 bytes */
+    ck_assert_int_eq(strlen(addr), 254);
+    expect_exit(ctl("identity", "add", "alice", addr, NULL), 0, "254-byte address");
+    expect_cli(CLI("HEXISTS", P "{a:alice}:ids", addr), "1", "254-byte field");
+    memset(addr, 'a', sizeof addr);
+    memcpy(addr + 255 - 12, "@example.com", 13);             /* 255 bytes */
+    expect_exit(ctl("identity", "add", "alice", addr, NULL), 2, "255-byte address");
+    ck_assert_msg(strstr(err, "254") != NULL, "255 bytes: got \"%s\"", err);
+    expect_exit(ctl("identity", "add", "alice", "no-at-sign", NULL), 2, "no @");
+    ck_assert_msg(strstr(err, "'@'") != NULL, "no @: got \"%s\"", err);
+    expect_exit(ctl("identity", "add", "alice", "a\x01z@example.com", NULL), 2,
+                "control byte");
+    expect_exit(ctl("identity", "add", "alice", "a b@example.com", NULL), 2, "space");
+    expect_exit(ctl("identity", "add", "alice", "x@", NULL), 2, "no domain");
+    expect_exit(ctl("identity", "who", "", NULL), 2, "empty address");
+    expect_exit(ctl("identity", "add", "alice", NULL), 2, "add without an address");
+    expect_exit(ctl("identity", "add", "alice", "a@b.test", "--verified", NULL), 2,
+                "add --verified is not an option");
+    expect_exit(ctl("identity", "frobnicate", NULL), 2, "unknown subcommand");
+    expect_exit(ctl("identity", NULL), 2, "no subcommand");
+    expect_exit(ctl("identity", "add", "alice", "a@b.test", "--for", "soon", NULL), 2,
+                "bad --for");
+    expect_cli(CLI("HLEN", P "{a:alice}:ids"), "3", "nothing written by refused commands");
+    rstop();
+}
+END_TEST
+
+START_TEST(test_identity_expiry)
+{
+    rstart(NULL);
+    write_config_ids("{}");
+    expect_exit(ctl("identity", "add", "ann", "ann@example.com", "--for", "1500ms", NULL), 0,
+                "add --for 1500ms");
+    expect_exit(ctl("identity", "verify", "ann", "ann@example.com", NULL), 0,
+                "verify keeps the expiry");
+    json_t *g = parse(CLI("HGET", P "{a:ann}:ids", "ann@example.com"), "grant");
+    json_int_t at = json_integer_value(json_object_get(g, "at"));
+    json_int_t until = json_integer_value(json_object_get(g, "until"));
+    ck_assert_msg(until == at + 1500, "until %lld, want at %lld + 1500", (long long)until,
+                  (long long)at);
+    ck_assert_str_eq(jstr(g, "state"), "verified");
+    json_decref(g);
+    expect_exit(ctl("identity", "list", "ann", NULL), 0, "list before expiry");
+    ck_assert_msg(strstr(out, "verified") && strstr(out, "until 20"), "list: \"%s\"", out);
+
+    bool expired = false;
+    for (int i = 0; i < 40 && !expired; i++) {          /* 4 s at most */
+        expect_exit(ctl("--json", "identity", "list", "ann", NULL), 0, "list --json");
+        json_t *o = parse(out, "list --json");
+        json_t *e = json_array_get(json_object_get(o, "identities"), 0);
+        expired = strcmp(jstr(e, "state"), "expired") == 0;
+        if (expired) {
+            ck_assert_str_eq(jstr(e, "stored_state"), "verified");
+            ck_assert_int_eq(json_integer_value(json_object_get(e, "until")), until);
+            ck_assert(json_integer_value(json_object_get(o, "now")) >= until);
+        }
+        json_decref(o);
+        if (!expired)
+            usleep(100000);
+    }
+    ck_assert_msg(expired, "grant not shown as expired 4 s after a 1.5 s grant: %s", out);
+    expect_exit(ctl("identity", "who", "ann@example.com", NULL), 0, "who, expired");
+    ck_assert_msg(strstr(out, "expired") != NULL, "who: \"%s\"", out);
+    /* the grant stays until removed; --for 0s removes the expiry */
+    expect_cli(CLI("HEXISTS", P "{a:ann}:ids", "ann@example.com"), "1", "expired grant kept");
+    expect_exit(ctl("identity", "verify", "ann", "ann@example.com", "--for", "0s", NULL), 0,
+                "verify --for 0s");
+    expect_exit(ctl("--json", "identity", "list", "ann", NULL), 0, "list after --for 0s");
+    json_t *o = parse(out, "list --json");
+    json_t *e = json_array_get(json_object_get(o, "identities"), 0);
+    ck_assert_str_eq(jstr(e, "state"), "verified");
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "until")), 0);
+    json_decref(o);
+    /* --for on verify sets a new expiry */
+    expect_exit(ctl("identity", "verify", "ann", "ann@example.com", "--for", "1d", NULL), 0,
+                "verify --for 1d");
+    g = parse(CLI("HGET", P "{a:ann}:ids", "ann@example.com"), "grant");
+    long long u = (long long)json_integer_value(json_object_get(g, "until"));
+    ck_assert_msg(u > now_ms() + 86400000LL - 60000 && u < now_ms() + 86400000LL + 60000,
+                  "until %lld: want about a day from now", u);
+    json_decref(g);
+    rstop();
+}
+END_TEST
+
+/* ---- a random sequence: ids and who never disagree */
+
+#define R_ACCOUNTS 3
+#define R_ADDRS    6
+#define R_STEPS    300
+
+enum { R_NONE, R_PENDING, R_VERIFIED };
+static const char *const r_accounts[R_ACCOUNTS] = { "ann", "bob", "cy" };
+static const char *const r_addrs[R_ADDRS] = {
+    "a@example.com", "b@example.com", "c@example.net", "d@example.net", "e@example.org",
+    "@example.org",
+};
+static const char *const r_states[] = { "none", "pending", "verified" };
+
+/* One hash (redis-cli HGETALL output, field and value lines) looked up. */
+static const char *r_hget(const char *hgetall, const char *field, char *val, size_t cap)
+{
+    char *copy = strdup(hgetall), *save = NULL;
+    const char *found = NULL;
+    for (char *f = strtok_r(copy, "\n", &save); f != NULL; f = strtok_r(NULL, "\n", &save)) {
+        char *v = strtok_r(NULL, "\n", &save);
+        if (v != NULL && strcmp(f, field) == 0) {
+            snprintf(val, cap, "%s", v);
+            found = val;
+            break;
+        }
+    }
+    free(copy);
+    return found;
+}
+
+/* The number of fields of an HGETALL output. */
+static int r_fields(const char *hgetall)
+{
+    int lines = 0;
+    if (hgetall[0] == '\0')
+        return 0;
+    for (const char *p = hgetall; *p; p++)
+        lines += *p == '\n';
+    return (lines + 1) / 2;
+}
+
+static void r_compare(unsigned seed, int step, int model[R_ACCOUNTS][R_ADDRS])
+{
+    char *ids[R_ACCOUNTS], *who[R_ADDRS], key[256], v1[1024], v2[1024];
+
+    for (int a = 0; a < R_ACCOUNTS; a++) {
+        snprintf(key, sizeof key, P "{a:%s}:ids", r_accounts[a]);
+        ids[a] = strdup(CLI("HGETALL", key));
+    }
+    for (int d = 0; d < R_ADDRS; d++) {
+        snprintf(key, sizeof key, P "{id:%s}:who", r_addrs[d]);
+        who[d] = strdup(CLI("HGETALL", key));
+    }
+    for (int a = 0; a < R_ACCOUNTS; a++) {
+        int n = 0;
+        for (int d = 0; d < R_ADDRS; d++) {
+            const char *x = r_hget(ids[a], r_addrs[d], v1, sizeof v1);
+            const char *y = r_hget(who[d], r_accounts[a], v2, sizeof v2);
+            n += model[a][d] != R_NONE;
+            ck_assert_msg((x == NULL) == (model[a][d] == R_NONE) && (x == NULL) == (y == NULL),
+                          "seed %u step %d: %s/%s: ids %s, who %s, model %s", seed, step,
+                          r_accounts[a], r_addrs[d], x ? x : "(none)", y ? y : "(none)",
+                          r_states[model[a][d]]);
+            if (x == NULL)
+                continue;
+            ck_assert_msg(strcmp(x, y) == 0, "seed %u step %d: %s/%s: ids \"%s\" but who "
+                          "\"%s\"", seed, step, r_accounts[a], r_addrs[d], x, y);
+            json_t *g = parse(x, "grant");
+            ck_assert_msg(strcmp(jstr(g, "state"), r_states[model[a][d]]) == 0,
+                          "seed %u step %d: %s/%s: state %s, model %s", seed, step,
+                          r_accounts[a], r_addrs[d], jstr(g, "state"),
+                          r_states[model[a][d]]);
+            json_decref(g);
+        }
+        ck_assert_msg(r_fields(ids[a]) == n, "seed %u step %d: %s has %d ids fields, "
+                      "model %d", seed, step, r_accounts[a], r_fields(ids[a]), n);
+    }
+    for (int d = 0; d < R_ADDRS; d++) {
+        int n = 0;
+        for (int a = 0; a < R_ACCOUNTS; a++)
+            n += model[a][d] != R_NONE;
+        ck_assert_msg(r_fields(who[d]) == n, "seed %u step %d: %s has %d who fields, "
+                      "model %d", seed, step, r_addrs[d], r_fields(who[d]), n);
+    }
+    for (int a = 0; a < R_ACCOUNTS; a++)
+        free(ids[a]);
+    for (int d = 0; d < R_ADDRS; d++)
+        free(who[d]);
+
+    /* and outpostctl's view: list of every account, who of every address */
+    int seen[R_ACCOUNTS][R_ADDRS];
+    memset(seen, 0, sizeof seen);
+    for (int a = 0; a < R_ACCOUNTS; a++) {
+        expect_exit(ctl("--json", "identity", "list", r_accounts[a], NULL), 0, "list");
+        json_t *o = parse(out, "list --json"), *e;
+        size_t i;
+        json_array_foreach(json_object_get(o, "identities"), i, e) {
+            int d = 0;
+            while (d < R_ADDRS && strcmp(r_addrs[d], jstr(e, "address")) != 0)
+                d++;
+            ck_assert_msg(d < R_ADDRS && strcmp(jstr(e, "state"),
+                                                r_states[model[a][d]]) == 0,
+                          "seed %u step %d: list %s: %s %s, model %s", seed, step,
+                          r_accounts[a], jstr(e, "address"), jstr(e, "state"),
+                          d < R_ADDRS ? r_states[model[a][d]] : "(unknown address)");
+            seen[a][d] |= 1;
+        }
+        json_decref(o);
+    }
+    for (int d = 0; d < R_ADDRS; d++) {
+        expect_exit(ctl("--json", "identity", "who", r_addrs[d], NULL), 0, "who");
+        json_t *o = parse(out, "who --json"), *e;
+        size_t i;
+        json_array_foreach(json_object_get(o, "accounts"), i, e) {
+            int a = 0;
+            while (a < R_ACCOUNTS && strcmp(r_accounts[a], jstr(e, "account")) != 0)
+                a++;
+            ck_assert_msg(a < R_ACCOUNTS && strcmp(jstr(e, "state"),
+                                                   r_states[model[a][d]]) == 0,
+                          "seed %u step %d: who %s: %s %s, model %s", seed, step,
+                          r_addrs[d], jstr(e, "account"), jstr(e, "state"),
+                          a < R_ACCOUNTS ? r_states[model[a][d]] : "(unknown account)");
+            seen[a][d] |= 2;
+        }
+        json_decref(o);
+    }
+    for (int a = 0; a < R_ACCOUNTS; a++)
+        for (int d = 0; d < R_ADDRS; d++)
+            ck_assert_msg(seen[a][d] == (model[a][d] == R_NONE ? 0 : 3),
+                          "seed %u step %d: %s/%s: list %s, who %s, model %s", seed, step,
+                          r_accounts[a], r_addrs[d], seen[a][d] & 1 ? "has it" : "not",
+                          seen[a][d] & 2 ? "has it" : "not", r_states[model[a][d]]);
+}
+
+START_TEST(test_identity_random)
+{
+    const char *s = getenv("T_SEED");
+    unsigned seed = s != NULL ? (unsigned)strtoul(s, NULL, 10)
+                              : (unsigned)time(NULL) ^ (unsigned)getpid();
+    int model[R_ACCOUNTS][R_ADDRS];
+    char what[512], spelled[64];
+
+    memset(model, 0, sizeof model);
+    srand(seed);
+    rstart(NULL);
+    write_config_ids("{}");
+    for (int step = 0; step < R_STEPS; step++) {
+        int a = rand() % R_ACCOUNTS, d = rand() % R_ADDRS, op = rand() % 3;
+        static const char *const verbs[] = { "add", "verify", "remove" };
+        /* now and then another spelling of the same address */
+        if (rand() % 4 == 0) {
+            snprintf(spelled, sizeof spelled, " <%s> ", r_addrs[d]);
+            for (char *p = strchr(spelled, '@'); p != NULL && *p; p++)
+                *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        } else {
+            snprintf(spelled, sizeof spelled, "%s", r_addrs[d]);
+        }
+        int want, *m = &model[a][d];
+        switch (op) {
+        case 0: want = *m == R_NONE ? 0 : 1; if (*m == R_NONE) *m = R_PENDING; break;
+        case 1: want = *m == R_NONE ? 1 : 0; if (*m != R_NONE) *m = R_VERIFIED; break;
+        default: want = *m == R_NONE ? 1 : 0; *m = R_NONE; break;
+        }
+        snprintf(what, sizeof what, "seed %u (T_SEED=%u to repeat) step %d: identity %s %s "
+                 "\"%s\"", seed, seed, step, verbs[op], r_accounts[a], spelled);
+        expect_exit(ctl("identity", verbs[op], r_accounts[a], spelled, "--by", "rnd", NULL),
+                    want, what);
+        if (step % 100 == 99)
+            r_compare(seed, step, model);
+    }
+    r_compare(seed, R_STEPS, model);
+    rstop();
+}
+END_TEST
+
+/* ---- observed senders, adopt */
+
+/* HSET of one observed address in decide.lua's format. */
+static void observe(const char *account, const char *addr, int count, long long first,
+                    long long last)
+{
+    char key[256], v[256];
+    snprintf(key, sizeof key, P "{a:%s}:observed", account);
+    snprintf(v, sizeof v, "{\"count\":%d,\"first\":%lld,\"last\":%lld,\"ev\":%lld}", count,
+             first, last, first);
+    CLI("HSET", key, addr, v);
+    ck_assert_msg(strcmp(cli_out, "1") == 0 || strcmp(cli_out, "0") == 0, "HSET: %s",
+                  cli_out);
+}
+
+START_TEST(test_identity_observed)
+{
+    char score[32], key[128];
+    long long t = now_ms();
+    rstart(NULL);
+    write_config_ids("{\"mode\": \"monitor\"}");
+
+    expect_exit(ctl("identity", "observed", NULL), 0, "observed, none");
+    ck_assert_msg(strstr(out, "no observed sender addresses") != NULL, "none: \"%s\"", out);
+
+    observe("carol", "x@example.net", 3, t - 5000, t - 1000);
+    observe("carol", "y@example.net", 1, t - 3000, t - 3000);
+    CLI("HSET", P "{a:carol}:observed", "overflow", "4");
+    observe("dave", "z@example.org", 7, t - 9000, t - 500);
+    observe("fading", "f@example.com", 1, t - 7000, t - 7000);
+    CLI("PEXPIRE", P "{a:fading}:observed", "50");
+    struct { const char *acc; long long at; } members[] = {
+        { "carol", t - 1000 }, { "dave", t - 500 }, { "ghost", t - 8000 },
+        { "fading", t - 7000 },
+    };
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+        snprintf(score, sizeof score, "%lld", members[i].at);
+        CLI("ZADD", OBSIDX, score, members[i].acc);
+    }
+    bool gone = false;
+    for (int i = 0; i < 50 && !gone; i++) {             /* 5 s at most */
+        gone = strcmp(CLI("EXISTS", P "{a:fading}:observed"), "0") == 0;
+        if (!gone)
+            usleep(100000);
+    }
+    ck_assert_msg(gone, "the 50 ms observed hash did not expire");
+
+    expect_exit(ctl("identity", "observed", NULL), 0, "observed");
+    const char *pd = strstr(out, "dave: 1 address"), *pc = strstr(out, "carol: 2 addresses");
+    ck_assert_msg(pd && pc && pd < pc, "observed: want dave (newest) then carol: \"%s\"", out);
+    ck_assert_msg(strstr(out, "x@example.net") && strstr(out, "3 uses")
+                  && strstr(out, "4 more uses not recorded")
+                  && strstr(out, "2 index entries") && strstr(out, "z@example.org")
+                  && strstr(out, "ghost") == NULL && strstr(out, "fading") == NULL,
+                  "observed: got \"%s\"", out);
+    expect_cli(CLI("ZSCORE", OBSIDX, "ghost"), "", "deleted hash: pruned");
+    expect_cli(CLI("ZSCORE", OBSIDX, "fading"), "", "expired hash: pruned");
+    expect_cli(CLI("ZCARD", OBSIDX), "2", "carol and dave stay");
+
+    expect_exit(ctl("--json", "identity", "observed", NULL), 0, "observed --json");
+    json_t *o = parse(out, "observed --json");
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "pruned")), 0);
+    json_t *arr = json_object_get(o, "observed");
+    ck_assert_int_eq(json_array_size(arr), 2);
+    ck_assert_str_eq(jstr(json_array_get(arr, 0), "account"), "dave");
+    json_t *c = json_array_get(arr, 1);
+    ck_assert_str_eq(jstr(c, "account"), "carol");
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "overflow")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "last")), t - 1000);
+    json_t *x = json_array_get(json_object_get(c, "addresses"), 0);
+    ck_assert_str_eq(jstr(x, "address"), "x@example.net");          /* most recent */
+    ck_assert_int_eq(json_integer_value(json_object_get(x, "count")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(x, "first")), t - 5000);
+    json_decref(o);
+
+    expect_exit(ctl("identity", "observed", "Carol", NULL), 0, "observed carol");
+    ck_assert_msg(strstr(out, "carol: 2 addresses") && strstr(out, "y@example.net")
+                  && strstr(out, "dave") == NULL, "observed carol: \"%s\"", out);
+    expect_exit(ctl("identity", "observed", "nobody", NULL), 0, "observed nobody");
+    ck_assert_msg(strstr(out, "no observed") != NULL, "observed nobody: \"%s\"", out);
+    expect_exit(ctl("--json", "show", "carol", NULL), 0, "show carol --json");
+    o = parse(out, "show --json");
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "observed")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "observed_overflow")), 4);
+    json_decref(o);
+    expect_exit(ctl("show", "carol", NULL), 0, "show carol");
+    ck_assert_msg(strstr(out, "observed sender addresses: 2") != NULL, "show: \"%s\"", out);
+
+    /* adopt names what was not observed and changes nothing */
+    expect_exit(ctl("identity", "adopt", "carol", "x@example.net", "q@example.net", NULL), 1,
+                "adopt an address not observed");
+    ck_assert_msg(strstr(err, "q@example.net") && strstr(err, "nothing adopted"),
+                  "adopt: \"%s\"", err);
+    expect_cli(CLI("EXISTS", P "{a:carol}:ids"), "0", "nothing granted");
+    expect_cli(CLI("HLEN", P "{a:carol}:observed"), "3", "nothing unobserved");
+    expect_exit(ctl("identity", "adopt", "carol", "bad-address", NULL), 2, "adopt bad");
+
+    /* adopt every observed address: pending grants, no longer observed */
+    expect_exit(ctl("identity", "adopt", "carol", "--by", "helpdesk", NULL), 0, "adopt all");
+    ck_assert_msg(strstr(out, "x@example.net adopted (pending") && strstr(out, "y@example.net"),
+                  "adopt all: \"%s\"", out);
+    for (int i = 0; i < 2; i++) {
+        const char *ad = i ? "y@example.net" : "x@example.net";
+        json_t *g = parse(CLI("HGET", P "{a:carol}:ids", ad), "adopted grant");
+        ck_assert_str_eq(jstr(g, "state"), "pending");
+        ck_assert_str_eq(jstr(g, "by"), "helpdesk");
+        json_decref(g);
+        snprintf(key, sizeof key, P "{id:%s}:who", ad);
+        expect_cli(CLI("HEXISTS", key, "carol"), "1", "adopted: who");
+        expect_cli(CLI("HEXISTS", P "{a:carol}:observed", ad), "0", "adopted: unobserved");
+    }
+    expect_cli(CLI("HGET", P "{a:carol}:observed", "overflow"), "4", "overflow kept");
+    expect_exit(ctl("identity", "adopt", "carol", NULL), 1, "adopt, nothing observed");
+
+    /* adopt --verified one address, in another spelling */
+    expect_exit(ctl("--json", "identity", "adopt", "dave", "<Z@Example.ORG>", "--verified",
+                    "--by", "helpdesk", NULL), 0, "adopt --verified");
+    o = parse(out, "adopt --json");
+    ck_assert_str_eq(jstr(o, "state"), "verified");
+    ck_assert_str_eq(jstr(json_array_get(json_object_get(o, "adopted"), 0), "address"),
+                     "z@example.org");
+    ck_assert(json_is_true(json_object_get(json_array_get(json_object_get(o, "adopted"), 0),
+                                           "changed")));
+    json_decref(o);
+    json_t *g = parse(CLI("HGET", P "{a:dave}:ids", "z@example.org"), "adopted verified");
+    ck_assert_str_eq(jstr(g, "state"), "verified");
+    json_decref(g);
+    expect_cli(CLI("EXISTS", P "{a:dave}:observed"), "0", "dave: nothing observed left");
+    expect_cli(CLI("ZSCORE", OBSIDX, "dave"), "", "dave left the index");
+    json_t *ev = last_event("identity_grant");
+    ck_assert_str_eq(jstr(ev, "by"), "helpdesk");
+    ck_assert_str_eq(jstr(ev, "address"), "z@example.org");
+    json_decref(ev);
+    /* an observed address not in normal form (written by hand) is skipped */
+    observe("erin", "Upper@Example.NET", 1, t - 100, t - 100);
+    expect_exit(ctl("identity", "adopt", "erin", NULL), 1, "adopt, nothing adoptable");
+    ck_assert_msg(strstr(err, "skipped observed \"Upper@Example.NET\"")
+                  && strstr(err, "that can be adopted"), "adopt erin: \"%s\"", err);
+    expect_cli(CLI("EXISTS", P "{a:erin}:ids"), "0", "erin: nothing granted");
+    CLI("DEL", P "{a:erin}:observed");
+    expect_exit(ctl("identity", "observed", NULL), 0, "observed after adopting");
+    ck_assert_msg(strstr(out, "dave") == NULL && strstr(out, "carol: 0 addresses"),
+                  "observed after adopt: \"%s\"", out);
+    rstop();
+}
+END_TEST
+
+/* ---- bulk import */
+
+START_TEST(test_identity_import)
+{
+    char path[192], path2[192], line[5000], *text;
+    size_t cap = 16384, len = 0;
+    rstart(NULL);
+    write_config_ids("{\"strip_plus_tag\": \"+\"}");
+    snprintf(path, sizeof path, "%s/grants.txt", rs.dir);
+
+    text = malloc(cap);
+#define ADD(...) (len += (size_t)snprintf(text + len, cap - len, __VA_ARGS__))
+    ADD("# grants from the old system\n");                  /* 1 */
+    ADD("\n");                                              /* 2 */
+    ADD("ann ann@example.com verified\n");                  /* 3 granted */
+    ADD("ann <Ann+list@Example.COM>\n");                    /* 4 unchanged */
+    ADD("bob bob@example.com\n");                           /* 5 granted, pending */
+    ADD("bob\n");                                           /* 6 bad */
+    ADD("bob no-at-sign\n");                                /* 7 bad */
+    ADD("Cy @Example.org verified\n");                      /* 8 granted */
+    ADD("cy cy@example.org maybe\n");                       /* 9 bad */
+    ADD("  \t  \n");                                        /* 10 blank */
+    snprintf(line, sizeof line, "dee dee@example.com verified");
+    memset(line + strlen(line), ' ', 4096 - strlen(line));  /* exactly 4096 bytes */
+    line[4096] = '\0';
+    ADD("%s\n", line);                                      /* 11 granted */
+    snprintf(line, sizeof line, "eve eve@example.com verified");
+    memset(line + strlen(line), ' ', 4097 - strlen(line));  /* 4097 bytes */
+    line[4097] = '\0';
+    ADD("%s\n", line);                                      /* 12 bad: too long */
+    ADD("a b c d\n");                                       /* 13 bad */
+    ADD("fay\tfay@example.com\tverified\r\n");              /* 14 granted */
+    ADD("gus gus@example.com");                             /* 15 granted, no newline */
+#undef ADD
+    tfile_write(path, text);
+    free(text);
+
+    expect_exit(ctl("identity", "import", path, "--by", "importer", NULL), 1,
+                "import with bad lines");
+    ck_assert_msg(strstr(out, "6 granted, 1 unchanged, 5 bad lines") != NULL,
+                  "import summary: got \"%s\"", out);
+    static const int bad[] = { 6, 7, 9, 12, 13 };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char want[256];
+        snprintf(want, sizeof want, "%s:%d: ", path, bad[i]);
+        ck_assert_msg(strstr(err, want) != NULL, "want \"%s\" in stderr \"%s\"", want, err);
+    }
+    ck_assert_msg(strstr(err, ":12: longer than 4096 bytes") != NULL, "long: \"%s\"", err);
+    ck_assert_msg(strstr(err, ":7: address") != NULL, "address: \"%s\"", err);
+    static const int good[] = { 1, 2, 3, 4, 5, 8, 10, 11, 14, 15 };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char nope[256];
+        snprintf(nope, sizeof nope, "%s:%d: ", path, good[i]);
+        ck_assert_msg(strstr(err, nope) == NULL, "line %d reported: \"%s\"", good[i], err);
+    }
+    static const struct { const char *acc, *addr, *state; } want[] = {
+        { "ann", "ann@example.com", "verified" }, { "bob", "bob@example.com", "pending" },
+        { "cy", "@example.org", "verified" }, { "dee", "dee@example.com", "verified" },
+        { "fay", "fay@example.com", "verified" }, { "gus", "gus@example.com", "pending" },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char key[128];
+        snprintf(key, sizeof key, P "{a:%s}:ids", want[i].acc);
+        json_t *g = parse(CLI("HGET", key, want[i].addr), want[i].addr);
+        ck_assert_str_eq(jstr(g, "state"), want[i].state);
+        ck_assert_str_eq(jstr(g, "by"), "importer");
+        json_decref(g);
+        snprintf(key, sizeof key, P "{id:%s}:who", want[i].addr);
+        expect_cli(CLI("HLEN", key), "1", "imported: who");
+    }
+    expect_cli(CLI("EXISTS", P "{a:eve}:ids"), "0", "the long line was not imported");
+    expect_cli(CLI("HLEN", P "{a:ann}:ids"), "1", "ann: one grant");
+    expect_cli(CLI("XLEN", EVENTS), "6", "one event per grant");
+    json_t *ev = last_event("identity_add");
+    ck_assert_str_eq(jstr(ev, "by"), "importer");
+    ck_assert_str_eq(jstr(ev, "address"), "gus@example.com");
+    json_decref(ev);
+
+    /* again: nothing changes */
+    expect_exit(ctl("--json", "identity", "import", path, NULL), 1, "import again");
+    json_t *o = parse(out, "import --json");
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "granted")), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "unchanged")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "bad")), 5);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "lines")), 12);
+    json_decref(o);
+    expect_cli(CLI("XLEN", EVENTS), "6", "no events for unchanged grants");
+
+    /* a clean file, from stdin, with the library flushed: exit 0, reloaded */
+    snprintf(path2, sizeof path2, "%s/clean.txt", rs.dir);
+    text = malloc(64 * 2500);
+    len = 0;
+    for (int i = 0; i < 2500; i++)          /* more than one pipeline batch */
+        len += (size_t)sprintf(text + len, "user%d u%d@example.net%s\n", i % 500, i,
+                               i % 2 ? " verified" : "");
+    tfile_write(path2, text);
+    free(text);
+    expect_cli(CLI("FUNCTION", "FLUSH"), "OK", "FUNCTION FLUSH");
+    char script[1024];
+    snprintf(script, sizeof script, "exec \"$0\" -c \"$1\" identity import - < \"$2\"");
+    char *argv[] = { "/bin/sh", "-c", script, (char *)env("OUTPOSTCTL"), cfgpath, path2, NULL };
+    char s[64];
+    int st = trun(argv, out, sizeof out, err, sizeof err, 60000);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "import - : %s; stdout \"%s\" stderr \"%s\"", tstatus_str(st, s, sizeof s),
+                  out, err);
+    ck_assert_msg(strstr(out, "2500 granted, 0 unchanged, 0 bad lines") != NULL,
+                  "import - : got \"%s\"", out);
+    expect_cli(CLI("HLEN", P "{a:user7}:ids"), "5", "user7: 5 grants");
+    json_t *g = parse(CLI("HGET", P "{a:user7}:ids", "u7@example.net"), "u7");
+    ck_assert_str_eq(jstr(g, "state"), "verified");
+    json_decref(g);
+
+    expect_exit(ctl("identity", "import", "/nonexistent/grants.txt", NULL), 2,
+                "import of a missing file");
+    expect_exit(ctl("identity", "import", path, path2, NULL), 2, "two files");
+    rstop();
+}
+END_TEST
+
+START_TEST(test_identity_unreachable)
+{
+    char addr[300];
+    snprintf(cfgpath, sizeof cfgpath, "/tmp/outpost-admin-%ld.json", (long)getpid());
+    write_config_addr("unix:/nonexistent/outpost-redis.sock", "");
+    expect_exit(ctl("identity", "list", "alice", NULL), 3, "list, no Redis");
+    expect_exit(ctl("identity", "add", "alice", "a@example.com", NULL), 3, "add, no Redis");
+    expect_exit(ctl("identity", "observed", NULL), 3, "observed, no Redis");
+    expect_exit(ctl("identity", "import", cfgpath, NULL), 3, "import, no Redis");
+    /* arguments are checked before connecting */
+    memset(addr, 'a', sizeof addr);
+    memcpy(addr + 254 - 12, "@example.com", 13);
+    expect_exit(ctl("identity", "who", addr, NULL), 3, "254-byte address: valid");
+    memset(addr, 'a', sizeof addr);
+    memcpy(addr + 255 - 12, "@example.com", 13);
+    expect_exit(ctl("identity", "who", addr, NULL), 2, "255-byte address");
+    expect_exit(ctl("identity", "verify", "alice", "x", NULL), 2, "no @");
+    unlink(cfgpath);
+}
+END_TEST
+
 static void add(Suite *s, const char *name, const TTest *t)
 {
     TCase *tc = tcase_create(name);
@@ -1344,6 +2078,12 @@ int main(void)
     add(s, "reset", test_reset);
     add(s, "usage_math", test_usage_math);
     add(s, "show_limits", test_show_limits);
+    add(s, "identity_commands", test_identity_commands);
+    add(s, "identity_expiry", test_identity_expiry);
+    add(s, "identity_random", test_identity_random);
+    add(s, "identity_observed", test_identity_observed);
+    add(s, "identity_import", test_identity_import);
+    add(s, "identity_unreachable", test_identity_unreachable);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

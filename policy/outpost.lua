@@ -615,7 +615,13 @@ local function identity(keys, args)
     -- an address granted (or being granted) is no longer "observed"
     local function unobserve()
         redis.call('HDEL', keys[5], addr)
-        if redis.call('HLEN', keys[5]) == 0 then
+        local left = redis.call('HLEN', keys[5])
+        -- only the count of unrecorded uses left: nothing to adopt any more
+        if left == 1 and redis.call('HEXISTS', keys[5], 'overflow') == 1 then
+            redis.call('DEL', keys[5])
+            left = 0
+        end
+        if left == 0 then
             redis.call('ZREM', keys[6], account)
         end
     end
@@ -737,11 +743,15 @@ local function verdict(keys, args)
     if not nclass or #args ~= 11 + nclass then return fail('NCLASS does not match') end
     local classes = {}
     for i = 12, 11 + nclass do
+        -- K and RPW as C's "%.6g" writes them: 1000000 is "1e+06"
         local name, k, within, for_ms, rpw, wtext = string.match(args[i],
-            '^([^\t]+)\t([%d%.]+)\t(%d+)\t(%d+)\t([%d%.]+)\t([^\t]*)$')
-        if not name then return fail('bad class line ' .. (i - 11)) end
-        classes[name] = { k = tonumber(k), within = tonumber(within),
-                          for_ms = tonumber(for_ms), rpw = tonumber(rpw), wtext = wtext }
+            '^([^\t]+)\t([^\t]+)\t(%d+)\t(%d+)\t([^\t]+)\t([^\t]*)$')
+        k, rpw = tonumber(k), tonumber(rpw)
+        if not name or not k or not rpw or not (k >= 0) or not (rpw >= 0) then
+            return fail('bad class line ' .. (i - 11))
+        end
+        classes[name] = { k = k, within = tonumber(within),
+                          for_ms = tonumber(for_ms), rpw = rpw, wtext = wtext }
     end
 
     if redis.call('XACK', keys[1], group, id) == 0 then

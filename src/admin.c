@@ -519,9 +519,10 @@ static redisReply *admin_fcall(struct admin *a, const char *fn, int nkeys,
     return NULL;                        /* not reached */
 }
 
-/* The four keys of the account Functions. */
+/* The keys of the suspension Functions (strikes: outpost_reinstate's fifth). */
 struct admin_akeys {
     char susp[KEYS_MAX], audit[KEYS_MAX], idx[KEYS_MAX], events[KEYS_MAX];
+    char strikes[KEYS_MAX];
 };
 
 static enum admin_status admin_account_keys(const struct admin *a, const char *account,
@@ -532,7 +533,8 @@ static enum admin_status admin_account_keys(const struct admin *a, const char *a
     if (keys_account(k->susp, p, account, KEYS_SUSP) == 0
         || keys_account(k->audit, p, account, KEYS_AUDIT) == 0
         || keys_global(k->idx, p, "idx", "suspended") == 0
-        || keys_global(k->events, p, "events", NULL) == 0) {
+        || keys_global(k->events, p, "events", NULL) == 0
+        || keys_account(k->strikes, p, account, KEYS_STRIKES) == 0) {
         snprintf(err, errlen, "account too long for a key");
         return ADMIN_INVALID;
     }
@@ -610,9 +612,10 @@ enum admin_status admin_reinstate(struct admin *a, const char *account,
     if ((st = admin_account_keys(a, account, &k, err, errlen)) != ADMIN_OK)
         return st;
     admin_evmax(a, evmax);
-    const char *keys[4] = { k.susp, k.audit, k.idx, k.events };
+    /* the fifth key: a reinstated account starts from zero strikes */
+    const char *keys[5] = { k.susp, k.audit, k.idx, k.events, k.strikes };
     const char *args[4] = { account, by, note ? note : "", evmax };
-    return admin_fcall_flag(a, "outpost_reinstate", 4, keys, 4, args, "not suspended", err, errlen);
+    return admin_fcall_flag(a, "outpost_reinstate", 5, keys, 4, args, "not suspended", err, errlen);
 }
 
 /* Looks up one HGETALL reply of the pipeline and appends the record. */

@@ -320,8 +320,11 @@ static void verdict_entry(struct verdict *v, const redisReply *entry)
         const struct config_class *k = &cfg->classes[i];
         const struct config_auto_suspend *as = &k->auto_suspend;
         char within[32];
-        config_format_duration(as->within_ms > 0 ? as->within_ms : 86400000, within,
-                               sizeof within);
+        int64_t wms = as->within_ms > 0 ? as->within_ms : 86400000;
+        if (wms % 3600000 == 0 && wms <= 48 * 3600000LL)   /* "24h", as people say */
+            snprintf(within, sizeof within, "%lldh", (long long)(wms / 3600000));
+        else
+            config_format_duration(wms, within, sizeof within);
         snprintf(lines[i], sizeof lines[i], "%s\t%.6g\t%lld\t%lld\t%.6g\t%s", k->name,
                  as->enabled ? as->verdicts : 0.0,
                  (long long)(as->within_ms > 0 ? as->within_ms : 86400000),

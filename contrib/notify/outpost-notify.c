@@ -31,10 +31,10 @@
  *      after NOTIFY_ATTEMPTS_MAX deliveries it is acknowledged with an
  *      error line, so one bad entry cannot hold the stream.
  *
- * A crash after sendmail succeeded but before XACK is harmless: the time
- * was recorded right after sendmail, and is checked before every mail.
- * (A crash while sendmail runs, or a lost connection between sendmail and
- * END, can repeat that one mail: sendmail and Redis cannot be atomic.)
+ * A crash between END and XACK is harmless: the time is recorded right
+ * after sendmail succeeded, and checked before every mail.  (A crash while
+ * sendmail runs, or a lost connection between sendmail and END, can repeat
+ * that one mail: sendmail and Redis cannot be one transaction.)
  *
  * Signals: SIGTERM/SIGINT finish the entry in hand and exit 0 (a blocking
  * read is cut short); SIGHUP loads the configuration again before the next
@@ -109,7 +109,8 @@
 #define NOTIFY_ADDRESS_MAX      254     /* bytes of a mail address */
 #define NOTIFY_LOCAL_MAX        64      /* bytes of its local part */
 #define NOTIFY_CONSUMER_MAX     64      /* bytes of a consumer name */
-#define NOTIFY_HOST_MAX         255     /* bytes of the host name */
+#define NOTIFY_HOST_MAX         245     /* bytes of the host name: "outpost@" + it
+                                           is an address */
 
 /* sendmail. */
 #define NOTIFY_SENDMAIL_MS      30000   /* deadline of one sendmail run */
@@ -179,8 +180,7 @@ static const struct notify_builtin notify_builtins[] = {
     "At:       %{at}\n"
     "Ends:     %{until}\n"
     "Note:     %{note}\n"
-    "Replaced: %{old_reason}\n"
-    "Event:    %{id}\n\n"
+    "Event:    %{event_id}\n\n"
     "outpostctl show and outpostctl reinstate act on it.  At most one such\n"
     "mail per account is sent per %{window}.\n" NOTIFY_SIGNATURE },
   { "reinstated", NOTIFY_AUD_ACCOUNT,
@@ -195,7 +195,7 @@ static const struct notify_builtin notify_builtins[] = {
     "At:     %{at}\n"
     "Note:   %{note}\n"
     "The suspension was for: %{reason}\n"
-    "Event:  %{id}\n" NOTIFY_SIGNATURE },
+    "Event:  %{event_id}\n" NOTIFY_SIGNATURE },
   { "verdict", NOTIFY_AUD_SUPPORT,
     "outpost: spam verdict for %{account}",
     "A spam verdict was reported for the account %{account}.\n\n"
@@ -207,9 +207,10 @@ static const struct notify_builtin notify_builtins[] = {
     "Strikes in the window, this one included: %{strikes}\n"
     "Suspended by this verdict: %{suspended}\n"
     "At:         %{at}\n"
-    "Event:      %{id}\n\n"
-    "Later verdicts for this account are not mailed for %{window}; see\n"
-    "outpostctl show %{account}.\n" NOTIFY_SIGNATURE },
+    "Verdict:    %{id}\n"
+    "Event:      %{event_id}\n\n"
+    "Later verdicts for this account are not mailed for %{window}.\n"
+    NOTIFY_SIGNATURE },
   { "identity_enforce", NOTIFY_AUD_ACCOUNT,
     "Mail from %{account} refused: sender %{address} is not registered",
     "Hello,\n\n"
@@ -236,7 +237,7 @@ static const struct notify_builtin notify_builtins[] = {
     "The account is not a mail address, so it was not told.\n\n"
     "Uses so far: %{count}\n"
     "At:          %{at}\n"
-    "Event:       %{id}\n" NOTIFY_SIGNATURE },
+    "Event:       %{event_id}\n" NOTIFY_SIGNATURE },
   { "identity_monitor", NOTIFY_AUD_SUPPORT,
     "outpost: %{account} sent as unregistered %{address}",
     "The account %{account} sent as %{address}, which is not registered\n"
@@ -245,7 +246,7 @@ static const struct notify_builtin notify_builtins[] = {
     "told.\n\n"
     "Uses so far: %{count}\n"
     "At:          %{at}\n"
-    "Event:       %{id}\n" NOTIFY_SIGNATURE },
+    "Event:       %{event_id}\n" NOTIFY_SIGNATURE },
   { "limit_reached", NOTIFY_AUD_ACCOUNT,
     "Sending limit reached for %{account}",
     "Hello,\n\n"
@@ -260,7 +261,7 @@ static const struct notify_builtin notify_builtins[] = {
     "(at most %{max} per %{per}, counted by %{key}).  The account is not a\n"
     "mail address, so it was not told.\n\n"
     "At:    %{at}\n"
-    "Event: %{id}\n" NOTIFY_SIGNATURE },
+    "Event: %{event_id}\n" NOTIFY_SIGNATURE },
 };
 
 /* BEGIN: KEYS notified lock; ARGV field window_ms owner lock_ms.
@@ -303,7 +304,7 @@ struct notify {
     char           consumer[NOTIFY_CONSUMER_MAX + 1];
     char           hostname[NOTIFY_HOST_MAX + 1]; /* sanitised */
     char           from[NOTIFY_ADDRESS_MAX + 1];
-    char           claim_cursor[NOTIFY_ID_MAX + 1]; /* XAUTOCLAIM start */
+    char           claim_cursor[NOTIFY_ID_MAX + 2]; /* XAUTOCLAIM start */
     bool           once;            /* --once */
     unsigned long  left_pending;    /* entries this run left pending */
 };
@@ -457,10 +458,10 @@ static void notify_rfc3339(int64_t ms, char *out, size_t cap)
         snprintf(out, cap, "%lld", (long long)ms);
 }
 
-/* RFC 5322 dot-atom "local@domain" in ASCII: what we put in To: and hand
- * to sendmail -t.  Stricter than the brief "one '@', no space or control
- * byte": no ',', ';', '<', '>', '"', '(', ')', ':', '\\', '[', ']', so
- * that the header cannot name a second recipient. */
+/* A plausible mail address: RFC 5322 dot-atom "local@domain" in ASCII,
+ * at most 254 bytes, exactly one '@'.  This is what goes into To: and to
+ * sendmail -t, so no space, control byte, ',', ';', '<', '>', '"', '(',
+ * ')', ':', '\\', '[' or ']': the header cannot name a second recipient. */
 static bool notify_is_address(const char *s)
 {
     static const char atext[] = "!#$%&'*+-/=?^_`{|}~";
@@ -513,6 +514,15 @@ static bool notify_is_id(const redisReply *r)
             return false;
     }
     return dash != 0;
+}
+
+/* Copies a checked id (notify_is_id) after prefix ("" or "("). */
+static void notify_idcpy(char out[NOTIFY_ID_MAX + 2], const char *prefix, const redisReply *r)
+{
+    size_t p = strlen(prefix);
+    memcpy(out, prefix, p);
+    memcpy(out + p, r->str, r->len);
+    out[p + r->len] = '\0';
 }
 
 /* ---- Redis ------------------------------------------------------------ */
@@ -772,7 +782,7 @@ static void notify_value(const struct notify *n, const struct notify_ev *ev, con
     raw[0] = '\0';
     if (strcmp(name, "account") == 0) {
         v = ev->account;
-    } else if (strcmp(name, "id") == 0) {
+    } else if (strcmp(name, "event_id") == 0) {
         v = ev->id;
     } else if (strcmp(name, "type") == 0) {
         v = ev->type;
@@ -1346,9 +1356,8 @@ static int notify_handle(struct notify *n, const redisReply *e, char *last_id, s
         notify_drop(n);
         return -1;
     }
-    char id[NOTIFY_ID_MAX + 1];
-    memcpy(id, e->element[0]->str, e->element[0]->len);
-    id[e->element[0]->len] = '\0';
+    char id[NOTIFY_ID_MAX + 2];
+    notify_idcpy(id, "", e->element[0]);
     if (last_id != NULL)
         snprintf(last_id, cap, "%s", id);
 
@@ -1451,9 +1460,9 @@ static long notify_read(struct notify *n, const char *from, int64_t block_ms, ch
  * --once).  0, or -1. */
 static int notify_history(struct notify *n)
 {
-    char cursor[NOTIFY_ID_MAX + 1] = "0";
+    char cursor[NOTIFY_ID_MAX + 2] = "0";
     for (;;) {
-        char last[NOTIFY_ID_MAX + 1] = "";
+        char last[NOTIFY_ID_MAX + 2] = "";
         long done = notify_read(n, cursor, 0, last, sizeof last);
         if (done < 0)
             return -1;
@@ -1501,7 +1510,7 @@ static int notify_retry(struct notify *n)
                 || p->element[2]->type != REDIS_REPLY_INTEGER
                 || p->element[3]->type != REDIS_REPLY_INTEGER)
                 continue;
-            snprintf(start, sizeof start, "(%.*s", (int)p->element[0]->len, p->element[0]->str);
+            notify_idcpy(start, "(", p->element[0]);
             if (p->element[2]->integer >= notify_retry_delay(p->element[3]->integer))
                 claim[argc++] = p->element[0]->str;
         }
@@ -1548,8 +1557,7 @@ static long notify_autoclaim(struct notify *n, bool *wrapped)
         notify_drop(n);
         return -1;
     }
-    snprintf(n->claim_cursor, sizeof n->claim_cursor, "%.*s", (int)r->element[0]->len,
-             r->element[0]->str);
+    notify_idcpy(n->claim_cursor, "", r->element[0]);
     *wrapped = strcmp(n->claim_cursor, "0-0") == 0;
     if (r->element[1]->elements > 0)
         log_info("notify: claimed %zu entries idle for more than %d s", r->element[1]->elements,
@@ -1778,14 +1786,19 @@ int main(int argc, char **argv)
         return NOTIFY_EXIT_USAGE;
     }
     notify_hostname(n.hostname, sizeof n.hostname);
-    if (consumer == NULL)
-        consumer = n.hostname;
+    char host_consumer[NOTIFY_CONSUMER_MAX + 1];
+    if (consumer == NULL) {             /* the host name, cut to a consumer name */
+        size_t k = strnlen(n.hostname, NOTIFY_CONSUMER_MAX);
+        memcpy(host_consumer, n.hostname, k);
+        host_consumer[k] = '\0';
+        consumer = host_consumer;
+    }
     if (!notify_consumer_ok(consumer)) {
         fprintf(stderr, "outpost-notify: -n: a consumer name is 1 to %d printable ASCII "
                 "characters without space\n", NOTIFY_CONSUMER_MAX);
         return NOTIFY_EXIT_USAGE;
     }
-    snprintf(n.consumer, sizeof n.consumer, "%s", consumer);
+    memcpy(n.consumer, consumer, strlen(consumer) + 1);    /* checked: it fits */
 
     char err[512];
     if (config_load(n.cfg_path, &n.cfg, err, sizeof err) != 0) {

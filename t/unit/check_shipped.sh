@@ -1,9 +1,10 @@
 #!/bin/bash
 # check_shipped.sh - lint what outpost ships besides code: the manual pages
 # must format without a single groff warning (groff -ww), and the systemd
-# unit must pass `systemd-analyze verify` (its binary paths pointed at this
-# build, since nothing is installed yet).  Both tools are installed by
-# t/run; a missing tool is a failure, never a skip.
+# units (outpostd, outpost-notify) must pass `systemd-analyze verify` (their
+# binary paths pointed at this build, since nothing is installed yet).
+# Both tools are installed by t/run; a missing tool is a failure, never a
+# skip.
 set -u
 top=${T_TOP:?run through make check}
 fail=0
@@ -37,5 +38,21 @@ if [ $rc != 0 ] || echo "$out" | grep -q 'outpostd.service'; then
     fail=1
 else
     echo "ok: systemd-analyze verify outpostd.service"
+fi
+
+# The notifier's unit.  Its Documentation= names outpost-notify(8), which
+# is not installed yet: verify looks the pages up with man(1), so MANPATH
+# points at this source's pages first.
+mkdir -p "$tmp/man/man5" "$tmp/man/man8"
+for page in "$top"/man/*.5; do ln -s "$page" "$tmp/man/man5/"; done
+for page in "$top"/man/*.8; do ln -s "$page" "$tmp/man/man8/"; done
+sed "s|/usr/local/sbin/outpost-notify|${OUTPOST_NOTIFY:?}|g" \
+    "$top/contrib/outpost-notify.service" >"$tmp/outpost-notify.service"
+out=$(MANPATH="$tmp/man:" systemd-analyze verify "$tmp/outpost-notify.service" 2>&1); rc=$?
+if [ $rc != 0 ] || echo "$out" | grep -q 'outpost-notify.service'; then
+    echo "FAIL: systemd-analyze verify contrib/outpost-notify.service (exit $rc):"; echo "$out"
+    fail=1
+else
+    echo "ok: systemd-analyze verify outpost-notify.service"
 fi
 exit $fail

@@ -230,7 +230,8 @@ if account ~= '' and kev and idline and idline ~= '' then
                 if rec then
                     rec.count = (tonumber(rec.count) or 0) + 1
                     rec.last = t
-                elseif cur or redis.call('HLEN', kobs) < tonumber(obsmax) then
+                elseif cur or redis.call('HLEN', kobs) - redis.call('HEXISTS', kobs, 'overflow')
+                              < tonumber(obsmax) then     -- 'overflow' is no address
                     rec = { count = 1, first = t, last = t, ev = 0 }
                 else
                     redis.call('HINCRBY', kobs, 'overflow', 1)
@@ -291,29 +292,46 @@ if dedupe then
     if v and v ~= '[]' then return fin({ 'ok', class, 'dup' }) end
 end
 
--- 6. the class's limits.  window(): the units in the buckets lo..b (lo =
--- floor((now - per + 1) / w): they cover the last P and lie within the
--- last P + w), the hash's fields, and whether its width is w.
-local function window(key, w, b, lo)
-    local h = redis.call('HGETALL', key)
-    local fields, same, sum = {}, false, 0
+-- 6. the class's limits.  A counter hash holds its width 'w', a bucket
+-- field per bucket number, and the running figures 't' (the sum of every
+-- bucket in the hash), 'o' and 'n' (bounds: no bucket below o or above n).
+-- window(): the units in the buckets lo..b (lo = floor((now - per + 1) /
+-- w): they cover the last P and lie within the last P + w).  Fast path,
+-- one HMGET of 4 fields: when every bucket lies in the window (lo <= o, n
+-- <= b) the sum is t.  Otherwise (a bucket aged out, a hash of an older
+-- version, another width) the whole hash is read (HGETALL).  Returns the
+-- sum and the state kept for counting (l fields: same, exists, fast,
+-- fields, inwin, t, o, n).
+local function window_all(l, h)
+    local fields, same = {}, false
     for i = 1, #h, 2 do
         if h[i] == 'w' then
-            same = tonumber(h[i + 1]) == w
+            same = tonumber(h[i + 1]) == l.w
         else
             local bk, u = tonumber(h[i]), tonumber(h[i + 1])
             if bk and u then fields[#fields + 1] = { bk, u } end
         end
     end
-    if not same then return 0, {}, false, #h > 0 end
-    local inwin = {}
-    for _, f in ipairs(fields) do
-        if f[1] >= lo and f[1] <= b then
+    l.exists, l.same, l.fast = #h > 0, same, false
+    l.fields, l.inwin = same and fields or {}, {}
+    local sum = 0
+    for _, f in ipairs(l.fields) do
+        if f[1] >= l.lo and f[1] <= l.b then
             sum = sum + f[2]
-            inwin[#inwin + 1] = f
+            l.inwin[#l.inwin + 1] = f
         end
     end
-    return sum, inwin, true, #h > 0, fields
+    return sum
+end
+
+local function window(l)
+    local m = redis.call('HMGET', l.key, 'w', 't', 'o', 'n')
+    local w, t, o, n = tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), tonumber(m[4])
+    if w == l.w and t and o and n and o >= l.lo and n <= l.b then
+        l.exists, l.same, l.fast, l.t, l.o, l.n = true, true, true, t, o, n
+        return t
+    end
+    return window_all(l, redis.call('HGETALL', l.key))
 end
 
 -- ms until the oldest buckets have freed `need` units: bucket k leaves
@@ -353,12 +371,10 @@ for i = 13 + nclass, 12 + nclass + nlimits do
             local u = units[cnt] or 0
             if not at_eom and u < 1 then u = 1 end   -- RCPT: is it exhausted?
             local w = math.ceil(per / 60)
-            local b = math.floor(now_ms() / w)
-            local lo = math.floor((now_ms() - per + 1) / w)
-            local sum, inwin, same, exists, fields = window(key, w, b, lo)
             local l = { name = name, cnt = cnt, max = max, per = per, act = act,
-                        key = key, w = w, b = b, u = u, same = same,
-                        exists = exists, fields = fields or {} }
+                        key = key, w = w, b = math.floor(now_ms() / w), u = u,
+                        lo = math.floor((now_ms() - per + 1) / w) }
+            local sum = window(l)
             limits[#limits + 1] = l
             if u > max and max > 0 then        -- never admissible: permanent
                 if shadow == '1' then
@@ -370,7 +386,10 @@ for i = 13 + nclass, 12 + nclass + nlimits do
                 if shadow == '1' then
                     shadows[#shadows + 1] = name
                 else
-                    l.retry = retry_after(inwin, sum + u - max, w, per)
+                    if l.fast then          -- the buckets themselves, now
+                        window_all(l, redis.call('HGETALL', key))
+                    end
+                    l.retry = retry_after(l.inwin, sum + u - max, w, per)
                     if not refuse or l.retry > refuse.retry then refuse = l end
                 end
             end
@@ -411,17 +430,32 @@ if at_eom then
         local record = {}
         for _, l in ipairs(limits) do
             if l.u > 0 then
-                if not l.same and l.exists then
-                    redis.call('DEL', l.key)      -- width changed: start again
-                    l.fields = {}
+                if l.fast then
+                    -- every bucket is in the window: add, keep t and n
+                    redis.call('HINCRBY', l.key, l.b, l.u)
+                    redis.call('HINCRBY', l.key, 't', l.u)
+                    if l.b > l.n then redis.call('HSET', l.key, 'n', l.b) end
+                else
+                    if not l.same and l.exists then
+                        redis.call('DEL', l.key)      -- width changed: start again
+                        l.fields = {}
+                    end
+                    -- drop the buckets that left the window (for good: lo
+                    -- only grows), then rebuild the running figures
+                    local stale, t, o, n = {}, l.u, l.b, l.b
+                    for _, f in ipairs(l.fields) do
+                        if f[1] < l.lo then
+                            stale[#stale + 1] = f[1]
+                        else            -- (above b only if Redis' clock went back)
+                            t = t + f[2]
+                            if f[1] < o then o = f[1] end
+                            if f[1] > n then n = f[1] end
+                        end
+                    end
+                    if #stale > 0 then redis.call('HDEL', l.key, unpack(stale)) end
+                    redis.call('HINCRBY', l.key, l.b, l.u)
+                    redis.call('HSET', l.key, 'w', l.w, 't', t, 'o', o, 'n', n)
                 end
-                local stale = {}
-                for _, f in ipairs(l.fields) do
-                    if f[1] < l.b - 60 then stale[#stale + 1] = f[1] end
-                end
-                if #stale > 0 then redis.call('HDEL', l.key, unpack(stale)) end
-                redis.call('HSET', l.key, 'w', l.w)
-                redis.call('HINCRBY', l.key, l.b, l.u)
                 redis.call('PEXPIRE', l.key, l.per + l.w + 60000)
                 record[#record + 1] = { l.key, l.b, l.u }
             end

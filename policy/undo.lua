@@ -24,6 +24,10 @@ for _, r in ipairs(rec) do
             else
                 redis.call('HDEL', key, b)
             end
+            -- the running total follows (o and n stay valid bounds)
+            if redis.call('HEXISTS', key, 't') == 1 then
+                redis.call('HINCRBY', key, 't', -math.min(cur, u))
+            end
         end
     end
 end

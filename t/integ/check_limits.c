@@ -46,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -453,7 +454,8 @@ static bool same_bulk(const redisReply *a, const redisReply *b)
 }
 
 /* HGETALL key as (field, value) sums: the bucket units (all fields but
- * "w") and w ("" if absent). */
+ * "w", the running figures t, o, n and the event time e) and w ("" if
+ * absent). */
 static long long bucket_sum(redisContext *c, const char *key, char *w, size_t wcap)
 {
     const char *argv[2] = { "HGETALL", key };
@@ -462,11 +464,13 @@ static long long bucket_sum(redisContext *c, const char *key, char *w, size_t wc
     if (w != NULL)
         snprintf(w, wcap, "%s", "");
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        if (strcmp(r->element[i]->str, "w") == 0) {
+        const char *f = r->element[i]->str;
+        if (strcmp(f, "w") == 0) {
             if (w != NULL)
                 snprintf(w, wcap, "%s", r->element[i + 1]->str);
-        } else {
-            sum += strtoll(r->element[i + 1]->str, NULL, 10);
+        } else if (strcmp(f, "t") != 0 && strcmp(f, "o") != 0 && strcmp(f, "n") != 0
+                   && strcmp(f, "e") != 0) {
+            sum += strtoll(r->element[i + 1]->str, NULL, 10);   /* a bucket */
         }
     }
     freeReplyObject(r);
@@ -636,12 +640,19 @@ static void mcheck_buckets(const struct model *m, int l, const redisReply *h, lo
 {
     long long w = m->w[l], b = floor_div(t, w);
     bool saw_w = false;
+    long long rt = -1, ro = LLONG_MAX, rn = LLONG_MIN, sum = 0, lo = LLONG_MAX, hi = LLONG_MIN;
     for (size_t i = 0; i + 1 < h->elements; i += 2) {
         const char *f = h->element[i]->str, *v = h->element[i + 1]->str;
         if (strcmp(f, "w") == 0) {
             saw_w = true;
             if (strtoll(v, NULL, 10) != w)
                 mfail(m, "counter %s: w = %s, want %lld", m->sp.ctr[l], v, w);
+            continue;
+        }
+        /* the running figures: checked against the buckets below */
+        if (strcmp(f, "t") == 0 || strcmp(f, "o") == 0 || strcmp(f, "n") == 0) {
+            long long x = strtoll(v, NULL, 10);
+            *(f[0] == 't' ? &rt : f[0] == 'o' ? &ro : &rn) = x;
             continue;
         }
         char *end;
@@ -653,9 +664,17 @@ static void mcheck_buckets(const struct model *m, int l, const redisReply *h, lo
         if (strtoll(v, NULL, 10) != want)
             mfail(m, "counter %s bucket %lld (T0+%lld..) holds %s units, the model admitted "
                   "%lld in it", m->sp.ctr[l], k, k * w - m->t0, v, want);
+        sum += want;
+        lo = k < lo ? k : lo;
+        hi = k > hi ? k : hi;
     }
     if (!saw_w)
         mfail(m, "counter %s has no w field after a count", m->sp.ctr[l]);
+    /* t is exactly the sum of the buckets held; o and n bound them */
+    if (rt != sum || ro > lo || rn < hi)
+        mfail(m, "counter %s: t=%lld o=%lld n=%lld, but its buckets hold %lld units in "
+              "%lld..%lld (want t = that sum, o <= the lowest, n >= the highest)",
+              m->sp.ctr[l], rt, ro, rn, sum, lo, hi);
 }
 
 /* The next arrival time (>= t): bursts at one ms, bucket edges (k*w-1,
@@ -1239,7 +1258,7 @@ START_TEST(test_width_change)
     WC_EOM(&b, t + 1, "ok");
     ck_assert_int_eq(bucket_sum(rcx, a.ctr[0], w, sizeof w), 1);
     ck_assert_str_eq(w, "2000");
-    ck_assert_int_eq(hint(rcx, "HLEN", a.ctr[0]), 2);
+    ck_assert_int_eq(hint(rcx, "HLEN", a.ctr[0]), 5);     /* w, one bucket, t, o, n */
     for (int k = 0; k < 4; k++)
         WC_EOM(&b, t + 2, "ok");
     WC_EOM(&b, t + 2, "limit");
@@ -1340,8 +1359,9 @@ static long long ctr_sum(const struct tredis *r, const char *account, const char
             field = line;
             continue;
         }
-        if (strcmp(field, "e") == 0)
-            continue;
+        if (strcmp(field, "e") == 0 || strcmp(field, "t") == 0 || strcmp(field, "o") == 0
+            || strcmp(field, "n") == 0)
+            continue;       /* not buckets: the event time, the running figures */
         if (strcmp(field, "w") != 0)
             sum += strtoll(line, NULL, 10);
         if (raw != NULL && rl < rawcap)

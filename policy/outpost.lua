@@ -226,10 +226,11 @@ local function reinstate(keys, args)
     if keys[5] and not ends_with(keys[5], '{a:' .. escape(account) .. '}:strikes') then
         return fail('the fifth key must be P{a:' .. escape(account) .. '}:strikes')
     end
-    -- a reinstated account starts from zero strikes (the audit keeps them)
-    if keys[5] then redis.call('DEL', keys[5]) end
     if not nonempty(by) then return fail('empty by') end
     if not evmax or evmax < 1 then return fail('EVMAX is not an integer >= 1') end
+    -- a reinstated account starts from zero strikes (the audit keeps them);
+    -- after the checks: a refused call writes nothing
+    if keys[5] then redis.call('DEL', keys[5]) end
 
     -- an expired suspension is already gone: Redis never returns it
     local old = redis.call('HGET', keys[1], 'reason')

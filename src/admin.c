@@ -13,6 +13,11 @@
  * observed hash is gone are removed under WATCH, so that a hash written by
  * decide.lua meanwhile keeps its member.
  *
+ * The one blocking read, XREAD BLOCK of admin_events_after(), raises the
+ * socket timeout above its BLOCK time for that call only, so a quiet
+ * stream is an empty answer, not a timeout; admin_interrupt() shuts the
+ * socket down from a signal handler to end it early.
+ *
  * Ownership: struct admin owns its redisContext; the config is borrowed.
  * Every redisReply is freed by the function that received it; every json_t
  * handed out belongs to the caller.  The password is wiped from the stack
@@ -27,9 +32,11 @@
  * other error reply is ADMIN_REFUSED. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -1781,6 +1788,68 @@ static enum admin_status admin_show_identities(struct admin *a, const char *acco
     return ADMIN_OK;
 }
 
+/* The weight of a strikes member "ID WEIGHT" (as outpost_verdict writes
+ * it: digits and a dot); false if it is not one. */
+static bool admin_strike_weight(const redisReply *m, double *w)
+{
+    char buf[32];
+    size_t n = 0;
+
+    if (m->type != REDIS_REPLY_STRING)
+        return false;
+    while (n < m->len && m->str[m->len - 1 - n] != ' ')
+        n++;
+    if (n == 0 || n == m->len || n >= sizeof buf)
+        return false;
+    memcpy(buf, m->str + m->len - n, n);
+    buf[n] = '\0';
+    if (strspn(buf, "0123456789.") != n || strchr(buf, '.') != strrchr(buf, '.'))
+        return false;
+    char *end;
+    *w = strtod(buf, &end);
+    return *end == '\0' && *w >= 0;
+}
+
+/* show: the strikes within the window of the account's class (the
+ * members outpost_verdict would count now: score >= now - within). */
+static enum admin_status admin_show_strikes(struct admin *a, const char *account,
+                                            const struct config_class *cls, int64_t now,
+                                            json_t *o, char *err, size_t errlen)
+{
+    char key[KEYS_MAX], min[32], lim[24];
+    enum admin_status st;
+    const struct config_auto_suspend *as = cls != NULL ? &cls->auto_suspend : NULL;
+    int64_t within = as != NULL && as->within_ms > 0 ? as->within_ms : 86400000;
+
+    if (keys_account(key, a->cfg->redis.prefix, account, KEYS_STRIKES) == 0) {
+        snprintf(err, errlen, "account too long for a key");
+        return ADMIN_INVALID;
+    }
+    snprintf(min, sizeof min, "%lld", (long long)(now - within));
+    snprintf(lim, sizeof lim, "%d", ADMIN_STRIKES_MAX);
+    const char *argv[8] = { "ZRANGE", key, min, "+inf", "BYSCORE", "LIMIT", "0", lim };
+    redisReply *r = admin_cmd(a, 8, argv, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (r->type != REDIS_REPLY_ARRAY)
+        return admin_badreply(r, "ZRANGE", err, errlen);
+    double sum = 0, w;
+    int64_t count = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        if (admin_strike_weight(r->element[i], &w)) {
+            sum += w;
+            count++;
+        }
+    }
+    freeReplyObject(r);
+    json_t *s = json_pack("{s:f, s:I, s:I}", "sum", floor(sum * 1000 + 0.5) / 1000,
+                          "count", (json_int_t)count, "within_ms", (json_int_t)within);
+    json_object_set_new(s, "threshold", as != NULL && as->enabled
+                                        ? json_real(as->verdicts) : json_null());
+    json_object_set_new(o, "strikes", s);
+    return ADMIN_OK;
+}
+
 /* show: the class, the overrides and the limits with their usage. */
 static enum admin_status admin_show_limits(struct admin *a, const char *account,
                                            int64_t now, json_t *o,
@@ -1847,6 +1916,12 @@ static enum admin_status admin_show_limits(struct admin *a, const char *account,
         json_array_append_new(limits, e);
     }
     freeReplyObject(h);
+    if ((st = admin_show_strikes(a, account, cls, now, o, err, errlen)) != ADMIN_OK) {
+        free(ukbuf);
+        json_decref(ovr);
+        json_decref(limits);
+        return st;
+    }
 
     struct admin_usage u[ADMIN_USAGE_MAX];
     st = admin_usage(a, nu, ukeys, uper, now, u, err, errlen);
@@ -1928,5 +2003,212 @@ enum admin_status admin_show(struct admin *a, const char *account, json_t **out,
         return st;
     }
     *out = o;
+    return ADMIN_OK;
+}
+
+/* ---- spam verdicts and events ----------------------------------------- */
+
+enum admin_status admin_verdict_add(struct admin *a, const struct admin_verdict *v,
+                                    char id[ADMIN_STREAM_ID_MAX], char *err, size_t errlen)
+{
+    char key[KEYS_MAX], maxlen[24];
+    const char *argv[18];
+    int argc = 0;
+    enum admin_status st;
+
+    id[0] = '\0';
+    if (keys_global(key, a->cfg->redis.prefix, "verdicts", NULL) == 0) {
+        snprintf(err, errlen, "redis.prefix too long");
+        return ADMIN_INVALID;
+    }
+    snprintf(maxlen, sizeof maxlen, "%d", ADMIN_VERDICTS_MAXLEN);
+    argv[argc++] = "XADD";
+    argv[argc++] = key;
+    argv[argc++] = "MAXLEN";
+    argv[argc++] = "~";
+    argv[argc++] = maxlen;
+    argv[argc++] = "*";
+    argv[argc++] = "account";
+    argv[argc++] = v->account;
+    const char *opt[4][2] = { { "weight", v->weight }, { "recipients", v->recipients },
+                              { "queue_id", v->queue_id }, { "ref", v->ref } };
+    for (size_t i = 0; i < 4; i++) {
+        if (opt[i][1] != NULL) {
+            argv[argc++] = opt[i][0];
+            argv[argc++] = opt[i][1];
+        }
+    }
+    argv[argc++] = "source";
+    argv[argc++] = v->source;
+    redisReply *r = admin_cmd(a, argc, argv, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len >= ADMIN_STREAM_ID_MAX)
+        return admin_badreply(r, "XADD", err, errlen);
+    memcpy(id, r->str, r->len + 1);
+    freeReplyObject(r);
+    return ADMIN_OK;
+}
+
+void admin_interrupt(struct admin *a)
+{
+    if (a != NULL && a->c != NULL && a->c->fd >= 0)
+        shutdown(a->c->fd, SHUT_RDWR);
+}
+
+/* A stream field's value of an entry's [f, v, ...] array, or NULL. */
+static const redisReply *admin_sfield(const redisReply *fv, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i + 1 < fv->elements; i += 2) {
+        const redisReply *f = fv->element[i], *v = fv->element[i + 1];
+        if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING
+            && f->len == n && memcmp(f->str, name, n) == 0)
+            return v;
+    }
+    return NULL;
+}
+
+/* One events entry [id, [field, value, ...]] as documented in admin.h;
+ * NULL if it is not an entry. */
+static json_t *admin_event(const redisReply *e)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+        || e->element[0]->type != REDIS_REPLY_STRING
+        || e->element[0]->len >= ADMIN_STREAM_ID_MAX)
+        return NULL;
+    const redisReply *fv = e->element[1];
+    const redisReply *js = NULL, *ty = NULL, *ac = NULL;
+    if (fv->type == REDIS_REPLY_ARRAY) {
+        js = admin_sfield(fv, "json");
+        ty = admin_sfield(fv, "type");
+        ac = admin_sfield(fv, "account");
+    }
+    json_t *o = NULL;
+    if (js != NULL && js->len <= ADMIN_EVENT_JSON_MAX) {
+        json_error_t jerr;
+        o = json_loadb(js->str, js->len, 0, &jerr);
+        if (o != NULL && !json_is_object(o)) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    if (o == NULL) {
+        o = json_object();
+        if (js != NULL)
+            json_object_set_new(o, "raw", admin_jstr(js->str, js->len < 1024 ? js->len
+                                                                          : 1024));
+    }
+    if (!json_is_string(json_object_get(o, "type")))
+        json_object_set_new(o, "type", ty != NULL ? admin_jstr(ty->str, ty->len < 64
+                                                                 ? ty->len : 64)
+                                                  : json_string(""));
+    if (!json_is_string(json_object_get(o, "account")))
+        json_object_set_new(o, "account", ac != NULL ? admin_jstr(ac->str, ac->len < 1024
+                                                                     ? ac->len : 1024)
+                                                     : json_string(""));
+    json_t *own = json_object_get(o, "id");
+    if (own != NULL) {
+        /* "verdict_id"; a type that is not a plain name: "event_id" */
+        const char *t = json_string_value(json_object_get(o, "type"));
+        char name[80];
+        size_t tl = strlen(t);
+        if (tl >= 1 && tl <= 32 && strspn(t, "abcdefghijklmnopqrstuvwxyz_") == tl)
+            snprintf(name, sizeof name, "%s_id", t);
+        else
+            snprintf(name, sizeof name, "event_id");
+        json_object_set(o, name, own);
+    }
+    json_object_set_new(o, "id", admin_jstr(e->element[0]->str, e->element[0]->len));
+    return o;
+}
+
+/* Appends the event of entry e to arr and makes its id the last one read. */
+static void admin_event_add(json_t *arr, const redisReply *e, char last[ADMIN_STREAM_ID_MAX])
+{
+    json_t *o = admin_event(e);
+    if (o == NULL)
+        return;
+    memcpy(last, e->element[0]->str, e->element[0]->len);
+    last[e->element[0]->len] = '\0';
+    json_array_append_new(arr, o);
+}
+
+enum admin_status admin_events_last(struct admin *a, size_t n, json_t **out,
+                                    char last[ADMIN_STREAM_ID_MAX], char *err,
+                                    size_t errlen)
+{
+    char key[KEYS_MAX], cnt[24];
+    enum admin_status st;
+
+    *out = NULL;
+    if (n < 1 || n > ADMIN_EVENTS_MAX)
+        log_panic("admin_events_last: %zu events", n);
+    if (keys_global(key, a->cfg->redis.prefix, "events", NULL) == 0) {
+        snprintf(err, errlen, "redis.prefix too long");
+        return ADMIN_INVALID;
+    }
+    snprintf(cnt, sizeof cnt, "%zu", n);
+    const char *argv[6] = { "XREVRANGE", key, "+", "-", "COUNT", cnt };
+    redisReply *r = admin_cmd(a, 6, argv, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (r->type != REDIS_REPLY_ARRAY)
+        return admin_badreply(r, "XREVRANGE", err, errlen);
+    json_t *arr = json_array();
+    for (size_t i = r->elements; i-- > 0;)
+        admin_event_add(arr, r->element[i], last);
+    freeReplyObject(r);
+    *out = arr;
+    return ADMIN_OK;
+}
+
+enum admin_status admin_events_after(struct admin *a, int64_t block_ms, size_t n,
+                                     json_t **out, char last[ADMIN_STREAM_ID_MAX],
+                                     char *err, size_t errlen)
+{
+    char key[KEYS_MAX], cnt[24], blk[24];
+    enum admin_status st;
+    int64_t t = a->cfg->redis.timeout_ms > ADMIN_TIMEOUT_MIN_MS ? a->cfg->redis.timeout_ms
+                                                                : ADMIN_TIMEOUT_MIN_MS;
+
+    *out = NULL;
+    if (n < 1 || n > ADMIN_EVENTS_MAX)
+        log_panic("admin_events_after: %zu events", n);
+    if (keys_global(key, a->cfg->redis.prefix, "events", NULL) == 0) {
+        snprintf(err, errlen, "redis.prefix too long");
+        return ADMIN_INVALID;
+    }
+    snprintf(cnt, sizeof cnt, "%zu", n);
+    snprintf(blk, sizeof blk, "%lld", (long long)block_ms);
+    /* the server answers within block_ms; the socket waits longer */
+    if (!a->c->err && redisSetTimeout(a->c, admin_tv(block_ms + t)) != REDIS_OK) {
+        snprintf(err, errlen, "Redis %s: cannot set a timeout", a->cfg->redis.address);
+        return ADMIN_UNREACHABLE;
+    }
+    const char *argv[8] = { "XREAD", "COUNT", cnt, "BLOCK", blk, "STREAMS", key, last };
+    redisReply *r = admin_cmd(a, 8, argv, &st, err, errlen);
+    if (!a->c->err)
+        redisSetTimeout(a->c, admin_tv(t));
+    if (r == NULL)
+        return st;
+    json_t *arr = json_array();
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        *out = arr;
+        return ADMIN_OK;
+    }
+    /* [[key, [entry, ...]]] */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1
+        || r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2
+        || r->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
+        json_decref(arr);
+        return admin_badreply(r, "XREAD", err, errlen);
+    }
+    const redisReply *entries = r->element[0]->element[1];
+    for (size_t i = 0; i < entries->elements; i++)
+        admin_event_add(arr, entries->element[i], last);
+    freeReplyObject(r);
+    *out = arr;
     return ADMIN_OK;
 }

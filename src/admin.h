@@ -6,7 +6,9 @@
  * library (policy/outpost.lua, doc/keys.md), exactly as `redis-cli FCALL`
  * would make it; a Function missing from Redis is loaded from
  * <policy_dir>/outpost.lua and the call retried once.  Reads (lists,
- * suspended accounts, audit trail, sender identities) are plain commands.
+ * suspended accounts, audit trail, sender identities, strikes, events) are
+ * plain commands; so is a spam verdict, which is only appended to the
+ * verdict stream (XADD) for outpostd to apply.
  * Two operations pipeline: the bulk identity import (ADMIN_ID_BATCH calls
  * sent, then their replies read) and the observed-senders listing (HGETALL
  * per index member, ADMIN_PIPELINE at a time).
@@ -173,11 +175,67 @@ enum admin_status admin_usage(struct admin *a, size_t n, const char *const *keys
  * free)}, ...] in configuration order,
  * "overrides": {LIMIT: {"max", "until"}} every override in force (also of
  * limits the class does not have),
+ * "strikes": {"sum" (the weights of the strikes within the window, to
+ * 3 decimals), "count" (those strikes), "threshold" (the class's
+ * auto_suspend.verdicts, null without auto_suspend), "within_ms" (its
+ * auto_suspend.within; 24h without)}, read from P{a:A}:strikes (at most
+ * ADMIN_STRIKES_MAX members; unreadable members are not counted),
  * "identities": the grants as admin_identity_list() gives them,
  * "observed": the number of observed sender addresses,
  * "observed_overflow": uses of further addresses not recorded}. */
 enum admin_status admin_show(struct admin *a, const char *account,
                              json_t **out, char *err, size_t errlen);
+
+/* ---- spam verdicts and events (doc/keys.md "Spam verdicts", "Events") -- */
+
+#define ADMIN_VERDICTS_MAXLEN 100000    /* XADD P{verdicts} MAXLEN ~ this */
+#define ADMIN_STRIKES_MAX     10000     /* strikes members read by show */
+#define ADMIN_EVENTS_MAX      10000     /* events read by one call */
+#define ADMIN_EVENT_JSON_MAX  65536     /* bytes of an event's json decoded;
+                                           a longer one is shown cut as "raw" */
+#define ADMIN_STREAM_ID_MAX   48        /* bytes of a stream entry id, NUL included */
+
+/* One verdict as the consumer (src/verdict.c) accepts it, checked by the
+ * caller: account in admin_account_norm() form; weight and recipients the
+ * decimal text to write, NULL when not given (then the field is left
+ * out); queue_id and ref NULL when not given; source always written. */
+struct admin_verdict {
+    const char *account;        /* borrowed, all of them */
+    const char *weight, *recipients, *queue_id, *ref;
+    const char *source;
+};
+
+/* XADD P{verdicts} MAXLEN ~ ADMIN_VERDICTS_MAXLEN * account A [weight W]
+ * [recipients N] [queue_id ID] [ref TEXT] source S; id is the new entry's
+ * id.  It is applied by an outpostd (the consumer group), not here. */
+enum admin_status admin_verdict_add(struct admin *a, const struct admin_verdict *v,
+                                    char id[ADMIN_STREAM_ID_MAX], char *err,
+                                    size_t errlen);
+
+/* Events as outpostctl prints them: each entry of P{events} becomes the
+ * object of its "json" field (decoded if it is a JSON object of at most
+ * ADMIN_EVENT_JSON_MAX bytes, else {"raw": its first 1024 bytes}), with
+ * "id" set to the entry id, "type" and "account" taken from the entry's
+ * fields when the json lacks them, and the json's own "id", if any (a
+ * verdict event's verdict entry), kept as "TYPE_id" ("verdict_id").
+ *
+ * admin_events_last: the newest n (1 <= n <= ADMIN_EVENTS_MAX) entries,
+ * XREVRANGE; *out an array of them oldest first; last is set to the newest
+ * entry's id (left as it was when the stream is empty or missing). */
+enum admin_status admin_events_last(struct admin *a, size_t n, json_t **out,
+                                    char last[ADMIN_STREAM_ID_MAX], char *err,
+                                    size_t errlen);
+/* admin_events_after: XREAD COUNT n BLOCK block_ms STREAMS P{events} last:
+ * *out the entries after last (oldest first; empty when none came within
+ * block_ms); last advanced to the newest.  The connection's read timeout
+ * is raised to block_ms plus the command timeout for this call only. */
+enum admin_status admin_events_after(struct admin *a, int64_t block_ms, size_t n,
+                                     json_t **out, char last[ADMIN_STREAM_ID_MAX],
+                                     char *err, size_t errlen);
+/* Shuts the connection's socket down, so that a blocking call returns
+ * (ADMIN_UNREACHABLE) and every later one fails.  Async-signal-safe: for a
+ * SIGTERM handler while admin_events_after() waits. */
+void admin_interrupt(struct admin *a);
 
 /* ---- sender identities (doc/keys.md "Sender identities") ------------- */
 

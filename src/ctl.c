@@ -5,7 +5,8 @@
  *     query [--socket EP] NAME=VALUE...   send one policy request to a
  *                                         running outpostd, print the action
  *     suspend, reinstate, suspended, allow|deny add|remove|list, show, init,
- *     class, override, reset, identity    Redis administration (admin.c)
+ *     class, override, reset, identity,   Redis administration (admin.c)
+ *     verdict, events
  *     stats [--metrics HOST:PORT]         the daemon's counters, read from its
  *                                         metrics listener (GET /metrics)
  *
@@ -32,6 +33,15 @@
  * entry and event are written by Redis.  Text read back from Redis is
  * printed with control bytes escaped.
  *
+ * verdict only appends to the verdict stream (XADD): every outpostd
+ * consumes that stream as one consumer group and applies each verdict
+ * exactly once, so outpostctl never applies one itself.  events reads the
+ * events stream (XREVRANGE); with --follow it then blocks in XREAD BLOCK
+ * CTL_FOLLOW_BLOCK_MS, the socket timeout above that, until SIGINT or
+ * SIGTERM, whose handler only sets a flag and shuts the socket down
+ * (admin_interrupt()), so the blocking read ends at once and the command
+ * exits 0.
+ *
  * identity import streams its file: each line (at most CTL_LINE_MAX bytes)
  * is checked as it is read, bad ones reported as FILE:LINE and skipped,
  * and good ones sent ADMIN_ID_BATCH at a time as one pipeline of
@@ -42,6 +52,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +69,7 @@
 #include "admin.h"
 #include "config.h"
 #include "identity.h"
+#include "keys.h"
 #include "list.h"
 #include "protocol.h"
 
@@ -122,6 +134,15 @@ static void ctl_usage(FILE *f)
         "                                       grant observed addresses (all, or these)\n"
         "  identity import [FILE|-] [--by LOGIN]\n"
         "                                       lines \"ACCOUNT ADDRESS [verified]\"\n"
+        "  verdict ACCOUNT [--weight W] [--recipients N] [--queue-id ID] [--ref TEXT]\n"
+        "          [--source NAME]              report spam sent by ACCOUNT: queued on\n"
+        "                                       the verdict stream, applied by outpostd\n"
+        "                                       (W: 0 < W <= 1000, default 1; N <= 1000000)\n"
+        "  events [--count N] [--follow] [--type TYPE] [--account ACCOUNT]\n"
+        "                                       the last N events (default 20, at most\n"
+        "                                       10000), oldest first, TYPE and ACCOUNT\n"
+        "                                       among them; --follow: then the new ones\n"
+        "                                       until interrupted\n"
         "--by defaults to $SUDO_USER, else the invoking user.\n"
         "exit: 0 done, 1 refused or not found (reinstate: not suspended; add:\n"
         "      already present; remove: not present; override --clear: no override;\n"
@@ -366,11 +387,22 @@ out:
 #define CTL_O_CLEAR  16u        /* flags, without a value */
 #define CTL_O_DEFAULT 32u
 #define CTL_O_VERIFIED 64u
+#define CTL_O_WEIGHT 128u       /* verdict */
+#define CTL_O_RCPTS  256u
+#define CTL_O_QID    512u
+#define CTL_O_REF    1024u
+#define CTL_O_SOURCE 2048u
+#define CTL_O_COUNT  4096u      /* events */
+#define CTL_O_TYPE   8192u
+#define CTL_O_ACCOUNT 16384u
+#define CTL_O_FOLLOW 32768u     /* a flag */
 #define CTL_POS_MAX  102        /* identity adopt ACCOUNT + 100 addresses */
 
 struct ctl_args {
     const char *reason, *for_, *by, *note;     /* NULL when not given */
-    bool        clear, def, verified;          /* --clear, --default, --verified */
+    const char *weight, *recipients, *queue_id, *ref, *source;
+    const char *count, *type, *account;
+    bool        clear, def, verified, follow;  /* --clear, --default, ... */
     const char *pos[CTL_POS_MAX];              /* positional, after the command */
     int         npos;
 };
@@ -389,11 +421,20 @@ static int ctl_args_parse(struct ctl *ctl, int argc, char **argv, unsigned allow
         { "clear", CTL_O_CLEAR, NULL, &a->clear },
         { "default", CTL_O_DEFAULT, NULL, &a->def },
         { "verified", CTL_O_VERIFIED, NULL, &a->verified },
+        { "weight", CTL_O_WEIGHT, &a->weight, NULL },
+        { "recipients", CTL_O_RCPTS, &a->recipients, NULL },
+        { "queue-id", CTL_O_QID, &a->queue_id, NULL }, { "ref", CTL_O_REF, &a->ref, NULL },
+        { "source", CTL_O_SOURCE, &a->source, NULL },
+        { "count", CTL_O_COUNT, &a->count, NULL }, { "type", CTL_O_TYPE, &a->type, NULL },
+        { "account", CTL_O_ACCOUNT, &a->account, NULL },
+        { "follow", CTL_O_FOLLOW, NULL, &a->follow },
     };
     bool options = true;
 
     a->reason = a->for_ = a->by = a->note = NULL;
-    a->clear = a->def = a->verified = false;
+    a->weight = a->recipients = a->queue_id = a->ref = a->source = NULL;
+    a->count = a->type = a->account = NULL;
+    a->clear = a->def = a->verified = a->follow = false;
     a->npos = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
@@ -752,6 +793,51 @@ out:
     return rc;
 }
 
+/* Prints at most max bytes of s as ctl_put() does, "..." when cut;
+ * returns the columns used. */
+static size_t ctl_putn(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return ctl_put(s);
+    char *cut = strndup(s, max);
+    if (cut == NULL)
+        return 0;
+    size_t w = ctl_put(cut);
+    free(cut);
+    return w + (size_t)printf("...");
+}
+
+#define CTL_SHOW_MAX 256        /* bytes of one value from Redis per field shown */
+
+/* " id ID  weight 2.5  recipients 50  strikes 4  [suspended the account]
+ * queue_id: Q  ref: R  source: S" of a verdict audit entry or event (its
+ * verdict entry id under key idkey, then "id"). */
+static void ctl_verdict_text(const json_t *e, const char *idkey)
+{
+    static const char *const texts[] = { "queue_id", "ref", "source" };
+    const char *id = ctl_jstr(e, idkey);
+    if (id[0] == '\0')
+        id = ctl_jstr(e, "id");
+    printf(" id ");
+    ctl_putn(id, 64);
+    if (json_is_number(json_object_get(e, "weight")))
+        printf("  weight %.6g", json_number_value(json_object_get(e, "weight")));
+    if (ctl_jint(e, "recipients") > 0)
+        printf("  recipients %lld", (long long)ctl_jint(e, "recipients"));
+    if (json_is_number(json_object_get(e, "strikes")))
+        printf("  strikes %.6g", json_number_value(json_object_get(e, "strikes")));
+    if (ctl_jint(e, "suspended") == 1)
+        printf("  [suspended the account]");
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        const char *v = ctl_jstr(e, texts[i]);
+        if (v[0] != '\0') {
+            printf("  %s: ", texts[i]);
+            ctl_putn(v, CTL_SHOW_MAX);
+        }
+    }
+}
+
 /* One audit entry: "2026-03-01T10:00:00Z  suspend    by support1  reason: ..." */
 static void ctl_audit_line(const json_t *e)
 {
@@ -769,6 +855,11 @@ static void ctl_audit_line(const json_t *e)
     ctl_when(ctl_jint(e, "at"), when);
     printf("  %s  ", when);
     ctl_pad(ctl_put(ctl_jstr(e, "op")), 10);
+    if (strcmp(ctl_jstr(e, "op"), "verdict") == 0) {
+        ctl_verdict_text(e, "verdict_id");
+        putchar('\n');
+        return;
+    }
     printf(" by ");
     ctl_put(ctl_jstr(e, "by"));
     if (json_object_get(e, "until") != NULL && strcmp(ctl_jstr(e, "op"), "suspend") == 0) {
@@ -793,6 +884,9 @@ static void ctl_audit_line(const json_t *e)
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
         if (json_is_integer(json_object_get(e, numbers[i])))
             printf("  %s: %lld", numbers[i], (long long)ctl_jint(e, numbers[i]));
+    /* an auto-suspension: the weighted sum that reached the threshold */
+    if (json_is_number(json_object_get(e, "strikes")))
+        printf("  strikes: %.6g", json_number_value(json_object_get(e, "strikes")));
     if ((strcmp(ctl_jstr(e, "op"), "override") == 0
          || strncmp(ctl_jstr(e, "op"), "identity_", 9) == 0) && ctl_jint(e, "until") > 0) {
         ctl_when(ctl_jint(e, "until"), when);
@@ -907,6 +1001,40 @@ static void ctl_show_limits(const json_t *res)
     }
 }
 
+/* "24h" for whole hours up to 48 (as the auto-suspension reason says it),
+ * else config_format_duration(). */
+static void ctl_within(int64_t ms, char out[32])
+{
+    if (ms % 3600000 == 0 && ms <= 48 * INT64_C(3600000))
+        snprintf(out, 32, "%lldh", (long long)(ms / 3600000));
+    else
+        config_format_duration(ms, out, 32);
+}
+
+/* show: "strikes 2.5 of 3 in 24h (2 verdicts)"; without auto_suspend
+ * "strikes 1 in 24h (1 verdict; no auto_suspend in this class)". */
+static void ctl_show_strikes(const json_t *res)
+{
+    const json_t *s = json_object_get(res, "strikes");
+    const json_t *thr = json_object_get(s, "threshold");
+    int64_t count = ctl_jint(s, "count");
+    char within[32];
+
+    if (s == NULL)
+        return;
+    ctl_within(ctl_jint(s, "within_ms"), within);
+    printf("strikes %.6g", json_number_value(json_object_get(s, "sum")));
+    if (json_is_number(thr))
+        printf(" of %.6g", json_number_value(thr));
+    printf(" in %s", within);
+    if (count > 0)
+        printf(" (%lld verdict%s%s", (long long)count, count == 1 ? "" : "s",
+               json_is_number(thr) ? ")" : "; ");
+    else if (!json_is_number(thr))
+        printf(" (");
+    printf("%s\n", json_is_number(thr) ? "" : "no auto_suspend in this class)");
+}
+
 static void ctl_grant_lines(const json_t *arr, const char *name_key);
 
 /* show: the account's sender identities and observed addresses. */
@@ -973,6 +1101,7 @@ static int ctl_show(struct ctl *ctl, int argc, char **argv)
         printf("not suspended\n");
     }
     ctl_show_limits(res);
+    ctl_show_strikes(res);
     ctl_show_identities(res);
     if (json_array_size(audit) == 0) {
         printf("audit trail: none\n");
@@ -1395,6 +1524,352 @@ static int ctl_reset(struct ctl *ctl, int argc, char **argv)
         printf(": nothing counted, nothing to reset\n");
 out:
     json_decref(res);
+    admin_close(adm);
+    config_unref(cfg);
+    return rc;
+}
+
+/* ---- verdict, events (SPEC §7; doc/keys.md "Spam verdicts", "Events") -- */
+
+#define CTL_WEIGHT_MAX      32      /* bytes of --weight (the consumer's bound) */
+#define CTL_RCPTS_MAX       1000000 /* --recipients */
+#define CTL_QID_MAX         64      /* bytes of --queue-id */
+#define CTL_REF_MAX         256     /* bytes of --ref */
+#define CTL_SOURCE_MAX      64      /* bytes of --source */
+#define CTL_EVENTS_DEFAULT  20      /* events --count */
+#define CTL_FOLLOW_BLOCK_MS 5000    /* XREAD BLOCK of events --follow */
+#define CTL_FOLLOW_BATCH    100     /* entries per XREAD */
+#define CTL_TYPE_MAX        64      /* bytes of events --type */
+
+static void ctl_eput(const char *s);
+
+/* A text option of at most max bytes: UTF-8, no control byte. */
+static int ctl_text_max(const char *what, const char *s, size_t max, bool empty_ok)
+{
+    char err[256];
+    if (admin_text_check(what, s, max, empty_ok, err, sizeof err) != ADMIN_OK) {
+        fprintf(stderr, "outpostctl: %s\n", err);
+        return CTL_USAGE;
+    }
+    return CTL_OK;
+}
+
+/* --weight: a decimal number ("2", "0.5"), 0 < W <= 1000. */
+static int ctl_weight(const char *s, double *w)
+{
+    size_t n = strlen(s);
+    const char *dot = strchr(s, '.');
+    char *end;
+    bool ok = n >= 1 && n <= CTL_WEIGHT_MAX && strspn(s, "0123456789.") == n
+              && (dot == NULL || (dot == strrchr(s, '.') && dot != s && dot[1] != '\0'));
+    *w = ok ? strtod(s, &end) : 0;
+    if (!ok || *end != '\0' || !(*w > 0 && *w <= 1000)) {
+        fprintf(stderr, "outpostctl: verdict: --weight \"");
+        ctl_eput(s);
+        fprintf(stderr, "\" is not a number from 0 (exclusive) to 1000\n");
+        return CTL_USAGE;
+    }
+    return CTL_OK;
+}
+
+/* --recipients: an integer 0..CTL_RCPTS_MAX; --count: 0..ADMIN_EVENTS_MAX. */
+static int ctl_uint(const char *what, const char *s, unsigned long max, unsigned long *out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 20 || strspn(s, "0123456789") != n
+        || (*out = strtoul(s, NULL, 10)) > max) {
+        fprintf(stderr, "outpostctl: %s \"", what);
+        ctl_eput(s);
+        fprintf(stderr, "\" is not an integer from 0 to %lu\n", max);
+        return CTL_USAGE;
+    }
+    return CTL_OK;
+}
+
+/* --source, else "outpostctl:LOGIN" ($SUDO_USER, else the invoking user),
+ * else "outpostctl". */
+static void ctl_source(const char *given, char out[CTL_SOURCE_MAX + 1])
+{
+    const char *user = getenv("SUDO_USER");
+    const struct passwd *pw;
+    char err[256];
+
+    if (given != NULL) {
+        snprintf(out, CTL_SOURCE_MAX + 1, "%s", given);
+        return;
+    }
+    if ((user == NULL || user[0] == '\0') && (pw = getpwuid(getuid())) != NULL)
+        user = pw->pw_name;
+    int n = user != NULL ? snprintf(out, CTL_SOURCE_MAX + 1, "outpostctl:%s", user) : -1;
+    if (n < 0 || n > CTL_SOURCE_MAX
+        || admin_text_check("source", out, CTL_SOURCE_MAX, false, err, sizeof err) != ADMIN_OK)
+        snprintf(out, CTL_SOURCE_MAX + 1, "outpostctl");
+}
+
+/* verdict ACCOUNT [--weight W] [--recipients N] [--queue-id ID] [--ref TEXT]
+ * [--source NAME]: one XADD; every outpostd consumes the stream. */
+static int ctl_verdict(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_args a;
+    struct config *cfg = NULL;
+    struct admin *adm = NULL;
+    char account[REQUEST_ACCOUNT_MAX + 1], source[CTL_SOURCE_MAX + 1];
+    char id[ADMIN_STREAM_ID_MAX], key[KEYS_MAX], err[512];
+    double weight = 1;
+    unsigned long rcpts = 0;
+    int rc;
+
+    if ((rc = ctl_args_parse(ctl, argc, argv, CTL_O_WEIGHT | CTL_O_RCPTS | CTL_O_QID
+                             | CTL_O_REF | CTL_O_SOURCE, 1, 1, &a)) != CTL_OK)
+        return rc;
+    if ((a.weight != NULL && (rc = ctl_weight(a.weight, &weight)) != CTL_OK)
+        || (a.recipients != NULL
+            && (rc = ctl_uint("verdict: --recipients", a.recipients, CTL_RCPTS_MAX,
+                              &rcpts)) != CTL_OK)
+        || (a.queue_id != NULL
+            && (rc = ctl_text_max("--queue-id", a.queue_id, CTL_QID_MAX, true)) != CTL_OK)
+        || (a.ref != NULL && (rc = ctl_text_max("--ref", a.ref, CTL_REF_MAX, true)) != CTL_OK)
+        || (a.source != NULL
+            && (rc = ctl_text_max("--source", a.source, CTL_SOURCE_MAX, false)) != CTL_OK)
+        || (rc = ctl_config(ctl, &cfg)) != CTL_OK)
+        return rc;
+    ctl_source(a.source, source);
+    if ((rc = ctl_account(cfg, a.pos[0], account)) != CTL_OK
+        || (rc = ctl_admin(cfg, &adm)) != CTL_OK)
+        goto out;
+    struct admin_verdict v = { account, a.weight, a.recipients, a.queue_id, a.ref, source };
+    enum admin_status st = admin_verdict_add(adm, &v, id, err, sizeof err);
+    if (st != ADMIN_OK) {
+        rc = ctl_fail(st, err);
+        goto out;
+    }
+    if (ctl->json) {
+        keys_global(key, cfg->redis.prefix, "verdicts", NULL);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "account", account,
+                              "stream", key, "source", source);
+        if (a.weight != NULL)
+            json_object_set_new(o, "weight", json_real(weight));
+        if (a.recipients != NULL)
+            json_object_set_new(o, "recipients", json_integer((json_int_t)rcpts));
+        if (a.queue_id != NULL)
+            json_object_set_new(o, "queue_id", json_string(a.queue_id));
+        if (a.ref != NULL)
+            json_object_set_new(o, "ref", json_string(a.ref));
+        ctl_json_out(o, CTL_OK);
+    } else {
+        printf("verdict %s queued for ", id);
+        ctl_put(account);
+        printf("; outpostd applies it within a second\n");
+    }
+out:
+    admin_close(adm);
+    config_unref(cfg);
+    return rc;
+}
+
+/* What events prints per type after time, type and account: "name" a
+ * text, "name#" a number, "name@" a time (left out when 0), "name!" a
+ * suspension's end (0: "reinstated").  Other types: op and by. */
+static const struct {
+    const char *type, *fields;
+} ctl_event_fields[] = {
+    { "suspended", "by until! reason note old_reason" },
+    { "reinstated", "by note reason" },
+    { "identity_violation", "address mode count#" },
+    { "limit_reached", "limit class key max#" },
+    { "class", "op by class old_class" },
+    { "override", "op by limit max# old_max# until@" },
+    { "override_clear", "op by limit old_max#" },
+    { "reset", "op by limit deleted#" },
+    { "list_add", "op by list kind value" },
+    { "list_remove", "op by list kind value" },
+    { "identity_add", "op by address state until@" },
+    { "identity_verify", "op by address state old_state until@" },
+    { "identity_grant", "op by address state old_state until@" },
+    { "identity_remove", "op by address old_state" },
+    { "init", "op by version#" },
+};
+
+/* The event's time: its "at", else the ms of its entry id. */
+static int64_t ctl_event_at(const json_t *e)
+{
+    const json_t *at = json_object_get(e, "at");
+    if (json_is_number(at) && json_number_value(at) > 0)
+        return (int64_t)json_number_value(at);
+    return (int64_t)strtoll(ctl_jstr(e, "id"), NULL, 10);
+}
+
+/* One field of an event line, as ctl_event_fields describes it. */
+static void ctl_event_field(const json_t *e, const char *name, char kind)
+{
+    const json_t *v = json_object_get(e, name);
+    char when[32];
+
+    if (kind == '#') {
+        if (json_is_number(v))
+            printf("  %s: %.15g", name, json_number_value(v));
+    } else if (kind == '@' || kind == '!') {
+        int64_t t = json_is_number(v) ? (int64_t)json_number_value(v) : -1;
+        if (t > 0) {
+            ctl_when(t, when);
+            printf("  %s: %s", name, when);
+        } else if (t == 0 && kind == '!') {
+            printf("  %s: reinstated", name);
+        }
+    } else if (json_is_string(v) && json_string_length(v) > 0) {
+        printf("  %s: ", name);
+        ctl_putn(json_string_value(v), CTL_SHOW_MAX);
+    }
+}
+
+/* "2026-03-01T10:00:00Z  suspended           alice  by: support1  ..." */
+static void ctl_event_line(const json_t *e)
+{
+    const char *type = ctl_jstr(e, "type"), *account = ctl_jstr(e, "account");
+    const char *fields = "op by";
+    char when[32], buf[128];
+
+    ctl_when(ctl_event_at(e), when);
+    printf("%s  ", when);
+    ctl_pad(ctl_putn(type, CTL_TYPE_MAX), 20);
+    ctl_putn(account[0] != '\0' ? account : "-", CTL_SHOW_MAX);
+    if (strcmp(type, "verdict") == 0) {
+        printf(" ");
+        ctl_verdict_text(e, "verdict_id");
+        putchar('\n');
+        return;
+    }
+    for (size_t i = 0; i < sizeof ctl_event_fields / sizeof ctl_event_fields[0]; i++)
+        if (strcmp(type, ctl_event_fields[i].type) == 0)
+            fields = ctl_event_fields[i].fields;
+    for (const char *f = fields; *f != '\0';) {
+        size_t n = strcspn(f, " ");
+        if (n == 0) {
+            f++;
+            continue;
+        }
+        char kind = strchr("#@!", f[n - 1]) != NULL ? f[n - 1] : '\0';
+        snprintf(buf, sizeof buf, "%.*s", (int)(kind ? n - 1 : n), f);
+        ctl_event_field(e, buf, kind);
+        f += n + (f[n] == ' ');
+    }
+    if (json_object_get(e, "raw") != NULL) {
+        printf("  (not JSON) ");
+        ctl_putn(ctl_jstr(e, "raw"), CTL_SHOW_MAX);
+    }
+    putchar('\n');
+}
+
+/* A string member equal to want (byte for byte, NULs included). */
+static bool ctl_jeq(const json_t *o, const char *key, const char *want)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_string(v) && json_string_length(v) == strlen(want)
+           && memcmp(json_string_value(v), want, strlen(want)) == 0;
+}
+
+/* Prints the events of arr from index `from` that pass the filters
+ * (NULL: any); returns how many. */
+static size_t ctl_events_print(const struct ctl *ctl, const json_t *arr, size_t from,
+                               const char *type, const char *account)
+{
+    size_t printed = 0;
+    for (size_t i = from; i < json_array_size(arr); i++) {
+        const json_t *e = json_array_get(arr, i);
+        if ((type != NULL && !ctl_jeq(e, "type", type))
+            || (account != NULL && !ctl_jeq(e, "account", account)))
+            continue;
+        if (ctl->json) {
+            json_dumpf(e, stdout, JSON_COMPACT);
+            putchar('\n');
+        } else {
+            ctl_event_line(e);
+        }
+        printed++;
+    }
+    fflush(stdout);
+    return printed;
+}
+
+static volatile sig_atomic_t ctl_stopped;   /* SIGINT or SIGTERM in --follow */
+static struct admin *ctl_follow_adm;        /* the connection they interrupt */
+
+static void ctl_on_stop(int sig)
+{
+    (void)sig;
+    ctl_stopped = 1;
+    admin_interrupt(ctl_follow_adm);        /* ends a blocking XREAD at once */
+}
+
+/* events [--count N] [--follow] [--type T] [--account A] */
+static int ctl_events(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_args a;
+    struct config *cfg = NULL;
+    struct admin *adm = NULL;
+    json_t *arr = NULL;
+    char account[REQUEST_ACCOUNT_MAX + 1], last[ADMIN_STREAM_ID_MAX] = "0-0", err[512];
+    unsigned long count = CTL_EVENTS_DEFAULT;
+    enum admin_status st;
+    int rc;
+
+    if ((rc = ctl_args_parse(ctl, argc, argv, CTL_O_COUNT | CTL_O_FOLLOW | CTL_O_TYPE
+                             | CTL_O_ACCOUNT, 0, 0, &a)) != CTL_OK
+        || (a.count != NULL
+            && (rc = ctl_uint("events: --count", a.count, ADMIN_EVENTS_MAX, &count)) != CTL_OK)
+        || (a.type != NULL && (rc = ctl_text_max("--type", a.type, CTL_TYPE_MAX, false))
+            != CTL_OK)
+        || (rc = ctl_config(ctl, &cfg)) != CTL_OK)
+        return rc;
+    if ((a.account != NULL && (rc = ctl_account(cfg, a.account, account)) != CTL_OK)
+        || (rc = ctl_admin(cfg, &adm)) != CTL_OK)
+        goto out;
+    const char *acc = a.account != NULL ? account : NULL;
+    if (a.follow) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = ctl_on_stop;        /* no SA_RESTART */
+        sigemptyset(&sa.sa_mask);
+        ctl_follow_adm = adm;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+
+    /* one more than shown when none are: the id to follow from */
+    st = admin_events_last(adm, count > 0 ? count : 1, &arr, last, err, sizeof err);
+    if (st != ADMIN_OK) {
+        rc = ctl_stopped ? CTL_OK : ctl_fail(st, err);
+        goto out;
+    }
+    size_t shown = ctl_events_print(ctl, arr, count > 0 ? 0 : json_array_size(arr), a.type,
+                                    acc);
+    json_decref(arr);
+    arr = NULL;
+    if (!a.follow) {
+        if (shown == 0 && !ctl->json)
+            printf(a.type != NULL || acc != NULL ? "no matching event among the last %lu\n"
+                                                 : "no events\n", count);
+        goto out;
+    }
+    while (!ctl_stopped) {
+        st = admin_events_after(adm, CTL_FOLLOW_BLOCK_MS, CTL_FOLLOW_BATCH, &arr, last, err,
+                                sizeof err);
+        if (st != ADMIN_OK) {
+            if (!ctl_stopped)
+                rc = ctl_fail(st, err);
+            break;
+        }
+        ctl_events_print(ctl, arr, 0, a.type, acc);
+        json_decref(arr);
+        arr = NULL;
+    }
+out:
+    json_decref(arr);
+    if (a.follow) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        ctl_follow_adm = NULL;
+    }
     admin_close(adm);
     config_unref(cfg);
     return rc;
@@ -2541,6 +3016,7 @@ static const struct {
     { "suspended", ctl_suspended }, { "allow", ctl_list }, { "deny", ctl_list },
     { "init", ctl_init }, { "class", ctl_class }, { "override", ctl_override },
     { "reset", ctl_reset }, { "stats", ctl_stats }, { "identity", ctl_identity },
+    { "verdict", ctl_verdict }, { "events", ctl_events },
 };
 
 int main(int argc, char **argv)

@@ -9,7 +9,10 @@
  * classes, overrides, counter resets and the window arithmetic of
  * outpost_usage (doc/keys.md "Rate limits") as `show` reports them, sender
  * identities (grants on both sides of the ids/who pair, also after a
- * random sequence of changes, observed senders, adopt, bulk import), and
+ * random sequence of changes, observed senders, adopt, bulk import),
+ * verdicts and events (the exact verdict stream entry at and past each
+ * bound, events filtered and followed until SIGTERM, the strikes window
+ * of show, auto-suspensions, the documented outpostctl ACL user), and
  * outpostctl's exit codes (0 done, 1 refused or not found, 2 usage or
  * configuration error, 3 Redis unreachable or AUTH refused).
  *
@@ -20,6 +23,7 @@
  * started, after checking it is a redis-server) and removes its directory.
  * A passing test stops it itself.  Every wait loop is bounded. */
 #include <check.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "../lib/tlib.h"
@@ -1194,6 +1199,15 @@ START_TEST(test_unreachable)
     expect_exit(ctl("suspend", "alice", "--reason", "x", "--for", "ever", NULL), 2,
                 "bad duration");
     expect_exit(ctl("suspend", "   ", "--reason", "x", NULL), 2, "blank account");
+    /* verdict and events (SPEC §7) */
+    expect_exit(ctl("verdict", "alice", "--weight", "2", NULL), 3, "verdict, no Redis");
+    ck_assert_msg(strstr(err, "unreachable") != NULL, "verdict: want \"unreachable\": %s",
+                  err);
+    expect_exit(ctl("verdict", "alice", "--weight", "1000.1", NULL), 2,
+                "verdict arguments are checked first");
+    expect_exit(ctl("events", NULL), 3, "events, no Redis");
+    expect_exit(ctl("events", "--follow", NULL), 3, "events --follow, no Redis");
+    expect_exit(ctl("events", "--count", "10001", NULL), 2, "events --count checked first");
     unlink(cfgpath);
 }
 END_TEST
@@ -2055,6 +2069,578 @@ START_TEST(test_identity_unreachable)
 }
 END_TEST
 
+/* ---- verdict, events (SPEC §7, outpostctl part) */
+
+#define VERDICTS P "{verdicts}"
+
+/* The test's config with auto_suspend in class standard (3 within 1h) and
+ * none in bulk; redis_extra as write_config(). */
+static void write_config_verdicts(const char *redis_extra)
+{
+    char text[2048];
+    snprintf(cfgpath, sizeof cfgpath, "%s/outpost.json", rs.dir);
+    snprintf(text, sizeof text,
+             "{\n"
+             "  \"redis\": {\"address\": \"unix:%s\"%s},\n"
+             "  \"policy_dir\": \"%s\",\n"
+             "  \"default_class\": \"standard\",\n"
+             "  \"classes\": {\"standard\": {\"auto_suspend\": {\"verdicts\": 3, "
+             "\"within\": \"1h\"}}, \"bulk\": {}}\n"
+             "}\n", rs.sock, redis_extra, env("T_POLICY"));
+    tfile_write(cfgpath, text);
+}
+
+/* The id of "verdict ID queued for ..." in out. */
+static void queued_id(char *id, size_t cap)
+{
+    ck_assert_msg(sscanf(out, "verdict %63s queued for ", id) == 1 && cap > 64,
+                  "verdict: got \"%s\"", out);
+    ck_assert_msg(strchr(id, '-') != NULL, "verdict: \"%s\" is not an entry id", id);
+}
+
+START_TEST(test_verdict_cmd)
+{
+    char id[80], want[2048], ref[300], big[300];
+    rstart(NULL);
+    write_config("");
+
+    /* every bound at its maximum: weight 1000, recipients 1000000, ref 256 */
+    memset(ref, 'r', 256);
+    ref[256] = '\0';
+    expect_exit(ctl("verdict", " Alice ", "--weight", "1000", "--recipients", "1000000",
+                    "--queue-id", "4Xk2b3", "--ref", ref, "--source", "scanner1", NULL), 0,
+                "verdict at the bounds");
+    queued_id(id, sizeof id);
+    ck_assert_msg(strstr(out, "queued for alice; outpostd applies it within a second")
+                  != NULL, "verdict: got \"%s\"", out);
+    snprintf(want, sizeof want, "%s\naccount\nalice\nweight\n1000\nrecipients\n1000000\n"
+             "queue_id\n4Xk2b3\nref\n%s\nsource\nscanner1", id, ref);
+    expect_cli(CLI("XRANGE", VERDICTS, "-", "+"), want, "the entry written");
+
+    /* only what is given, and the default source */
+    expect_exit(ctl("--json", "verdict", "bob", "--weight", "0.5", NULL), 0,
+                "verdict --json");
+    json_t *o = parse(out, "verdict --json");
+    ck_assert_str_eq(jstr(o, "account"), "bob");
+    ck_assert_str_eq(jstr(o, "stream"), VERDICTS);
+    ck_assert_msg(strncmp(jstr(o, "source"), "outpostctl", 10) == 0, "source \"%s\"",
+                  jstr(o, "source"));
+    ck_assert(json_real_value(json_object_get(o, "weight")) == 0.5);
+    ck_assert_ptr_null(json_object_get(o, "recipients"));
+    snprintf(want, sizeof want, "%s\naccount\nbob\nweight\n0.5\nsource\n%s",
+             jstr(o, "id"), jstr(o, "source"));
+    expect_cli(CLI("XRANGE", VERDICTS, jstr(o, "id"), jstr(o, "id")), want,
+               "the entry written, defaults");
+    json_decref(o);
+    expect_exit(ctl("verdict", "carol", "--recipients", "0", "--weight", "0.001",
+                    "--ref", "", NULL), 0, "recipients 0, weight 0.001, empty ref");
+    expect_cli(CLI("XLEN", VERDICTS), "3", "three verdicts");
+
+    /* one past each bound: exit 2, nothing written */
+    static const char *const bad[][2] = {
+        { "--weight", "0" }, { "--weight", "1000.1" }, { "--weight", "-1" },
+        { "--weight", "1e2" }, { "--weight", "" }, { "--weight", "." },
+        { "--weight", "1." }, { "--weight", "1.2.3" }, { "--weight", "nan" },
+        { "--recipients", "1000001" }, { "--recipients", "-1" }, { "--recipients", "1.5" },
+        { "--recipients", "" }, { "--ref", NULL }, { "--queue-id", NULL },
+        { "--source", NULL }, { "--source", "" }, { "--ref", "a\001b" },
+        { "--queue-id", "q\nq" }, { "--source", "s\x7f" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *v = bad[i][1];
+        char what[128];
+        if (v == NULL) {                /* one byte over its maximum */
+            size_t n = strcmp(bad[i][0], "--ref") == 0 ? 257 : 65;
+            memset(big, 'x', n);
+            big[n] = '\0';
+            v = big;
+        }
+        snprintf(what, sizeof what, "verdict %s \"%.20s\" (%zu bytes)", bad[i][0], v,
+                 strlen(v));
+        expect_exit(ctl("verdict", "dave", bad[i][0], v, NULL), 2, what);
+    }
+    expect_exit(ctl("verdict", "da\001ve", NULL), 2, "account with a control byte");
+    expect_exit(ctl("verdict", NULL), 2, "no account");
+    expect_exit(ctl("verdict", "dave", "--by", "x", NULL), 2, "unknown option");
+    memset(big, 'x', 64);
+    big[64] = '\0';
+    expect_exit(ctl("verdict", "erin", "--queue-id", big, "--source", big, NULL), 0,
+                "queue-id and source of 64 bytes");
+    expect_cli(CLI("XLEN", VERDICTS), "4", "bad verdicts wrote nothing");
+    rstop();
+}
+END_TEST
+
+/* Writes an events entry by hand in the documented format (v 1). */
+static void event_by_hand(const char *type, const char *account, const char *json)
+{
+    CLI("XADD", EVENTS, "*", "v", "1", "type", type, "account", account, "json", json);
+    ck_assert_msg(strchr(cli_out, '-') != NULL, "XADD event: \"%s\"", cli_out);
+}
+
+/* The number of lines of s. */
+static int nlines(const char *s)
+{
+    int n = 0;
+    for (; *s != '\0'; s++)
+        n += *s == '\n';
+    return n;
+}
+
+START_TEST(test_events_cmd)
+{
+    rstart(NULL);
+    write_config_limits();
+    expect_exit(ctl("events", NULL), 0, "events, none");
+    ck_assert_msg(strstr(out, "no events") != NULL, "events, none: got \"%s\"", out);
+
+    expect_exit(ctl("suspend", "alice", "--reason", "phished password", "--by", "support1",
+                    NULL), 0, "suspend");
+    expect_exit(ctl("reinstate", "alice", "--by", "support2", "--note", "pw reset", NULL),
+                0, "reinstate");
+    expect_exit(ctl("class", "alice", "bulk", "--by", "ops", NULL), 0, "class");
+    expect_exit(ctl("identity", "add", "alice", "sales@example.com", "--by", "ops", NULL),
+                0, "identity add");
+    event_by_hand("verdict", "bob", "{\"v\":1,\"type\":\"verdict\",\"account\":\"bob\","
+                  "\"at\":1795000000000,\"id\":\"1794999999999-0\",\"weight\":2.5,"
+                  "\"recipients\":50,\"queue_id\":\"4Xk2b3\",\"ref\":\"spamtrap hit\","
+                  "\"source\":\"rspamd\",\"strikes\":4,\"suspended\":1}");
+
+    /* the last 3, oldest first */
+    expect_exit(ctl("events", "--count", "3", NULL), 0, "events --count 3");
+    ck_assert_msg(nlines(out) == 3, "events --count 3: want 3 lines, got \"%s\"", out);
+    const char *c = strstr(out, "  class "), *i = strstr(out, "  identity_add ");
+    const char *v = strstr(out, "  verdict ");
+    ck_assert_msg(c != NULL && i != NULL && v != NULL && c < i && i < v && c > out
+                  && strstr(out, "  suspended ") == NULL && strstr(out, "reinstated") == NULL,
+                  "events --count 3: want class, identity_add, verdict in that order, "
+                  "got \"%s\"", out);
+    ck_assert_msg(strstr(out, "alice  op: class  by: ops  class: bulk") != NULL
+                  && strstr(out, "address: sales@example.com  state: pending") != NULL,
+                  "admin change lines: got \"%s\"", out);
+    ck_assert_msg(strstr(out, "bob  id 1794999999999-0  weight 2.5  recipients 50  "
+                              "strikes 4  [suspended the account]  queue_id: 4Xk2b3  "
+                              "ref: spamtrap hit  source: rspamd") != NULL,
+                  "verdict line: got \"%s\"", out);
+    /* time: RFC 3339 UTC from "at" (1795000000000 ms) */
+    ck_assert_msg(strstr(out, "2026-11-18T11:06:40Z  verdict") != NULL,
+                  "verdict time: got \"%s\"", out);
+    ck_assert_msg(out[4] == '-' && out[10] == 'T' && out[19] == 'Z', "time: \"%s\"", out);
+
+    /* JSON lines: the event's json plus its entry id */
+    char ids[16384];
+    memcpy(ids, CLI("XREVRANGE", EVENTS, "+", "-", "COUNT", "3"), sizeof ids);
+    expect_exit(ctl("--json", "events", "--count", "3", NULL), 0, "events --json");
+    ck_assert_int_eq(nlines(out), 3);
+    static const char *const types[] = { "class", "identity_add", "verdict" };
+    char *save = NULL, *copy = strdup(out);
+    int k = 0;
+    for (char *l = strtok_r(copy, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+        json_t *e = parse(l, "an events --json line");
+        ck_assert_str_eq(jstr(e, "type"), types[k]);
+        ck_assert_str_eq(jstr(e, "account"), k < 2 ? "alice" : "bob");
+        ck_assert_msg(strstr(ids, jstr(e, "id"))
+                      != NULL && strchr(jstr(e, "id"), '-') != NULL,
+                      "id \"%s\" is not one of the entries \"%s\"", jstr(e, "id"), ids);
+        ck_assert_int_eq(jint(e, "v"), 1);
+        if (k == 0)
+            ck_assert_str_eq(jstr(e, "by"), "ops");
+        if (k == 2) {   /* the verdict's own id, kept */
+            ck_assert_str_eq(jstr(e, "verdict_id"), "1794999999999-0");
+            ck_assert(json_real_value(json_object_get(e, "weight")) == 2.5);
+        }
+        json_decref(e);
+        k++;
+    }
+    free(copy);
+    ck_assert_int_eq(k, 3);
+
+    /* filters, client-side, among the last N */
+    expect_exit(ctl("events", "--type", "suspended", NULL), 0, "--type suspended");
+    ck_assert_msg(nlines(out) == 1 && strstr(out, "  suspended           alice  by: support1  "
+                                                  "until: reinstated  reason: phished "
+                                                  "password") != NULL,
+                  "--type suspended: got \"%s\"", out);
+    expect_exit(ctl("events", "--type", "reinstated", NULL), 0, "--type reinstated");
+    ck_assert_msg(nlines(out) == 1 && strstr(out, "reinstated          alice  by: support2  "
+                                                  "note: pw reset") != NULL,
+                  "--type reinstated: got \"%s\"", out);
+    expect_exit(ctl("events", "--account", " ALICE ", NULL), 0, "--account ALICE");
+    ck_assert_msg(nlines(out) == 4 && strstr(out, "bob") == NULL, "--account: got \"%s\"",
+                  out);
+    expect_exit(ctl("events", "--account", "bob", "--type", "verdict", "--json", NULL), 0,
+                "--account bob --type verdict");
+    ck_assert_int_eq(nlines(out), 1);
+    json_decref(parse(out, "filtered line"));
+    expect_exit(ctl("events", "--count", "2", "--type", "suspended", NULL), 0,
+                "--type among the last 2");
+    ck_assert_msg(strstr(out, "no matching event among the last 2") != NULL, "got \"%s\"",
+                  out);
+
+    /* untrusted values: control bytes escaped, non-JSON shown raw, cut */
+    char big[2000];
+    memset(big, 'z', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    event_by_hand("limit_reached", "ev\001il", "{\"limit\":\"msgs\\u001b[2J\","
+                  "\"class\":\"standard\"}");
+    event_by_hand("mystery\n", "x", big);
+    expect_exit(ctl("events", "--count", "2", NULL), 0, "untrusted events");
+    ck_assert_msg(strstr(out, "limit_reached       ev\\x01il  limit: msgs\\x1b[2J  "
+                              "class: standard") != NULL
+                  && strstr(out, "mystery\\x0a") != NULL && strstr(out, "(not JSON) zzz")
+                  != NULL && strchr(out, '\001') == NULL && strchr(out, '\033') == NULL,
+                  "untrusted: got \"%s\"", out);
+    ck_assert_msg(strlen(out) < 1200, "a value is cut: got %zu bytes", strlen(out));
+    expect_exit(ctl("events", "--count", "1", "--json", NULL), 0, "raw --json");
+    json_t *raw = parse(out, "raw event");
+    ck_assert_str_eq(jstr(raw, "type"), "mystery\n");
+    ck_assert_int_eq(strlen(jstr(raw, "raw")), 1024);
+    json_decref(raw);
+
+    /* --count bounds */
+    expect_exit(ctl("events", "--count", "10000", NULL), 0, "--count 10000");
+    ck_assert_int_eq(nlines(out), 7);
+    expect_exit(ctl("events", "--count", "10001", NULL), 2, "--count 10001");
+    expect_exit(ctl("events", "--count", "x", NULL), 2, "--count x");
+    expect_exit(ctl("events", "--type", "", NULL), 2, "--type empty");
+    expect_exit(ctl("events", "extra", NULL), 2, "a positional argument");
+    rstop();
+}
+END_TEST
+
+/* Starts outpostctl -c cfgpath ARGS... (NULL-terminated) in the background,
+ * stdout to outpath, stderr to outpath + ".err"; returns its PID. */
+static pid_t ctl_bg(const char *outpath, const char *a0, ...)
+{
+    char *argv[24], errpath[256];
+    int n = 0;
+    va_list ap;
+
+    argv[n++] = (char *)env("OUTPOSTCTL");
+    argv[n++] = "-c";
+    argv[n++] = cfgpath;
+    argv[n++] = (char *)a0;
+    va_start(ap, a0);
+    for (const char *a; n < 23 && (a = va_arg(ap, const char *)) != NULL;)
+        argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n] = NULL;
+    snprintf(errpath, sizeof errpath, "%s.err", outpath);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fe = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fi = open("/dev/null", O_RDONLY);
+        if (fo < 0 || fe < 0 || fi < 0)
+            _exit(126);
+        dup2(fi, 0);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits (timeout_ms at most) for pid to exit; its wait status, or -1 after
+ * killing it. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+    int st;
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return st;
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+/* Waits (5 s at most) until the file holds `lines` lines; returns its text
+ * (malloc'd). */
+static char *wait_lines(const char *path, int lines)
+{
+    char *s = NULL;
+    for (int i = 0; i < 500; i++) {
+        free(s);
+        s = tfile_read(path);
+        if (s != NULL && nlines(s) >= lines)
+            return s;
+        usleep(10000);
+    }
+    ck_abort_msg("%s: want %d lines within 5 s, got \"%s\"", path, lines, s ? s : "");
+    return NULL;
+}
+
+/* Waits (5 s at most) until a client of rs is blocked in XREAD. */
+static void wait_xread(void)
+{
+    for (int i = 0; i < 500; i++) {
+        if (strstr(CLI("CLIENT", "LIST"), "cmd=xread") != NULL)
+            return;
+        usleep(10000);
+    }
+    ck_abort_msg("no client blocked in XREAD within 5 s: \"%s\"", cli_out);
+}
+
+START_TEST(test_events_follow)
+{
+    char path[256], s[64];
+    rstart(NULL);
+    write_config("");
+    snprintf(path, sizeof path, "%s/follow.out", rs.dir);
+    event_by_hand("init", "", "{\"v\":1,\"type\":\"init\",\"account\":\"\",\"op\":\"init\","
+                  "\"by\":\"old\",\"version\":1,\"at\":1795000000000}");
+
+    /* SIGTERM: the last event, then each new one, then exit 0 */
+    pid_t pid = ctl_bg(path, "events", "--follow", "--count", "1", NULL);
+    wait_xread();
+    event_by_hand("suspended", "alice", "{\"v\":1,\"type\":\"suspended\",\"account\":"
+                  "\"alice\",\"op\":\"suspend\",\"by\":\"support1\",\"reason\":\"spam run\","
+                  "\"until\":0,\"note\":\"\",\"at\":1795000001000}");
+    event_by_hand("reinstated", "alice", "{\"v\":1,\"type\":\"reinstated\",\"account\":"
+                  "\"alice\",\"op\":\"reinstate\",\"by\":\"support2\",\"note\":\"ok\","
+                  "\"reason\":\"spam run\",\"at\":1795000002000}");
+    char *text = wait_lines(path, 3);
+    ck_assert_msg(strstr(text, "init                -  op: init  by: old  version: 1\n")
+                  != NULL
+                  && strstr(text, "suspended           alice  by: support1  until: "
+                                  "reinstated  reason: spam run\n") != NULL
+                  && strstr(text, "reinstated          alice  by: support2  note: ok  "
+                                  "reason: spam run\n") != NULL
+                  && strstr(text, "init") < strstr(text, "suspended")
+                  && strstr(text, "suspended") < strstr(text, "reinstated"),
+                  "events --follow: got \"%s\"", text);
+    free(text);
+    kill(pid, SIGTERM);
+    int st = wait_exit(pid, 5000);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "events --follow after SIGTERM: got %s, want exit 0",
+                  tstatus_str(st, s, sizeof s));
+
+    /* SIGINT, JSON lines, filters, --count 0: only new events */
+    pid = ctl_bg(path, "--json", "events", "--follow", "--count", "0", "--type",
+                 "suspended", NULL);
+    wait_xread();
+    event_by_hand("reinstated", "bob", "{\"v\":1,\"type\":\"reinstated\"}");
+    event_by_hand("suspended", "bob", "{\"v\":1,\"type\":\"suspended\",\"by\":\"auto\"}");
+    text = wait_lines(path, 1);
+    json_t *e = parse(text, "events --follow --json");
+    ck_assert_str_eq(jstr(e, "type"), "suspended");
+    ck_assert_str_eq(jstr(e, "account"), "bob");       /* from the entry's field */
+    ck_assert_str_eq(jstr(e, "by"), "auto");
+    ck_assert(strchr(jstr(e, "id"), '-') != NULL);
+    json_decref(e);
+    free(text);
+    kill(pid, SIGINT);
+    st = wait_exit(pid, 5000);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "events --follow after SIGINT: got %s, want exit 0",
+                  tstatus_str(st, s, sizeof s));
+
+    /* Redis goes away while it waits: exit 3 (it stays blocked 5 s a read,
+     * so this is bounded by the socket timeout: 5 s + 2 s) */
+    pid = ctl_bg(path, "events", "--follow", NULL);
+    wait_xread();
+    tredis_kill(&rs, SIGKILL);
+    *shadow = rs;
+    st = wait_exit(pid, 10000);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 3,
+                  "events --follow, Redis killed: got %s, want exit 3",
+                  tstatus_str(st, s, sizeof s));
+    rstop();
+}
+END_TEST
+
+/* FCALL outpost_verdict for the pending entry id, as outpostd makes it
+ * (one class line: standard, K 3, within 1h, until reinstated). */
+static void apply_verdict(const char *id, const char *account, const char *weight,
+                          const char *ref)
+{
+    char strikes[128], acct[128], susp[128], audit[128];
+    snprintf(strikes, sizeof strikes, P "{a:%s}:strikes", account);
+    snprintf(acct, sizeof acct, P "{a:%s}:acct", account);
+    snprintf(susp, sizeof susp, P "{a:%s}:susp", account);
+    snprintf(audit, sizeof audit, P "{a:%s}:audit", account);
+    CLI("XREADGROUP", "GROUP", "outpost", "t1", "COUNT", "100", "STREAMS", VERDICTS, ">");
+    CLI("FCALL", "outpost_verdict", "7", VERDICTS, strikes, acct, susp, audit, IDX, EVENTS,
+        "outpost", id, account, weight, "0", "q1", ref, "outpostctl", "standard", "100000",
+        "1", "standard\t3\t3600000\t0\t0\t1h");
+    ck_assert_msg(strncmp(cli_out, "1\n", 2) == 0, "FCALL outpost_verdict: \"%s\"",
+                  cli_out);
+}
+
+START_TEST(test_show_strikes)
+{
+    char id[80], m1[64], m2[64], m3[64];
+    rstart(NULL);
+    write_config_verdicts("");
+
+    expect_exit(ctl("show", "carol", NULL), 0, "show, no strikes");
+    ck_assert_msg(strstr(out, "\nstrikes 0 of 3 in 1h\n") != NULL, "got \"%s\"", out);
+
+    /* two strikes inside the window, one older, one unreadable member */
+    long long now = redis_now_ms();
+    snprintf(m1, sizeof m1, "%lld", now - 1000);
+    snprintf(m2, sizeof m2, "%lld", now - 2000);
+    snprintf(m3, sizeof m3, "%lld", now - 2 * 3600000LL);
+    CLI("ZADD", P "{a:carol}:strikes", m1, "1-0 1.5", m2, "2-0 1", m3, "3-0 5", m2, "junk");
+    expect_cli(cli_out, "4", "ZADD strikes");
+    expect_exit(ctl("show", "carol", NULL), 0, "show strikes");
+    ck_assert_msg(strstr(out, "\nstrikes 2.5 of 3 in 1h (2 verdicts)\n") != NULL,
+                  "show strikes: got \"%s\"", out);
+    expect_exit(ctl("--json", "show", "carol", NULL), 0, "show --json strikes");
+    json_t *o = parse(out, "show --json");
+    json_t *s = json_object_get(o, "strikes");
+    ck_assert(json_real_value(json_object_get(s, "sum")) == 2.5);
+    ck_assert_int_eq(jint(s, "count"), 2);
+    ck_assert(json_number_value(json_object_get(s, "threshold")) == 3);
+    ck_assert_int_eq(jint(s, "within_ms"), 3600000);
+    json_decref(o);
+
+    /* a class without auto_suspend: 24 h, no threshold */
+    expect_exit(ctl("class", "carol", "bulk", NULL), 0, "class bulk");
+    expect_exit(ctl("show", "carol", NULL), 0, "show strikes, bulk");
+    ck_assert_msg(strstr(out, "\nstrikes 7.5 in 24h (3 verdicts; no auto_suspend in this "
+                              "class)\n") != NULL, "show strikes, bulk: got \"%s\"", out);
+    expect_exit(ctl("--json", "show", "carol", NULL), 0, "show --json, bulk");
+    o = parse(out, "show --json, bulk");
+    s = json_object_get(o, "strikes");
+    ck_assert(json_is_null(json_object_get(s, "threshold")));
+    ck_assert_int_eq(jint(s, "within_ms"), 86400000);
+    json_decref(o);
+    expect_exit(ctl("class", "carol", "--default", NULL), 0, "class default");
+
+    /* a verdict through the stream and outpost_verdict: it reaches 3 and
+     * suspends; show renders both audit entries */
+    CLI("XGROUP", "CREATE", VERDICTS, "outpost", "0", "MKSTREAM");
+    expect_exit(ctl("verdict", "carol", "--ref", "spamtrap <x@example.com>", NULL), 0,
+                "verdict carol");
+    queued_id(id, sizeof id);
+    apply_verdict(id, "carol", "1", "spamtrap <x@example.com>");
+    expect_exit(ctl("show", "carol", NULL), 0, "show after the auto-suspension");
+    char want[512];
+    ck_assert_msg(strstr(out, "carol: suspended 0s ago by auto until reinstated: auto: 3 "
+                              "verdicts in 1h") != NULL, "show: got \"%s\"", out);
+    ck_assert_msg(strstr(out, "\nstrikes 0 of 3 in 1h\n") != NULL,
+                  "strikes used up: got \"%s\"", out);
+    snprintf(want, sizeof want, "  suspend    by auto  until reinstated  reason: auto: 3 "
+             "verdicts in 1h  note: verdict %s  strikes: 3.5\n", id);
+    ck_assert_msg(strstr(out, want) != NULL, "auto-suspension audit: want \"%s\" in \"%s\"",
+                  want, out);
+    snprintf(want, sizeof want, "  verdict    id %s  weight 1  strikes 3.5  [suspended the "
+             "account]  queue_id: q1  ref: spamtrap <x@example.com>  source: outpostctl\n",
+             id);
+    ck_assert_msg(strstr(out, want) != NULL, "verdict audit: want \"%s\" in \"%s\"", want,
+                  out);
+    ck_assert_msg(strstr(out, "  suspend ") < strstr(out, "  verdict "),
+                  "audit newest first: \"%s\"", out);
+    expect_exit(ctl("--json", "show", "carol", NULL), 0, "show --json audit");
+    o = parse(out, "show --json");
+    json_t *a0 = json_array_get(json_object_get(o, "audit"), 0);
+    json_t *a1 = json_array_get(json_object_get(o, "audit"), 1);
+    ck_assert_str_eq(jstr(a0, "by"), "auto");
+    ck_assert_str_eq(jstr(a1, "op"), "verdict");
+    ck_assert_str_eq(jstr(a1, "id"), id);
+    json_decref(o);
+    rstop();
+}
+END_TEST
+
+START_TEST(test_auto_suspended)
+{
+    rstart(NULL);
+    write_config("");
+    expect_exit(ctl("suspend", "erin", "--reason", "phished", "--by", "support1", NULL), 0,
+                "suspend erin (loads the library)");
+    /* an auto-suspension as outpost_verdict writes it, by redis-cli */
+    CLI("FCALL", "outpost_suspend", "4", P "{a:dave}:susp", P "{a:dave}:audit", IDX, EVENTS,
+        "dave", "auto: 3 verdicts in 24h", "auto", "3600000", "verdict 1795000000000-0",
+        "100000");
+    ck_assert_msg(strchr(cli_out, '\n') != NULL, "FCALL outpost_suspend: \"%s\"", cli_out);
+    expect_exit(ctl("suspended", NULL), 0, "suspended");
+    ck_assert_msg(strstr(out, "dave  suspended 0s ago by auto until ") != NULL
+                  && strstr(out, " (in 59m): auto: 3 verdicts in 24h\n") != NULL
+                  && strstr(out, "erin  suspended 0s ago by support1 until reinstated: "
+                                 "phished\n") != NULL, "suspended: got \"%s\"", out);
+    expect_exit(ctl("--json", "suspended", NULL), 0, "suspended --json");
+    json_t *arr = parse(out, "suspended --json");
+    ck_assert_int_eq(json_array_size(arr), 2);
+    json_t *d = json_array_get(arr, 0);                 /* soonest expiry first */
+    ck_assert_str_eq(jstr(d, "account"), "dave");
+    ck_assert_str_eq(jstr(d, "by"), "auto");
+    ck_assert_str_eq(jstr(d, "reason"), "auto: 3 verdicts in 24h");
+    ck_assert_str_eq(jstr(d, "note"), "verdict 1795000000000-0");
+    ck_assert_int_eq(jint(d, "until") - jint(d, "at"), 3600000);
+    ck_assert_int_eq(json_object_size(d), 6);
+    json_decref(arr);
+    rstop();
+}
+END_TEST
+
+/* The documented outpostctl ACL user (doc/operations.md, "Securing Redis
+ * across hosts"), with password "pw": every command of this part runs as
+ * that user and ACL LOG stays empty. */
+START_TEST(test_verdict_events_acl)
+{
+    char path[256], pw[256], extra[512], s[64];
+    rstart(NULL);
+    snprintf(path, sizeof path, "%s/operations.md", env("T_DOC"));
+    char *doc = tfile_read(path);
+    ck_assert_msg(doc != NULL, "cannot read %s", path);
+    char *line = strstr(doc, "\n    ACL SETUSER outpostctl ");
+    ck_assert_msg(line != NULL, "%s: no \"ACL SETUSER outpostctl\" line", path);
+    line += 5;
+    line[strcspn(line, "\n")] = '\0';
+    const char *argv[128];
+    int argc = 0;
+    for (char *save = NULL, *w = strtok_r(line, " ", &save); w != NULL && argc < 128;
+         w = strtok_r(NULL, " ", &save))
+        argv[argc++] = strcmp(w, ">LONG-RANDOM-2") == 0 ? ">pw" : w;
+    ck_assert_int_lt(argc, 128);
+    redisContext *rc = redisConnectUnix(rs.sock);
+    ck_assert_msg(rc != NULL && !rc->err, "connect to %s", rs.sock);
+    redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+    ck_assert_msg(r != NULL && r->type == REDIS_REPLY_STATUS, "ACL SETUSER: %s",
+                  r && r->str ? r->str : "no reply");
+    freeReplyObject(r);
+    redisFree(rc);
+    free(doc);
+
+    snprintf(pw, sizeof pw, "%s/pw.ctl", rs.dir);
+    tfile_write(pw, "pw\n");
+    snprintf(extra, sizeof extra, ", \"username\": \"outpostctl\", \"password_file\": "
+             "\"%s\"", pw);
+    write_config_verdicts(extra);
+    expect_cli(CLI("ACL", "LOG", "RESET"), "OK", "ACL LOG RESET");
+
+    expect_exit(ctl("verdict", "alice", "--weight", "2", "--recipients", "3", "--queue-id",
+                    "q", "--ref", "r", NULL), 0, "verdict as outpostctl");
+    expect_exit(ctl("suspend", "alice", "--reason", "x", NULL), 0, "suspend");
+    expect_exit(ctl("reinstate", "alice", NULL), 0, "reinstate");
+    CLI("ZADD", P "{a:alice}:strikes", "+inf", "1-0 1");
+    expect_exit(ctl("show", "alice", NULL), 0, "show as outpostctl");
+    expect_exit(ctl("suspended", NULL), 0, "suspended as outpostctl");
+    expect_exit(ctl("events", NULL), 0, "events as outpostctl");
+    ck_assert_int_eq(nlines(out), 2);
+    expect_exit(ctl("--json", "events", "--type", "suspended", "--account", "alice", NULL),
+                0, "events --json as outpostctl");
+    snprintf(path, sizeof path, "%s/follow.out", rs.dir);
+    pid_t pid = ctl_bg(path, "events", "--follow", "--count", "0", NULL);
+    wait_xread();
+    expect_exit(ctl("suspend", "bob", "--reason", "y", NULL), 0, "suspend bob");
+    free(wait_lines(path, 1));
+    kill(pid, SIGTERM);
+    int st = wait_exit(pid, 5000);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "events --follow as outpostctl: %s", tstatus_str(st, s, sizeof s));
+    expect_cli(CLI("ACL", "LOG"), "", "ACL LOG after every command");
+    rstop();
+}
+END_TEST
+
 static void add(Suite *s, const char *name, const TTest *t)
 {
     TCase *tc = tcase_create(name);
@@ -2090,6 +2676,12 @@ int main(void)
     add(s, "identity_observed", test_identity_observed);
     add(s, "identity_import", test_identity_import);
     add(s, "identity_unreachable", test_identity_unreachable);
+    add(s, "verdict_cmd", test_verdict_cmd);
+    add(s, "events_cmd", test_events_cmd);
+    add(s, "events_follow", test_events_follow);
+    add(s, "show_strikes", test_show_strikes);
+    add(s, "auto_suspended", test_auto_suspended);
+    add(s, "verdict_events_acl", test_verdict_events_acl);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

@@ -24,6 +24,8 @@
  * Ownership: struct verdict owns its link (a second struct store, role
  * STREAM) and its timer; a batch in flight is counted in v->inflight only,
  * the replies' data is used inside their callbacks and not kept. */
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +147,20 @@ static const char *verdict_text(const redisReply *val, size_t max)
     return val->str;
 }
 
+/* "123" or "1.5": digits, at most one '.', a digit on each side of it. */
+static bool verdict_decimal(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    if (n == 0 || n > 12)
+        return false;
+    if (s[n] == '\0')
+        return true;
+    if (s[n] != '.')
+        return false;
+    size_t f = strspn(s + n + 1, "0123456789");
+    return f > 0 && f <= 12 && s[n + 1 + f] == '\0';
+}
+
 static void verdict_on_applied(const redisReply *r, const char *why, void *arg);
 static void verdict_on_dead(const redisReply *r, const char *why, void *arg);
 
@@ -251,16 +267,18 @@ static void verdict_entry(struct verdict *v, const redisReply *entry)
     char *end;
     double weight = 1;
     if (w[0] != '\0') {
-        weight = strtod(w, &end);
-        if (*end != '\0' || !(weight > 0 && weight <= 1000)) {
+        /* plain decimals only: strtod would take " 5", "0x10", "1e2", "inf" */
+        weight = verdict_decimal(w) ? strtod(w, &end) : -1;
+        if (!(weight > 0 && weight <= 1000)) {
             verdict_dead(v, id, fv, "weight is not a number from 0 (exclusive) to 1000");
             return;
         }
     }
     unsigned long long rcpts = 0;
     if (rc[0] != '\0') {
-        rcpts = strtoull(rc, &end, 10);
-        if (*end != '\0' || rc[0] == '-' || rcpts > 1000000) {
+        rcpts = strspn(rc, "0123456789") == strlen(rc) && strlen(rc) <= 7
+              ? strtoull(rc, &end, 10) : ULLONG_MAX;
+        if (rcpts > 1000000) {
             verdict_dead(v, id, fv, "recipients is not an integer from 0 to 1000000");
             return;
         }
@@ -325,7 +343,7 @@ static void verdict_entry(struct verdict *v, const redisReply *entry)
             snprintf(within, sizeof within, "%lldh", (long long)(wms / 3600000));
         else
             config_format_duration(wms, within, sizeof within);
-        snprintf(lines[i], sizeof lines[i], "%s\t%.6g\t%lld\t%lld\t%.6g\t%s", k->name,
+        snprintf(lines[i], sizeof lines[i], "%s\t%.15g\t%lld\t%lld\t%.15g\t%s", k->name,
                  as->enabled ? as->verdicts : 0.0,
                  (long long)(as->within_ms > 0 ? as->within_ms : 86400000),
                  (long long)as->for_ms, as->recipients_per_weight, within);
@@ -491,8 +509,8 @@ static void verdict_step(struct verdict *v)
 
     if (v->state != V_IDLE)
         return;
-    if (!store_ready(v->link)) {
-        verdict_pause(v);
+    if (!store_ready(v->link)) {        /* look again soon: not an error */
+        uv_timer_start(&v->timer, verdict_on_timer, VERDICT_POLL_MS, 0);
         return;
     }
     keys_global(stream, cfg->redis.prefix, "verdicts", NULL);
@@ -535,7 +553,7 @@ static void verdict_step(struct verdict *v)
 void verdict_start(struct verdict *v)
 {
     store_start(v->link);
-    verdict_pause(v);           /* the first step once the link is up */
+    uv_timer_start(&v->timer, verdict_on_timer, VERDICT_POLL_MS, 0);   /* once it is up */
 }
 
 void verdict_reconfigure(struct verdict *v, const struct config *old)

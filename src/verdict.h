@@ -24,6 +24,7 @@ struct verdict;
 #define VERDICT_BATCH      100      /* entries per read or claim */
 #define VERDICT_BLOCK_MS   1000     /* BLOCK of one XREADGROUP */
 #define VERDICT_RETRY_MS   1000     /* after a failed step */
+#define VERDICT_POLL_MS    100      /* while the link is not up yet */
 #define VERDICT_FIELDS_MAX 64       /* field/value pairs of one entry */
 #define VERDICT_VALUE_MAX  1024     /* bytes of one value */
 

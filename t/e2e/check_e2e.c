@@ -738,10 +738,11 @@ static long long ctr_sum(const struct tredis *r, const char *account, const char
     tredis_cli(r, out, sizeof out, "HGETALL", key, (char *)NULL);
     long long sum = 0;
     int i = 0;
-    bool skip = false;                  /* field "w" is the bucket width */
+    bool skip = false;      /* only bucket fields (numbers) hold units: not w,
+                               the running figures t o n, the event time e */
     for (char *tok = strtok(out, "\n"); tok != NULL; tok = strtok(NULL, "\n"), i++) {
         if (i % 2 == 0)
-            skip = strcmp(tok, "w") == 0;
+            skip = tok[0] < '0' || tok[0] > '9';
         else if (!skip)
             sum += atoll(tok);
     }

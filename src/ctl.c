@@ -2285,6 +2285,16 @@ static void ctl_stats_print(const json_t *root, const char *from)
     else
         printf("latency      p50 %.3g ms, p99 %.3g ms (estimated from %.15g decisions)\n",
                p50 * 1e3, p99 * 1e3, ctl_stat(root, "outpost_decision_seconds_count"));
+    b = json_object_get(root, "outpost_redis_seconds_bucket");
+    p50 = ctl_quantile(b, 0.5);
+    p99 = ctl_quantile(b, 0.99);
+    if (p50 < 0)
+        printf("redis rtt    no replies yet\n");
+    else
+        printf("redis rtt    p50 %.3g ms, p99 %.3g ms (estimated from %.15g replies)\n",
+               p50 * 1e3, p99 * 1e3, ctl_stat(root, "outpost_redis_seconds_count"));
+    printf("verdicts     ");
+    ctl_stats_labels(root, "outpost_verdicts_total", "none");
     printf("reloads      %.15g ok, %.15g failed\n",
            ctl_stat_l(root, "outpost_config_reloads_total", "ok"),
            ctl_stat_l(root, "outpost_config_reloads_total", "failed"));

@@ -307,6 +307,8 @@ START_TEST(ctl_stats)
                   "got:\n%s", out);
     ck_assert_msg(strstr(out, "redis        DOWN") != NULL, "got:\n%s", out);
     ck_assert_msg(strstr(out, "latency      p50 ") != NULL, "got:\n%s", out);
+    ck_assert_msg(strstr(out, "redis rtt    no replies yet\n") != NULL, "got:\n%s", out);
+    ck_assert_msg(strstr(out, "verdicts     applied 0, ") != NULL, "got:\n%s", out);
 
     /* the daemon gone: unreachable */
     ck_assert_int_eq(tdaemon_stop(&d), 0);

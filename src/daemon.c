@@ -159,6 +159,8 @@ static void daemon_reload(struct daemon *d)
         log_warn("reload: listen and socket.* changes take effect at restart");
     if (!daemon_str_eq(next->user, d->cfg->user) || !daemon_str_eq(next->group, d->cfg->group))
         log_warn("reload: user and group changes take effect at restart");
+    if (!daemon_str_eq(next->metrics_listen, d->cfg->metrics_listen))
+        log_warn("reload: metrics.listen changes take effect at restart");
 
     struct config *old = d->cfg;
     d->cfg = next;

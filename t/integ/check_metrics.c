@@ -4,6 +4,7 @@
  * stats reading it. */
 #include <check.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,15 @@ START_TEST(counters_and_404)
     ck_assert_msg(strncmp(page, "HTTP/1.0 404 ", 13) == 0, "got %.80s", page);
     page = http(port, "POST /metrics HTTP/1.0\r\n\r\n");
     ck_assert_msg(strncmp(page, "HTTP/1.0 404 ", 13) == 0, "got %.80s", page);
+
+    /* a reload cannot move the listener: it says so, and keeps serving */
+    long off = 0;
+    tdaemon_rewrite(&d, "\"metrics\": {\"listen\": \"127.0.0.1:1\"},");
+    ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+    ck_assert_msg(tdaemon_log_wait_from(&d, &off, "reload: metrics.listen changes take "
+                                        "effect at restart", 5000), "no reload warning");
+    page = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
+    ck_assert_msg(strncmp(page, "HTTP/1.0 200 OK", 15) == 0, "after reload: %.80s", page);
     tdaemon_cleanup(&d);
     memset(shadow, 0, sizeof *shadow);
 }

@@ -32,7 +32,14 @@ if ! echo "$out" | grep -q 'broken.service'; then
     echo "FAIL: systemd-analyze verify does not report a broken unit here:"; echo "$out"
     fail=1
 fi
-out=$(systemd-analyze verify "$tmp/outpostd.service" 2>&1); rc=$?
+# Documentation= names our pages, which are not installed yet: verify looks
+# them up with man(1) (man-db, installed by t/run), so MANPATH points at
+# this source's pages first.
+mkdir -p "$tmp/man/man5" "$tmp/man/man8"
+for page in "$top"/man/*.5; do ln -s "$page" "$tmp/man/man5/"; done
+for page in "$top"/man/*.8; do ln -s "$page" "$tmp/man/man8/"; done
+command -v man >/dev/null || { echo "FAIL: man not installed (man-db)"; exit 1; }
+out=$(MANPATH="$tmp/man:" systemd-analyze verify "$tmp/outpostd.service" 2>&1); rc=$?
 if [ $rc != 0 ] || echo "$out" | grep -q 'outpostd.service'; then
     echo "FAIL: systemd-analyze verify contrib/outpostd.service (exit $rc):"; echo "$out"
     fail=1
@@ -40,12 +47,7 @@ else
     echo "ok: systemd-analyze verify outpostd.service"
 fi
 
-# The notifier's unit.  Its Documentation= names outpost-notify(8), which
-# is not installed yet: verify looks the pages up with man(1), so MANPATH
-# points at this source's pages first.
-mkdir -p "$tmp/man/man5" "$tmp/man/man8"
-for page in "$top"/man/*.5; do ln -s "$page" "$tmp/man/man5/"; done
-for page in "$top"/man/*.8; do ln -s "$page" "$tmp/man/man8/"; done
+# The notifier's unit (its Documentation= names outpost-notify(8)).
 sed "s|/usr/local/sbin/outpost-notify|${OUTPOST_NOTIFY:?}|g" \
     "$top/contrib/outpost-notify.service" >"$tmp/outpost-notify.service"
 out=$(MANPATH="$tmp/man:" systemd-analyze verify "$tmp/outpost-notify.service" 2>&1); rc=$?

@@ -23,7 +23,9 @@
  * it sends, filled in as at RCPT and END-OF-MESSAGE).  Each connection
  * plays one smtpd process: it runs simulated messages one after another.
  * A message belongs to one account (uniform or Zipf-distributed over
- * acct0..acctN-1), has an `instance` unique to this run and a queue_id
+ * PREFIX0..PREFIXN-1, --prefix, default "acct"; its envelope sender is
+ * --sender with %a the account and %n its number, default
+ * "%a@example.com", "" the null sender), has an `instance` unique to this run and a queue_id
  * that is empty at its first RCPT.  Each request is RCPT or
  * END-OF-MESSAGE with the --mix weights: an RCPT adds a recipient to the
  * current message (at most BENCH_RCPT_MAX, then a new message starts, as
@@ -77,6 +79,8 @@
 #define BENCH_RETRY_MS    100       /* reconnect delay after a failed connect */
 #define BENCH_CONNECT_MS  10000     /* all connections up within this, or go */
 #define BENCH_SAMPLE_MAX  160       /* bytes kept of the first reply per class */
+#define BENCH_PREFIX_MAX  32        /* bytes of --prefix */
+#define BENCH_SENDER_MAX  200       /* bytes of --sender and of a sender made from it */
 
 /* ---- clock and random numbers ------------------------------------------ */
 
@@ -189,6 +193,8 @@ struct options {
     double       rate;                  /* 0: closed loop */
     uint64_t     seed;
     bool         json;
+    char         prefix[BENCH_PREFIX_MAX + 1];      /* account names: PREFIXN */
+    char         sender[BENCH_SENDER_MAX + 1];      /* pattern: %a, %n, %% */
 };
 
 /* ---- the run ------------------------------------------------------------ */
@@ -333,6 +339,31 @@ static void msg_start(struct bench *b, struct conn *c)
     gettimeofday(&m->tv, NULL);
 }
 
+/* The envelope sender of account number a: o->sender with %a the account
+ * name, %n its number and %% a percent sign (checked by parse_sender);
+ * cut at cap - 1 bytes. */
+static void make_sender(const struct options *o, uint32_t a, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = o->sender; *p != '\0' && n + 1 < cap; p++) {
+        char tmp[BENCH_PREFIX_MAX + 16];
+        const char *add = tmp;
+        if (*p != '%') {
+            tmp[0] = *p;
+            tmp[1] = '\0';
+        } else if (*++p == 'a') {
+            snprintf(tmp, sizeof tmp, "%s%" PRIu32, o->prefix, a);
+        } else if (*p == 'n') {
+            snprintf(tmp, sizeof tmp, "%" PRIu32, a);
+        } else {
+            add = "%";
+        }
+        for (; *add != '\0' && n + 1 < cap; add++)
+            out[n++] = *add;
+    }
+    out[n] = '\0';
+}
+
 /* Builds the next request of connection c into c->wbuf; sets c->eom. */
 static size_t build_request(struct bench *b, struct conn *c)
 {
@@ -366,6 +397,8 @@ static size_t build_request(struct bench *b, struct conn *c)
         snprintf(queue_id, sizeof queue_id, "%010" PRIX64, m->qid & (uint64_t)0xFFFFFFFFFFu);
 
     uint32_t a = m->account;
+    char sender[BENCH_SENDER_MAX + 1];
+    make_sender(&b->o, a, sender, sizeof sender);
     unsigned o1 = (a >> 16) & 255u, o2 = (a >> 8) & 255u, o3 = a & 255u;
     int n = snprintf(c->wbuf, sizeof c->wbuf,
         "request=smtpd_access_policy\n"
@@ -378,7 +411,7 @@ static size_t build_request(struct bench *b, struct conn *c)
         "server_address=192.0.2.25\n"
         "server_port=587\n"
         "helo_name=[10.%u.%u.%u]\n"
-        "sender=acct%" PRIu32 "@example.com\n"
+        "sender=%s\n"
         "recipient=%s\n"
         "recipient_count=%" PRIu64 "\n"
         "queue_id=%s\n"
@@ -387,7 +420,7 @@ static size_t build_request(struct bench *b, struct conn *c)
         "etrn_domain=\n"
         "stress=\n"
         "sasl_method=PLAIN\n"
-        "sasl_username=acct%" PRIu32 "\n"
+        "sasl_username=%s%" PRIu32 "\n"
         "sasl_sender=\n"
         "ccert_subject=\n"
         "ccert_issuer=\n"
@@ -400,9 +433,9 @@ static size_t build_request(struct bench *b, struct conn *c)
         "\n",
         eom ? "END-OF-MESSAGE" : "RCPT",
         o1, o2, o3, o1, o2, o3, 1024u + (unsigned)(a % 60000u), o1, o2, o3, o1, o2, o3,
-        a, recipient, rcount, queue_id,
+        sender, recipient, rcount, queue_id,
         0x1000u + c->idx, (unsigned long)m->tv.tv_sec, (unsigned long)m->tv.tv_usec,
-        m->seq, m->size, a);
+        m->seq, m->size, b->o.prefix, a);
     if (eom)
         m->open = false;
     else
@@ -936,6 +969,10 @@ static void report(const struct bench *b)
     if (o->json) {
         printf("{\"endpoint\":");
         json_string(o->endpoint);
+        printf(",\"prefix\":");
+        json_string(o->prefix);
+        printf(",\"sender\":");
+        json_string(o->sender);
         printf(",\"mode\":\"%s\",\"rate\":%g,\"connections\":%u,\"up_at_start\":%u,"
                "\"mix\":{\"rcpt\":%u,\"eom\":%u},\"accounts\":%" PRIu32 ",\"skew\":\"%s\","
                "\"warmup\":%g,\"requests\":%" PRIu64 ",\"sent\":%" PRIu64 ","
@@ -968,8 +1005,9 @@ static void report(const struct bench *b)
     printf("policybench: %s, %u connections (%u up at start, %" PRIu64 " connects) to %s\n",
            o->rate > 0 ? "open loop" : "closed loop", o->connections, b->up_at_start,
            b->connects, o->endpoint);
-    printf("  load       mix rcpt=%u,eom=%u, %" PRIu32 " accounts %s, warmup %g s",
-           o->w_rcpt, o->w_eom, o->accounts, skew, o->warmup);
+    printf("  load       mix rcpt=%u,eom=%u, %" PRIu32 " accounts %s%s %s, sender \"%s\","
+           " warmup %g s", o->w_rcpt, o->w_eom, o->accounts, o->prefix,
+           o->accounts > 1 ? "0.." : "0", skew, o->sender, o->warmup);
     if (o->rate > 0)
         printf(", rate %g req/s (backlog max %" PRIu64 ")", o->rate, b->ol_backlog_max);
     printf("\n  requests   %" PRIu64 " in %.3f s = %.0f req/s (RCPT %" PRIu64
@@ -1002,7 +1040,10 @@ static void usage(FILE *f)
         "  --requests N        measured request bound (default none)\n"
         "  --warmup SECONDS    load before measuring, not counted (default 1)\n"
         "  --mix rcpt=R,eom=E  weights of RCPT and END-OF-MESSAGE requests (default 1,0)\n"
-        "  --accounts N        account population acct0..acctN-1 (default 10000)\n"
+        "  --accounts N        account population PREFIX0..PREFIXN-1 (default 10000)\n"
+        "  --prefix PREFIX     account names' prefix, [A-Za-z0-9._-] (default acct)\n"
+        "  --sender PATTERN    envelope sender: %%a the account, %%n its number, %%%% a\n"
+        "                      percent sign; \"\" the null sender (default %%a@example.com)\n"
         "  --skew uniform|zipf:S  account popularity (default uniform)\n"
         "  --rate R            open loop: R requests/s in all (default: closed loop)\n"
         "  --timeout SECONDS   per-request timeout (default 5)\n"
@@ -1074,6 +1115,45 @@ static bool parse_endpoint(struct options *o, const char *s)
     return true;
 }
 
+/* --prefix: 1..BENCH_PREFIX_MAX bytes of [A-Za-z0-9._-]. */
+static bool parse_prefix(struct options *o, const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > BENCH_PREFIX_MAX || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        "abcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+        return false;
+    memcpy(o->prefix, s, n + 1);
+    return true;
+}
+
+/* --sender: printable ASCII without spaces, %a %n %% only, and short
+ * enough that every expansion fits. */
+static bool parse_sender(struct options *o, const char *s)
+{
+    size_t len = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p <= ' ' || *p > '~')
+            return false;
+        if (*p == '%') {
+            p++;
+            if (*p == 'a')
+                len += BENCH_PREFIX_MAX + 10;
+            else if (*p == 'n')
+                len += 10;
+            else if (*p == '%')
+                len++;
+            else
+                return false;
+        } else {
+            len++;
+        }
+    }
+    if (len > BENCH_SENDER_MAX)
+        return false;
+    memcpy(o->sender, s, strlen(s) + 1);
+    return true;
+}
+
 static bool parse_mix(struct options *o, const char *s)
 {
     char buf[128];
@@ -1111,6 +1191,8 @@ static void parse_options(struct options *o, int argc, char **argv)
         { "timeout", required_argument, NULL, 't' },
         { "seed", required_argument, NULL, 'S' },
         { "json", no_argument, NULL, 'j' },
+        { "prefix", required_argument, NULL, 'P' },
+        { "sender", required_argument, NULL, 'F' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -1126,6 +1208,8 @@ static void parse_options(struct options *o, int argc, char **argv)
     o->w_rcpt = 1;
     o->accounts = 10000;
     o->seed = 1;
+    memcpy(o->prefix, "acct", 5);
+    memcpy(o->sender, "%a@example.com", 15);
     while (ok && (ch = getopt_long(argc, argv, "", longopts, &li)) != -1) {
         switch (ch) {
         case 's': ok = have_socket = parse_endpoint(o, optarg); break;
@@ -1146,6 +1230,8 @@ static void parse_options(struct options *o, int argc, char **argv)
         case 't': ok = parse_double(optarg, 0.001, 3600, &o->timeout); break;
         case 'S': ok = parse_u64(optarg, 0, UINT64_MAX, &o->seed); break;
         case 'j': o->json = true; break;
+        case 'P': ok = parse_prefix(o, optarg); break;
+        case 'F': ok = parse_sender(o, optarg); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }

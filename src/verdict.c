@@ -57,6 +57,8 @@ struct verdict {
     int                   inflight;     /* FCALLs of the batch not answered */
     bool                  batch_failed;
     char                  consumer[160];
+    char                  last_err[256];/* verdict_error(): repeats suppressed */
+    uint64_t              last_err_ms, suppressed;
     struct verdict_stats  st;
 };
 
@@ -108,15 +110,33 @@ static void verdict_next(struct verdict *v)
     uv_timer_start(&v->timer, verdict_on_timer, 0, 0);
 }
 
+/* Counted always; logged once per distinct message and then at most once a
+ * minute (a Redis that refuses every read, e.g. an ACL without the stream
+ * commands, must not write a line per second). */
 static void verdict_error(struct verdict *v, const char *what, const redisReply *r,
                           const char *why)
 {
-    char e[LOG_ESC_SIZE];
+    char e[LOG_ESC_SIZE], msg[sizeof v->last_err];
+    uint64_t now = uv_now(v->loop);
+
     v->st.errors++;
     if (r != NULL && r->type == REDIS_REPLY_ERROR)
-        log_err("verdicts: %s: %s", what, log_escs(e, r->str));
+        snprintf(msg, sizeof msg, "%s: %s", what, log_escs(e, r->str));
     else if (why != NULL && strcmp(why, "not connected") != 0)
-        log_err("verdicts: %s: %s", what, why);
+        snprintf(msg, sizeof msg, "%s: %s", what, why);
+    else
+        return;
+    if (strcmp(msg, v->last_err) == 0 && now - v->last_err_ms < 60000) {
+        v->suppressed++;
+        return;
+    }
+    if (v->suppressed > 0 && strcmp(msg, v->last_err) == 0)
+        log_err("verdicts: %s (%llu more times)", msg, (unsigned long long)v->suppressed);
+    else
+        log_err("verdicts: %s", msg);
+    snprintf(v->last_err, sizeof v->last_err, "%s", msg);
+    v->last_err_ms = now;
+    v->suppressed = 0;
 }
 
 /* ---- one entry ---------------------------------------------------------- */

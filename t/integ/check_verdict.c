@@ -1515,6 +1515,43 @@ START_TEST(test_before_daemon)
 }
 END_TEST
 
+/* ==== a Redis that refuses the stream commands ========================== */
+
+/* An ACL without the stream commands (an outpostd user from before the
+ * verdict consumer): decisions go on, the refusal is logged once, not
+ * every second. */
+START_TEST(test_refused_reads)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], pwfile[256], out[256];
+
+    start_redis(r);
+    int rc = tredis_cli(r, out, sizeof out, "ACL", "SETUSER", "od", "on", ">pw", "~*", "&*",
+                        "+@all", "-xgroup", "-xreadgroup", "-xautoclaim", (char *)NULL);
+    ck_assert_msg(rc == 0 && strcmp(out, "OK") == 0, "ACL SETUSER: %s", vis(out));
+    snprintf(pwfile, sizeof pwfile, "%s/pw", r->dir);
+    tfile_write(pwfile, "pw\n");
+    char more[512];
+    snprintf(more, sizeof more, "\"redis\": {\"address\": \"unix:%s\", \"username\": "
+             "\"od\", \"password_file\": \"%s\"},", r->sock, pwfile);
+    snprintf(extra, sizeof extra, "%s", more);
+    start_daemon(d, extra, "{\"standard\": {}}");
+    int fd = xconnect(d);
+    sleep_ms(3500);                     /* about three retries */
+    expect_reply(d, fd, "bob", "DUNNO", "a decision while the stream reads are refused");
+    char *text = tfile_read(d->log);
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, "verdicts: XGROUP CREATE")) != NULL; p++)
+        n++;
+    free(text);
+    ck_assert_msg(n == 1, "the refused XGROUP CREATE was logged %d times in 3.5 s, want 1\n"
+                  "log tail:\n%s", n, log_tail(d));
+    close(fd);
+    expect_clean_stop(d);
+}
+END_TEST
+
 /* ---- the suite */
 
 static TCase *tc(Suite *s, const char *name)
@@ -1539,6 +1576,7 @@ int main(void)
     tcase_add_test(tc(s, "malformed"), test_malformed);
     tcase_add_test(tc(s, "exactly_once"), test_exactly_once);
     tcase_add_test(tc(s, "before_daemon"), test_before_daemon);
+    tcase_add_test(tc(s, "refused_reads"), test_refused_reads);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

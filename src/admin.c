@@ -47,6 +47,7 @@
 #include "config.h"
 #include "keys.h"
 #include "log.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #define ADMIN_ARGS_MAX   160    /* arguments of one FCALL (outpost_usage:
@@ -166,39 +167,6 @@ static bool admin_int(const char *s, size_t len, int64_t *out)
     return true;
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
-static size_t admin_utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0], min, cp;
-    size_t len;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    cp = c & (0x7fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* A JSON string of arbitrary bytes: invalid UTF-8 becomes U+FFFD. */
 static json_t *admin_jstr(const char *s, size_t n)
 {
@@ -208,7 +176,7 @@ static json_t *admin_jstr(const char *s, size_t n)
     char *buf = xmalloc(3 * n + 1);
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        size_t k = admin_utf8_len((const unsigned char *)s + i, n - i);
+        size_t k = utf8_len((const unsigned char *)s + i, n - i);
         if (k == 0) {
             memcpy(buf + o, "\xef\xbf\xbd", 3);
             o += 3;
@@ -406,7 +374,7 @@ enum admin_status admin_text_check(const char *what, const char *s, size_t max,
     }
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        size_t k = admin_utf8_len((const unsigned char *)s + i, n - i);
+        size_t k = utf8_len((const unsigned char *)s + i, n - i);
         if (c < 0x20 || c == 0x7f || k == 0) {
             snprintf(err, errlen, "%s: not UTF-8 text without control characters",
                      what);

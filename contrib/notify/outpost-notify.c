@@ -70,6 +70,7 @@
 #include "config.h"
 #include "keys.h"
 #include "log.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /* Exit codes. */
@@ -389,39 +390,6 @@ static void notify_buf_str(struct notify_buf *b, const char *s)
     notify_buf_add(b, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
-static size_t notify_utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0], min, cp;
-    size_t len;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    cp = c & (0x7fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Copies untrusted text s[0..n) into out[cap]: control bytes (CR and LF
  * included) and DEL become ' ', invalid UTF-8 '?'; cut at cap - 1 bytes on
  * a character boundary.  Returns the length. */
@@ -430,7 +398,7 @@ static size_t notify_clean(char *out, size_t cap, const char *s, size_t n)
     size_t o = 0;
     for (size_t i = 0; i < n && o + 1 < cap;) {
         unsigned char c = (unsigned char)s[i];
-        size_t k = notify_utf8_len((const unsigned char *)s + i, n - i);
+        size_t k = utf8_len((const unsigned char *)s + i, n - i);
         if (k == 0) {
             out[o++] = '?';
             i++;
@@ -905,7 +873,7 @@ static void notify_subject(struct notify_buf *b, const char *text, size_t len)
     for (size_t i = 0; i < n;) {
         size_t k = i;
         while (k < n) {
-            size_t c = notify_utf8_len((const unsigned char *)clean + k, n - k);
+            size_t c = utf8_len((const unsigned char *)clean + k, n - k);
             if (c == 0)
                 c = 1;
             if (k + c - i > 45)

@@ -751,20 +751,31 @@ static int admin_pair_cmp(const void *x, const void *y)
     return c != 0 ? c : (a->len > b->len) - (a->len < b->len);
 }
 
-/* One HGETALL of list entries as a JSON array sorted by value. */
-static json_t *admin_list_entries(const redisReply *h)
+/* The string (field, value) pairs of an HGETALL reply sorted by field, in
+ * a new array the caller frees (NULL when there are none); *m their
+ * number. */
+static struct admin_pair *admin_sorted_pairs(const redisReply *h, size_t *m)
 {
-    json_t *arr = json_array();
-    size_t n = h->elements / 2, m = 0;
+    size_t n = h->elements / 2;
+    *m = 0;
     if (n == 0)
-        return arr;
+        return NULL;
     struct admin_pair *pairs = xmalloc(n * sizeof *pairs);
     for (size_t i = 0; i < n; i++) {
         const redisReply *f = h->element[2 * i], *v = h->element[2 * i + 1];
         if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
-            pairs[m++] = (struct admin_pair){ f, v };
+            pairs[(*m)++] = (struct admin_pair){ f, v };
     }
-    qsort(pairs, m, sizeof *pairs, admin_pair_cmp);
+    qsort(pairs, *m, sizeof *pairs, admin_pair_cmp);
+    return pairs;
+}
+
+/* One HGETALL of list entries as a JSON array sorted by value. */
+static json_t *admin_list_entries(const redisReply *h)
+{
+    json_t *arr = json_array();
+    size_t m;
+    struct admin_pair *pairs = admin_sorted_pairs(h, &m);
     for (size_t i = 0; i < m; i++) {
         json_t *e = admin_jdecode(pairs[i].v->str, pairs[i].v->len);
         json_object_set_new(e, "value", admin_jstr(pairs[i].f->str, pairs[i].f->len));
@@ -1363,16 +1374,8 @@ static json_t *admin_grant(const char *name_key, const redisReply *f, const redi
 static json_t *admin_grants(const redisReply *h, const char *name_key, int64_t now)
 {
     json_t *arr = json_array();
-    size_t n = h->elements / 2, m = 0;
-    if (n == 0)
-        return arr;
-    struct admin_pair *pairs = xmalloc(n * sizeof *pairs);
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *f = h->element[2 * i], *v = h->element[2 * i + 1];
-        if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
-            pairs[m++] = (struct admin_pair){ f, v };
-    }
-    qsort(pairs, m, sizeof *pairs, admin_pair_cmp);
+    size_t m;
+    struct admin_pair *pairs = admin_sorted_pairs(h, &m);
     for (size_t i = 0; i < m; i++)
         json_array_append_new(arr, admin_grant(name_key, pairs[i].f, pairs[i].v, now));
     free(pairs);

@@ -246,27 +246,15 @@ static struct timeval admin_tv(int64_t ms)
     return tv;
 }
 
-/* Connects to "unix:PATH", "[V6]:PORT" or "HOST:PORT". */
-static redisContext *admin_connect(const char *addr, struct timeval tv)
+redisContext *admin_connect_addr(const char *addr, struct timeval tv)
 {
     char host[256];
     const char *port;
 
     if (strncmp(addr, "unix:", 5) == 0)
         return redisConnectUnixWithTimeout(addr + 5, tv);
-    if (addr[0] == '[') {
-        const char *end = strchr(addr, ']');
-        if (end == NULL || end[1] != ':' || (size_t)(end - addr) > sizeof host)
-            return NULL;
-        snprintf(host, sizeof host, "%.*s", (int)(end - addr - 1), addr + 1);
-        port = end + 2;
-    } else {
-        const char *colon = strrchr(addr, ':');
-        if (colon == NULL || (size_t)(colon - addr) >= sizeof host)
-            return NULL;
-        snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
-        port = colon + 1;
-    }
+    if (config_split_hostport(addr, host, sizeof host, &port) != 0)
+        return NULL;
     char *end;
     long p = strtol(port, &end, 10);
     if (*port == '\0' || *end != '\0' || p < 1 || p > 65535)
@@ -283,7 +271,7 @@ enum admin_status admin_open(const struct config *cfg, struct admin **out,
 
     *out = NULL;
     a->cfg = cfg;
-    a->c = admin_connect(cfg->redis.address, admin_tv(cfg->redis.connect_timeout_ms));
+    a->c = admin_connect_addr(cfg->redis.address, admin_tv(cfg->redis.connect_timeout_ms));
     if (a->c == NULL || a->c->err) {
         snprintf(err, errlen, "Redis %s unreachable: %s", cfg->redis.address,
                  a->c ? a->c->errstr : "bad address or out of memory");

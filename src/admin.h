@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "list.h"
@@ -43,6 +44,12 @@ enum admin_status {
 
 #define ADMIN_TIMEOUT_MIN_MS 2000   /* per command, at least (timeout_ms) */
 #define ADMIN_LIBRARY_MAX (1024 * 1024) /* bytes of outpost.lua */
+
+/* A blocking hiredis connection to redis.address ("unix:PATH",
+ * "[V6]:PORT" or "HOST:PORT") with the connect timeout tv, or NULL when
+ * the address does not parse (or out of memory).  For admin_open() and
+ * the notifier, which both talk to Redis synchronously. */
+redisContext *admin_connect_addr(const char *addr, struct timeval tv);
 
 /* Connects, authenticates and selects redis.db.  cfg must outlive the
  * connection.  On success *out is a new connection. */

@@ -67,6 +67,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include "admin.h"
 #include "config.h"
 #include "keys.h"
 #include "log.h"
@@ -562,23 +563,6 @@ static redisReply *notify_cmd(struct notify *n, int64_t extra_ms, int argc, cons
     return r;
 }
 
-/* Connects to "unix:PATH", "[V6]:PORT" or "HOST:PORT". */
-static redisContext *notify_connect_addr(const char *addr, struct timeval tv)
-{
-    char host[256];
-    const char *port;
-
-    if (strncmp(addr, "unix:", 5) == 0)
-        return redisConnectUnixWithTimeout(addr + 5, tv);
-    if (config_split_hostport(addr, host, sizeof host, &port) != 0)
-        return NULL;
-    char *end;
-    long p = strtol(port, &end, 10);
-    if (*port == '\0' || *end != '\0' || p < 1 || p > 65535)
-        return NULL;
-    return redisConnectWithTimeout(host, (int)p, tv);
-}
-
 /* Connects, authenticates, selects the database and makes sure the
  * consumer group exists.  0, or -1 (logged; n->c is NULL). */
 static int notify_connect(struct notify *n)
@@ -586,7 +570,7 @@ static int notify_connect(struct notify *n)
     const struct config *cfg = n->cfg;
     char pw[CONFIG_PASSWORD_MAX + 1], err[512];
 
-    n->c = notify_connect_addr(cfg->redis.address, notify_tv(cfg->redis.connect_timeout_ms));
+    n->c = admin_connect_addr(cfg->redis.address, notify_tv(cfg->redis.connect_timeout_ms));
     if (n->c == NULL || n->c->err) {
         log_err("redis %s: cannot connect: %s", cfg->redis.address,
                 n->c != NULL ? n->c->errstr : "bad address or out of memory");

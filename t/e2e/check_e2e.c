@@ -16,11 +16,12 @@
  * writes one file per message into sink/ (-d).  The policy service is
  * inet:127.0.0.1:PORT3 where outpostd listens.
  *
- * Cleanup as in t/integ/check_store.c: every PID started (outpostd,
- * redis-server, smtp-sink, Postfix's master) is copied into memory shared
- * with the runner, whose unchecked teardown stops exactly those PIDs
- * (postfix -c DIR stop, then the master PID from its pid file) when a
- * failed assertion ended the test process. */
+ * Cleanup as in t/integ/check_store.c (t/lib/tfix.h; the Postfix instances
+ * in tfix_extra()): every PID started (outpostd, redis-server, smtp-sink,
+ * Postfix's master) is copied into memory shared with the runner, whose
+ * unchecked teardown stops exactly those PIDs (postfix -c DIR stop, then
+ * the master PID from its pid file) when a failed assertion ended the test
+ * process. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -42,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/tlib.h"
+#include "../lib/tfix.h"
 
 #define NDAEMONS 2
 #define NREDIS 1
@@ -62,18 +63,11 @@ struct postfix {
 static struct tdaemon daemons[NDAEMONS];
 static struct tredis redises[NREDIS];
 static struct postfix postfixes[NPOSTFIX];
-struct shadow {
-    struct tdaemon d[NDAEMONS];
-    struct tredis  r[NREDIS];
-    struct postfix p[NPOSTFIX];
-};
-static struct shadow *shadow;
 
-static long now_ms(void)
+/* The copies of postfixes[] shared with the runner (tfix_extra()). */
+static struct postfix *shared_p(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+    return tfix_extra();
 }
 
 static bool alive(pid_t pid)
@@ -81,9 +75,7 @@ static bool alive(pid_t pid)
     return pid > 0 && kill(pid, 0) == 0;
 }
 
-static void track_d(const struct tdaemon *d) { shadow->d[d - daemons] = *d; }
-static void track_r(const struct tredis *r) { shadow->r[r - redises] = *r; }
-static void track_p(const struct postfix *p) { shadow->p[p - postfixes] = *p; }
+static void track_p(const struct postfix *p) { shared_p()[p - postfixes] = *p; }
 
 /* ---- Postfix instance */
 
@@ -115,15 +107,15 @@ static void kill_wait(pid_t pid, int ms)
     if (!alive(pid))
         return;
     kill(pid, SIGTERM);
-    long until = now_ms() + ms;
-    while (alive(pid) && now_ms() < until) {
+    long until = tms_mono() + ms;
+    while (alive(pid) && tms_mono() < until) {
         waitpid(pid, NULL, WNOHANG);
         usleep(10000);
     }
     if (alive(pid)) {
         kill(pid, SIGKILL);
-        until = now_ms() + 2000;
-        while (alive(pid) && now_ms() < until) {
+        until = tms_mono() + 2000;
+        while (alive(pid) && tms_mono() < until) {
             waitpid(pid, NULL, WNOHANG);
             usleep(10000);
         }
@@ -144,8 +136,8 @@ static void postfix_reap(struct postfix *p)
     if (alive(master)) {
         char *argv[] = { "/usr/sbin/postfix", "-c", p->conf, "stop", NULL };
         trun(argv, NULL, 0, NULL, 0, 20000);
-        long until = now_ms() + 10000;
-        while (alive(master) && now_ms() < until)
+        long until = tms_mono() + 10000;
+        while (alive(master) && tms_mono() < until)
             usleep(20000);
         kill_wait(master, 3000);
     }
@@ -154,21 +146,12 @@ static void postfix_reap(struct postfix *p)
     memset(p, 0, sizeof *p);
 }
 
-static void shared_make(void)           /* unchecked: in the runner */
+/* tfix_reap()'s hook, in the runner (outpostd and redis-server next). */
+static void shared_reap(void *extra)
 {
-    shadow = tshared_alloc(sizeof *shadow);
-}
-
-static void shared_reap(void)           /* unchecked: in the runner */
-{
+    struct postfix *p = extra;
     for (int i = 0; i < NPOSTFIX; i++)
-        postfix_reap(&shadow->p[i]);
-    for (int i = 0; i < NDAEMONS; i++)
-        tdaemon_reap(&shadow->d[i]);
-    for (int i = 0; i < NREDIS; i++)
-        tredis_reap(&shadow->r[i]);
-    tshared_free(shadow, sizeof *shadow);
-    shadow = NULL;
+        postfix_reap(&p[i]);
 }
 
 /* PIDs whose working directory is inside dir (Postfix's processes chdir
@@ -204,27 +187,18 @@ static void all_stop(void)              /* checked: in the test process */
         memcpy(dir, postfixes[i].dir, sizeof dir);
         dir[sizeof dir - 1] = '\0';
         postfix_reap(&postfixes[i]);
-        memset(&shadow->p[i], 0, sizeof shadow->p[i]);
+        memset(&shared_p()[i], 0, sizeof shared_p()[i]);
         if (dir[0] == '\0')
             continue;
         /* no process of the instance is left behind */
-        long until = now_ms() + 10000;
+        long until = tms_mono() + 10000;
         pid_t left;
-        while ((left = proc_in_dir(dir)) != 0 && now_ms() < until)
+        while ((left = proc_in_dir(dir)) != 0 && tms_mono() < until)
             usleep(50000);
         ck_assert_msg(left == 0, "process %ld of the Postfix instance %s still runs",
                       (long)left, dir);
     }
-    for (int i = 0; i < NDAEMONS; i++) {
-        tdaemon_cleanup(&daemons[i]);
-        memset(&daemons[i], 0, sizeof daemons[i]);
-        memset(&shadow->d[i], 0, sizeof shadow->d[i]);
-    }
-    for (int i = 0; i < NREDIS; i++) {
-        tredis_stop(&redises[i]);
-        memset(&redises[i], 0, sizeof redises[i]);
-        memset(&shadow->r[i], 0, sizeof shadow->r[i]);
-    }
+    tfix_stop_all();
 }
 
 static void xchown_postfix(const char *path)
@@ -375,8 +349,8 @@ static void postfix_launch(struct postfix *p)
     }
     p->sink_pid = pid;
     track_p(p);
-    long until = now_ms() + 5000;
-    while (!port_accepts(p->sink_port) && now_ms() < until) {
+    long until = tms_mono() + 5000;
+    while (!port_accepts(p->sink_port) && tms_mono() < until) {
         ck_assert_msg(waitpid(pid, NULL, WNOHANG) == 0, "smtp-sink exited at start");
         usleep(20000);
     }
@@ -394,8 +368,8 @@ static void postfix_launch(struct postfix *p)
     track_p(p);
     ck_assert_msg(rc == 0, "postfix start: %s\n%s%s\n%s", tstatus_str(rc, st, sizeof st),
                   out, err, pf_log_tail(p));
-    until = now_ms() + 10000;
-    while (!port_accepts(p->smtp_port) && now_ms() < until)
+    until = tms_mono() + 10000;
+    while (!port_accepts(p->smtp_port) && tms_mono() < until)
         usleep(20000);
     p->master_pid = read_pidfile(pidfile);
     track_p(p);
@@ -408,7 +382,7 @@ static void postfix_launch(struct postfix *p)
  * there are at least `want`. */
 static int sink_count_wait(const struct postfix *p, int want, int ms)
 {
-    long until = now_ms() + ms;
+    long until = tms_mono() + ms;
     int n;
     for (;;) {
         n = 0;
@@ -419,7 +393,7 @@ static int sink_count_wait(const struct postfix *p, int want, int ms)
             if (e->d_name[0] != '.')
                 n++;
         closedir(d);
-        if (n >= want || now_ms() >= until)
+        if (n >= want || tms_mono() >= until)
             return n;
         usleep(50000);
     }
@@ -465,15 +439,6 @@ static void redis_extra(char *out, size_t cap, const struct tredis *r, const cha
              " \"connect_timeout_ms\": 2000},\n  %s", r->sock, more);
 }
 
-static char *d_log_tail(const struct tdaemon *d)
-{
-    static char buf[4096];
-    char *t = tdaemon_log_tail(d, 3000);
-    snprintf(buf, sizeof buf, "%s", t ? t : "");
-    free(t);
-    return buf;
-}
-
 static char listen_json[NDAEMONS][64];
 
 /* The config of a daemon on inet:127.0.0.1:port with its classes (default
@@ -483,7 +448,7 @@ static void prepare_daemon(struct tdaemon *d, int port, const char *extra, const
     char *lj = listen_json[d - daemons];
     snprintf(lj, 64, "[\"inet:127.0.0.1:%d\"]", port);
     tdaemon_prepare_classes(d, lj, extra, "standard", classes);
-    track_d(d);
+    tfix_track_daemon(d);
 }
 
 /* Starts a prepared daemon; waits for "redis: connected to" when
@@ -492,10 +457,9 @@ static void launch_daemon(struct tdaemon *d, bool want_redis)
 {
     long off = 0;
     tdaemon_launch(d);
-    track_d(d);
+    tfix_track_daemon(d);
     if (want_redis)
-        ck_assert_msg(tdaemon_log_wait_from(d, &off, "redis: connected to", 10000),
-                      "outpostd did not connect to Redis; log:\n%s", d_log_tail(d));
+        texpect_log(d, &off, "redis: connected to", 10000, "outpostd's Redis link");
 }
 
 static void start_daemon(struct tdaemon *d, int port, const char *extra, const char *classes,
@@ -505,17 +469,11 @@ static void start_daemon(struct tdaemon *d, int port, const char *extra, const c
     launch_daemon(d, want_redis);
 }
 
-static void start_redis(struct tredis *r)
-{
-    tredis_start(r, NULL);
-    track_r(r);
-}
-
 /* One instance: redis, outpostd (classes, extra), Postfix. */
 static void setup_one(const char *more, const char *classes, const char *main_extra)
 {
     char extra[2048];
-    start_redis(&redises[0]);
+    tfix_start_redis(&redises[0], NULL);
     redis_extra(extra, sizeof extra, &redises[0], more);
     int port = free_port();
     start_daemon(&daemons[0], port, extra, classes, true);
@@ -554,7 +512,7 @@ static void setup_ids(const char *identities)
 {
     char extra[2048], more[1024], out[4096];
     struct tdaemon *d = &daemons[0];
-    start_redis(&redises[0]);
+    tfix_start_redis(&redises[0], NULL);
     snprintf(more, sizeof more, "\"identities\": %s,", identities);
     redis_extra(extra, sizeof extra, &redises[0], more);
     int port = free_port();
@@ -563,7 +521,7 @@ static void setup_ids(const char *identities)
     ck_assert_msg(rc == 0, "outpostctl init: exit %d %s", rc, out);
     launch_daemon(d, true);
     ck_assert_msg(!tfile_contains(d->log, "state marker"),
-                  "outpostd misses the state marker:\n%s", d_log_tail(d));
+                  "outpostd misses the state marker:\n%s", tlog_tail(d));
     postfix_prepare(&postfixes[0], port, NULL);
     postfix_launch(&postfixes[0]);
 }
@@ -584,7 +542,7 @@ static int smtp_read(struct smtp *s)
     size_t tl = 0;
     s->text[0] = '\0';
     s->code = -1;
-    long until = now_ms() + 30000;
+    long until = tms_mono() + 30000;
     for (;;) {
         char *nl = memchr(s->buf, '\n', s->len);
         if (nl != NULL) {
@@ -609,7 +567,7 @@ static int smtp_read(struct smtp *s)
             }
             continue;
         }
-        int left = (int)(until - now_ms());
+        int left = (int)(until - tms_mono());
         if (left <= 0 || s->len >= sizeof s->buf - 1)
             return -1;
         struct pollfd pf = { .fd = s->fd, .events = POLLIN };
@@ -813,12 +771,12 @@ START_TEST(test_dunno_delivers)
     int rc[2];
     int code = smtp_mail(&s, "alice@example.com", r, 2, rc, NULL, 0, "dunno-1");
     ck_assert_msg(rc[0] == 250 && rc[1] == 250, "RCPT codes %d %d", rc[0], rc[1]);
-    ck_assert_msg(code == 250, "end of data: \"%s\"\n%s", s.text, d_log_tail(&daemons[0]));
+    ck_assert_msg(code == 250, "end of data: \"%s\"\n%s", s.text, tlog_tail(&daemons[0]));
     smtp_close(&s);
     ck_assert_int_eq(sink_count_wait(p, 1, 15000), 1);
     ck_assert_int_eq(sink_grep(p, "Subject: e2e dunno-1"), 1);
     ck_assert_msg(tdaemon_log_wait(&daemons[0], "stage=END-OF-MESSAGE account=\"alice\""),
-                  "outpostd saw no END-OF-MESSAGE for alice:\n%s", d_log_tail(&daemons[0]));
+                  "outpostd saw no END-OF-MESSAGE for alice:\n%s", tlog_tail(&daemons[0]));
     expect_no_435(p);
 }
 END_TEST
@@ -925,10 +883,10 @@ START_TEST(test_suspended_hold)
     int code = send_one(p, "alice", "bob@example.net", "held", text, sizeof text);
     ck_assert_msg(code == 250, "HOLD: the client sees \"%s\", want 250", text);
     char *argv[] = { "/usr/sbin/postqueue", "-c", p->conf, "-j", NULL };
-    long until = now_ms() + 10000;
+    long until = tms_mono() + 10000;
     for (;;) {
         rc = trun(argv, out, sizeof out, err, sizeof err, 10000);
-        if ((rc == 0 && strstr(out, "\"queue_name\": \"hold\"") != NULL) || now_ms() > until)
+        if ((rc == 0 && strstr(out, "\"queue_name\": \"hold\"") != NULL) || tms_mono() > until)
             break;
         usleep(100000);
     }
@@ -978,13 +936,13 @@ static void redis_down(const char *more, bool defer)
     char text[4096];
     ck_assert_int_eq(send_one(p, "alice", "bob@example.net", "before", text, sizeof text), 250);
     tredis_kill(&redises[0], SIGTERM);
-    track_r(&redises[0]);
+    tfix_track_redis(&redises[0]);
     long off = 0;
     ck_assert_msg(tdaemon_log_wait_from(&daemons[0], &off, "redis: connection lost", 5000),
-                  "no 'connection lost':\n%s", d_log_tail(&daemons[0]));
-    long t0 = now_ms();
+                  "no 'connection lost':\n%s", tlog_tail(&daemons[0]));
+    long t0 = tms_mono();
     int code = send_one(p, "alice", "bob@example.net", "during", text, sizeof text);
-    long took = now_ms() - t0;
+    long took = tms_mono() - t0;
     if (defer)
         ck_assert_msg(code == 451 && strstr(text, "451 4.3.0 ") == text
                       && strstr(text, "Policy service unavailable") != NULL,
@@ -1020,10 +978,10 @@ START_TEST(test_restart)
     int code = smtp_mail(&s, "alice@example.com", r, 1, NULL, NULL, 0, "restart-1");
     ck_assert_msg(code == 250, "first: \"%s\"", s.text);
     int st = tdaemon_stop(d);
-    track_d(d);
+    tfix_track_daemon(d);
     ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "outpostd stop: %d", st);
     tdaemon_launch(d);
-    track_d(d);
+    tfix_track_daemon(d);
     long off = 0;
     ck_assert(tdaemon_log_wait_from(d, &off, "redis: connected to", 10000));
     code = smtp_mail(&s, "alice@example.com", r, 1, NULL, NULL, 0, "restart-2");
@@ -1031,7 +989,7 @@ START_TEST(test_restart)
     smtp_close(&s);
     ck_assert_int_eq(sink_count_wait(p, 2, 15000), 2);
     ck_assert_msg(tdaemon_log_wait(d, "stage=END-OF-MESSAGE"),
-                  "the new outpostd saw no request:\n%s", d_log_tail(d));
+                  "the new outpostd saw no request:\n%s", tlog_tail(d));
     expect_no_435(p);
 }
 END_TEST
@@ -1057,7 +1015,7 @@ START_TEST(test_sighup)
     long off = 0;
     kill(d->pid, SIGHUP);
     ck_assert_msg(tdaemon_log_wait_from(d, &off, "configuration reloaded", 5000),
-                  "no reload:\n%s", d_log_tail(d));
+                  "no reload:\n%s", tlog_tail(d));
     code = send_one(p, "alice", "bob@example.net", "h4", text, sizeof text);
     ck_assert_msg(code == 250, "after SIGHUP (max 4): \"%s\"", text);
     ck_assert_int_eq(send_one(p, "alice", "bob@example.net", "h5", text, sizeof text), 250);
@@ -1073,7 +1031,7 @@ START_TEST(test_multi_mta)
     const char *classes = "{\"standard\": {\"limits\": [{\"name\": \"msgs\", \"max\": 5,"
                           " \"per\": \"1h\"}]}}";
     char extra[2048], text[4096], tag[32];
-    start_redis(&redises[0]);
+    tfix_start_redis(&redises[0], NULL);
     redis_extra(extra, sizeof extra, &redises[0], "");
     for (int i = 0; i < 2; i++) {
         int port = free_port();
@@ -1112,7 +1070,7 @@ START_TEST(test_sasl_plain)
     char extra[2048], main_extra[8192], path[256], dbpath[256], text[4096];
     if (access("/usr/sbin/saslpasswd2", X_OK) != 0)
         ck_abort_msg("/usr/sbin/saslpasswd2 missing: apt-get install sasl2-bin libsasl2-modules");
-    start_redis(&redises[0]);
+    tfix_start_redis(&redises[0], NULL);
     redis_extra(extra, sizeof extra, &redises[0], "");
     int port = free_port();
     start_daemon(&daemons[0], port, extra, "{\"standard\": {\"limits\": [{\"name\": \"msgs\","
@@ -1172,7 +1130,7 @@ START_TEST(test_sasl_plain)
     snprintf(text, sizeof text, "%s", s.text);
     smtp_close(&s);
     ck_assert_msg(tdaemon_log_wait(&daemons[0], "account=\"carol\""),
-                  "outpostd never saw account carol:\n%s", d_log_tail(&daemons[0]));
+                  "outpostd never saw account carol:\n%s", tlog_tail(&daemons[0]));
     ck_assert_int_eq(sink_count_wait(p, 1, 15000), 1);
     ck_assert_int_eq(ctr_sum(&redises[0], "carol", "msgs"), 1);
 }
@@ -1193,7 +1151,7 @@ START_TEST(test_identity_enforce)
     ck_assert_msg(code == 553 && strstr(s.text, "553 5.7.1 ") == s.text
                   && strstr(s.text, "Not authorized to send as <notmine@example.org>") != NULL,
                   "not granted: got \"%s\", want 553 5.7.1 Not authorized to send as "
-                  "<notmine@example.org>\n%s", s.text, d_log_tail(&daemons[0]));
+                  "<notmine@example.org>\n%s", s.text, tlog_tail(&daemons[0]));
     smtp_close(&s);
     ck_assert_int_eq(sink_count_wait(p, 1, 1000), 0);
     ck_assert_int_eq(events_of(&redises[0], "identity_violation", json, sizeof json), 1);
@@ -1205,7 +1163,7 @@ START_TEST(test_identity_enforce)
     smtp_open(&s, p, "alice", NULL);
     code = smtp_mail(&s, "notmine@example.org", r, 1, NULL, NULL, 0, "id-enforce");
     ck_assert_msg(code == 250, "granted: got \"%s\", want 250\n%s", s.text,
-                  d_log_tail(&daemons[0]));
+                  tlog_tail(&daemons[0]));
     smtp_close(&s);
     ck_assert_int_eq(sink_count_wait(p, 1, 15000), 1);
     ck_assert_int_eq(sink_grep(p, "Subject: e2e id-enforce"), 1);
@@ -1229,7 +1187,7 @@ START_TEST(test_identity_monitor)
     int code = smtp_mail(&s, "other@example.org", r, 2, rc, NULL, 0, "id-monitor");
     ck_assert_msg(rc[0] == 250 && rc[1] == 250, "RCPT codes %d %d", rc[0], rc[1]);
     ck_assert_msg(code == 250, "monitor: got \"%s\", want 250\n%s", s.text,
-                  d_log_tail(&daemons[0]));
+                  tlog_tail(&daemons[0]));
     smtp_close(&s);
     ck_assert_int_eq(sink_count_wait(p, 1, 15000), 1);
     ck_assert_int_eq(sink_grep(p, "Subject: e2e id-monitor"), 1);
@@ -1248,38 +1206,30 @@ START_TEST(test_identity_monitor)
     ck_assert_msg(st == 0 && json_int(out, "count") == 1,
                   "observed other@example.org: \"%s\", want count 1", out);
     ck_assert_msg(tdaemon_log_wait(&daemons[0], "identity violation account=\"alice\""),
-                  "outpostd logged no violation:\n%s", d_log_tail(&daemons[0]));
+                  "outpostd logged no violation:\n%s", tlog_tail(&daemons[0]));
     expect_no_435(p);
 }
 END_TEST
 
-static void add(Suite *s, const char *name, const TTest *t)
-{
-    TCase *tc = tcase_create(name);     /* one test per case: see shared_reap */
-    tcase_set_timeout(tc, TIMEOUT_S);
-    tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
-    tcase_add_checked_fixture(tc, NULL, all_stop);
-    tcase_add_test(tc, t);
-    suite_add_tcase(s, tc);
-}
-
 static Suite *suite(void)
 {
     Suite *s = suite_create("e2e");
-    add(s, "dunno_delivers", test_dunno_delivers);
-    add(s, "rate_limit", test_rate_limit);
-    add(s, "rcpt_cap", test_rcpt_cap);
-    add(s, "suspended", test_suspended);
-    add(s, "suspended_hold", test_suspended_hold);
-    add(s, "deny_client", test_deny_client);
-    add(s, "redis_down_dunno", test_redis_down_dunno);
-    add(s, "redis_down_defer", test_redis_down_defer);
-    add(s, "restart", test_restart);
-    add(s, "sighup", test_sighup);
-    add(s, "multi_mta", test_multi_mta);
-    add(s, "sasl_plain", test_sasl_plain);
-    add(s, "identity_enforce", test_identity_enforce);
-    add(s, "identity_monitor", test_identity_monitor);
+    tfix_init(daemons, NDAEMONS, redises, NREDIS);
+    tfix_init_extra(sizeof postfixes, shared_reap);
+    tfix_add(s, "dunno_delivers", test_dunno_delivers, TIMEOUT_S, all_stop);
+    tfix_add(s, "rate_limit", test_rate_limit, TIMEOUT_S, all_stop);
+    tfix_add(s, "rcpt_cap", test_rcpt_cap, TIMEOUT_S, all_stop);
+    tfix_add(s, "suspended", test_suspended, TIMEOUT_S, all_stop);
+    tfix_add(s, "suspended_hold", test_suspended_hold, TIMEOUT_S, all_stop);
+    tfix_add(s, "deny_client", test_deny_client, TIMEOUT_S, all_stop);
+    tfix_add(s, "redis_down_dunno", test_redis_down_dunno, TIMEOUT_S, all_stop);
+    tfix_add(s, "redis_down_defer", test_redis_down_defer, TIMEOUT_S, all_stop);
+    tfix_add(s, "restart", test_restart, TIMEOUT_S, all_stop);
+    tfix_add(s, "sighup", test_sighup, TIMEOUT_S, all_stop);
+    tfix_add(s, "multi_mta", test_multi_mta, TIMEOUT_S, all_stop);
+    tfix_add(s, "sasl_plain", test_sasl_plain, TIMEOUT_S, all_stop);
+    tfix_add(s, "identity_enforce", test_identity_enforce, TIMEOUT_S, all_stop);
+    tfix_add(s, "identity_monitor", test_identity_monitor, TIMEOUT_S, all_stop);
     return s;
 }
 

@@ -16,12 +16,13 @@
  * outpostctl's exit codes (0 done, 1 refused or not found, 2 usage or
  * configuration error, 3 Redis unreachable or AUTH refused).
  *
- * Each test starts its own redis-server (tredis_start) and copies its
- * struct tredis into memory shared with Check's runner (tshared_alloc), so
- * that when an assertion ends the test process at once, the unchecked
- * teardown in the runner still kills that redis-server (by the PID it
+ * Each test starts its own redis-server (tfix_start_redis(), t/lib/tfix.h)
+ * and so copies its struct tredis into memory shared with Check's runner,
+ * so that when an assertion ends the test process at once, the unchecked
+ * teardown in the runner still stops that redis-server (by the PID it
  * started, after checking it is a redis-server) and removes its directory.
- * A passing test stops it itself.  Every wait loop is bounded. */
+ * A passing test stops it itself (tfix_stop_all()).  Every wait loop is
+ * bounded. */
 #include <check.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -36,7 +37,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#include "../lib/tlib.h"
+#include "../lib/tfix.h"
 
 #define TIMEOUT_S 60
 #define P "outpost:"
@@ -44,55 +45,8 @@
 #define EVENTS P "{events}"
 #define MARKER P "{meta}:marker"
 
-static struct tredis rs;                /* the test process's own */
-static struct tredis *shadow;           /* its copy, shared with the runner */
+static struct tredis rs;                /* the test process's own (tfix.h) */
 static char cfgpath[192];               /* the test's config file */
-
-/* ---- fixtures */
-
-static void shared_make(void)           /* unchecked: in the runner */
-{
-    shadow = tshared_alloc(sizeof *shadow);
-}
-
-/* True if pid is a live redis-server (not a recycled PID). */
-static bool is_redis(pid_t pid)
-{
-    char path[64], comm[64] = "";
-    snprintf(path, sizeof path, "/proc/%ld/comm", (long)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return false;
-    bool ok = fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "redis-server", 12) == 0;
-    fclose(f);
-    return ok;
-}
-
-static void shared_reap(void)           /* unchecked: in the runner */
-{
-    if (shadow->pid > 0 && is_redis(shadow->pid)) {
-        kill(shadow->pid, SIGKILL);
-        for (int i = 0; i < 200 && kill(shadow->pid, 0) == 0 && is_redis(shadow->pid); i++)
-            usleep(10000);
-    }
-    tdir_remove(shadow->dir);
-    tshared_free(shadow, sizeof *shadow);
-    shadow = NULL;
-}
-
-static void rstart(const char *const *args)
-{
-    tredis_start(&rs, args);
-    *shadow = rs;
-}
-
-static void rstop(void)                 /* checked teardown, and by hand */
-{
-    if (rs.pid > 0 || rs.dir[0] != '\0')
-        tredis_stop(&rs);
-    memset(&rs, 0, sizeof rs);
-    memset(shadow, 0, sizeof *shadow);
-}
 
 /* ---- helpers */
 
@@ -241,7 +195,7 @@ static void sorted_lines(const char *in, char *outbuf, size_t cap)
 
 START_TEST(test_suspend_record)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config("");
     long long t0 = now_ms();
     expect_exit(ctl("suspend", "Alice", "--reason", "phished password", "--by", "support1",
@@ -281,13 +235,13 @@ START_TEST(test_suspend_record)
     ck_assert_int_eq(json_integer_value(json_object_get(a, "replaced")), 1);
     ck_assert_str_eq(json_string_value(json_object_get(a, "old_reason")), "phished password");
     json_decref(a);
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
 START_TEST(test_fcall_same)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config("");
     expect_exit(ctl("suspend", "bob", "--reason", "phished password", "--by", "support1",
                     NULL), 0, "suspend bob");
@@ -341,13 +295,13 @@ START_TEST(test_fcall_same)
     ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "list kind and key differ: "
                   "got \"%s\"", cli_out);
     expect_cli(CLI("XLEN", EVENTS), "3", "no event for refused calls");
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
 START_TEST(test_suspend_expiry)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config("");
     expect_exit(ctl("suspend", "dave", "--reason", "cooling off", "--for", "1s", NULL), 0,
                 "suspend --for 1s");
@@ -369,13 +323,13 @@ START_TEST(test_suspend_expiry)
     expect_cli(CLI("EXISTS", P "{a:dave}:susp"), "0", "expired susp key");
     expect_cli(CLI("ZSCORE", IDX, "dave"), "", "pruned index entry");
     expect_exit(ctl("reinstate", "dave", NULL), 1, "reinstate an expired suspension");
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
 START_TEST(test_reinstate)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config("");
     expect_exit(ctl("suspend", "erin", "--reason", "r1", NULL), 0, "suspend erin");
     /* strikes collected before: a reinstated account starts from zero */
@@ -399,13 +353,13 @@ START_TEST(test_reinstate)
     ck_assert(json_is_false(json_object_get(o, "reinstated")));
     json_decref(o);
     expect_cli(CLI("XLEN", EVENTS), "2", "events: suspend, reinstate");
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
 START_TEST(test_suspended_list)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config("");
     expect_exit(ctl("suspended", NULL), 0, "suspended, none");
     ck_assert_msg(strstr(out, "no account") != NULL, "suspended, none: got \"%s\"", out);
@@ -453,7 +407,7 @@ START_TEST(test_suspended_list)
     ck_assert(json_is_true(json_object_get(o, "suspended")));
     ck_assert_int_eq(json_array_size(json_object_get(o, "audit")), 1);
     json_decref(o);
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -531,7 +485,7 @@ static void check_lists(const char *l)
 
 START_TEST(test_lists)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config("");
     check_lists("deny");
     check_lists("allow");
@@ -542,7 +496,7 @@ START_TEST(test_lists)
     expect_cli(CLI("XLEN", EVENTS), "24", "one event per change");
     expect_exit(ctl("deny", "add", "client", NULL), 2, "deny add without a value");
     expect_exit(ctl("deny", "frobnicate", NULL), 2, "deny with a bad verb");
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -579,7 +533,7 @@ static const char *decide(const char *esc_account, const char *account, const ch
 START_TEST(test_decide)
 {
     char path[512];
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config("");
     snprintf(path, sizeof path, "%s/decide.lua", env("T_POLICY"));
     decide_body = tfile_read(path);
@@ -688,7 +642,7 @@ START_TEST(test_decide)
                "suspended\nr\n0\nR", "EVALSHA_RO (no-writes)");
     free(decide_body);
     decide_body = NULL;
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -756,7 +710,7 @@ static const char *line_with(const char *text, const char *what, char *line, siz
 
 START_TEST(test_class)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config_limits();
     expect_exit(ctl("class", "Alice", NULL), 0, "class, none stored");
     ck_assert_msg(strcmp(out, "alice: (default: standard)\n") == 0, "class: got \"%s\"", out);
@@ -829,13 +783,13 @@ START_TEST(test_class)
     ck_assert_str_eq(jstr(o, "class"), "standard");
     ck_assert_str_eq(jstr(o, "class_stored"), "legacy");
     json_decref(o);
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
 START_TEST(test_override)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config_limits();
     expect_exit(ctl("override", "alice", "msgs", "5", "--by", "support1", NULL), 0,
                 "override msgs 5");
@@ -953,14 +907,14 @@ START_TEST(test_override)
     CLI("FCALL", "outpost_override", "3", ACCT("carol"), AUDIT("carol"), EVENTS,
         "carol", "msgs", "-1", "0", "support1", "100000");
     ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "MAX -1: \"%s\"", cli_out);
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
 START_TEST(test_reset)
 {
     char b[32], bd[32], ipkey[128];
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config_limits();
     long long now = redis_now_ms();
     snprintf(b, sizeof b, "%lld", now / 60000);
@@ -1033,13 +987,13 @@ START_TEST(test_reset)
     ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "other limit: \"%s\"",
                   cli_out);
     expect_cli(CLI("EXISTS", RL("carol", "msgs")), "1", "nothing deleted by bad calls");
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
 START_TEST(test_usage_math)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config_limits();
     char path[512];
     snprintf(path, sizeof path, "%s/outpost.lua", env("T_POLICY"));
@@ -1082,14 +1036,14 @@ START_TEST(test_usage_math)
     ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "PER_MS 0: \"%s\"", cli_out);
     CLI("FCALL_RO", "outpost_usage", "1", "k:in", "soon", "60000");
     ck_assert_msg(strncmp(cli_out, "ERR outpost:", 12) == 0, "NOW_MS: \"%s\"", cli_out);
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
 START_TEST(test_show_limits)
 {
     char b[32], b30[32], line[512];
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config_limits();
     long long now = redis_now_ms();
     snprintf(b, sizeof b, "%lld", now / 60000);
@@ -1173,7 +1127,7 @@ START_TEST(test_show_limits)
     ck_assert_str_eq(jstr(limit_of(o, "dom"), "key"), "sender_domain");
     ck_assert(json_is_true(json_object_get(o, "suspended")));
     json_decref(o);
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -1215,7 +1169,7 @@ END_TEST
 START_TEST(test_auth)
 {
     char pwbad[192], pwgood[192], pwops[192], extra[512];
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     /* tredis_start waits for an unauthenticated PING, so the password is
      * set once it runs (the same as --requirepass for what is tested) */
     expect_cli(CLI("CONFIG", "SET", "requirepass", "s3cret"), "OK", "requirepass");
@@ -1255,7 +1209,7 @@ START_TEST(test_auth)
     snprintf(extra, sizeof extra, ", \"password_file\": \"%s/missing\"", rs.dir);
     write_config(extra);
     expect_exit(ctl("suspended", NULL), 2, "unreadable password file: configuration");
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -1263,7 +1217,7 @@ END_TEST
 
 START_TEST(test_init)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config("");
     expect_exit(ctl("init", "--by", "admin1", NULL), 0, "init");
     json_t *m = parse(CLI("GET", MARKER), "marker");
@@ -1292,7 +1246,7 @@ START_TEST(test_init)
     tfile_write(cfgpath, text);
     expect_exit(ctl("init", NULL), 2, "no outpost.lua");
     ck_assert_msg(strstr(err, "outpost.lua") != NULL, "want the path: %s", err);
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -1321,7 +1275,7 @@ static void round_trip(const char *account, const char *esc)
 
 START_TEST(test_untrusted_names)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config("");
     round_trip("evil}x{y", "evil%7Dx%7By");
     round_trip("a b%c", "a%20b%25c");
@@ -1331,7 +1285,7 @@ START_TEST(test_untrusted_names)
                      P "{events}\n");
     expect_exit(ctl("suspend", "tab\tinside", "--reason", "x", NULL), 2, "tab in name");
     expect_exit(ctl("suspend", "ok", "--reason", "line\nbreak", NULL), 2, "newline in reason");
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -1382,7 +1336,7 @@ static json_t *find_by(const json_t *arr, const char *key, const char *value)
 
 START_TEST(test_identity_commands)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config_ids("{\"strip_plus_tag\": \"+\"}");
 
     /* add: the address in normal form on both sides, pending */
@@ -1540,13 +1494,13 @@ START_TEST(test_identity_commands)
     expect_exit(ctl("identity", "add", "alice", "a@b.test", "--for", "soon", NULL), 2,
                 "bad --for");
     expect_cli(CLI("HLEN", P "{a:alice}:ids"), "3", "nothing written by refused commands");
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
 START_TEST(test_identity_expiry)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config_ids("{}");
     expect_exit(ctl("identity", "add", "ann", "ann@example.com", "--for", "1500ms", NULL), 0,
                 "add --for 1500ms");
@@ -1598,7 +1552,7 @@ START_TEST(test_identity_expiry)
     ck_assert_msg(u > now_ms() + 86400000LL - 60000 && u < now_ms() + 86400000LL + 60000,
                   "until %lld: want about a day from now", u);
     json_decref(g);
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -1747,7 +1701,7 @@ START_TEST(test_identity_random)
 
     memset(model, 0, sizeof model);
     srand(seed);
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config_ids("{}");
     for (int step = 0; step < R_STEPS; step++) {
         int a = rand() % R_ACCOUNTS, d = rand() % R_ADDRS, op = rand() % 3;
@@ -1774,7 +1728,7 @@ START_TEST(test_identity_random)
             r_compare(seed, step, model);
     }
     r_compare(seed, R_STEPS, model);
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -1797,7 +1751,7 @@ START_TEST(test_identity_observed)
 {
     char score[32], key[128];
     long long t = now_ms();
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config_ids("{\"mode\": \"monitor\"}");
 
     expect_exit(ctl("identity", "observed", NULL), 0, "observed, none");
@@ -1924,7 +1878,7 @@ START_TEST(test_identity_observed)
     ck_assert_msg(strstr(out, "dave") == NULL && strstr(out, "carol") == NULL
                   && strstr(out, "no observed sender addresses") != NULL,
                   "observed after adopt: \"%s\"", out);
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -1934,7 +1888,7 @@ START_TEST(test_identity_import)
 {
     char path[192], path2[192], line[5000], *text;
     size_t cap = 16384, len = 0;
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config_ids("{\"strip_plus_tag\": \"+\"}");
     snprintf(path, sizeof path, "%s/grants.txt", rs.dir);
 
@@ -2044,7 +1998,7 @@ START_TEST(test_identity_import)
     expect_exit(ctl("identity", "import", "/nonexistent/grants.txt", NULL), 2,
                 "import of a missing file");
     expect_exit(ctl("identity", "import", path, path2, NULL), 2, "two files");
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -2101,7 +2055,7 @@ static void queued_id(char *id, size_t cap)
 START_TEST(test_verdict_cmd)
 {
     char id[80], want[2048], ref[300], big[300];
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config("");
 
     /* every bound at its maximum: weight 1000, recipients 1000000, ref 256 */
@@ -2167,7 +2121,7 @@ START_TEST(test_verdict_cmd)
     expect_exit(ctl("verdict", "erin", "--queue-id", big, "--source", big, NULL), 0,
                 "queue-id and source of 64 bytes");
     expect_cli(CLI("XLEN", VERDICTS), "4", "bad verdicts wrote nothing");
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -2189,7 +2143,7 @@ static int nlines(const char *s)
 
 START_TEST(test_events_cmd)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config_limits();
     expect_exit(ctl("events", NULL), 0, "events, none");
     ck_assert_msg(strstr(out, "no events") != NULL, "events, none: got \"%s\"", out);
@@ -2304,7 +2258,7 @@ START_TEST(test_events_cmd)
     expect_exit(ctl("events", "--count", "x", NULL), 2, "--count x");
     expect_exit(ctl("events", "--type", "", NULL), 2, "--type empty");
     expect_exit(ctl("events", "extra", NULL), 2, "a positional argument");
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -2388,7 +2342,7 @@ static void wait_xread(void)
 START_TEST(test_events_follow)
 {
     char path[256], s[64];
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config("");
     snprintf(path, sizeof path, "%s/follow.out", rs.dir);
     event_by_hand("init", "", "{\"v\":1,\"type\":\"init\",\"account\":\"\",\"op\":\"init\","
@@ -2445,12 +2399,12 @@ START_TEST(test_events_follow)
     pid = ctl_bg(path, "events", "--follow", NULL);
     wait_xread();
     tredis_kill(&rs, SIGKILL);
-    *shadow = rs;
+    tfix_track_redis(&rs);
     st = wait_exit(pid, 10000);
     ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 3,
                   "events --follow, Redis killed: got %s, want exit 3",
                   tstatus_str(st, s, sizeof s));
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -2475,7 +2429,7 @@ static void apply_verdict(const char *id, const char *account, const char *weigh
 START_TEST(test_show_strikes)
 {
     char id[80], m1[64], m2[64], m3[64];
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config_verdicts("");
 
     expect_exit(ctl("show", "carol", NULL), 0, "show, no strikes");
@@ -2545,13 +2499,13 @@ START_TEST(test_show_strikes)
     ck_assert_str_eq(jstr(a1, "op"), "verdict");
     ck_assert_str_eq(jstr(a1, "id"), id);
     json_decref(o);
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
 START_TEST(test_auto_suspended)
 {
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     write_config("");
     expect_exit(ctl("suspend", "erin", "--reason", "phished", "--by", "support1", NULL), 0,
                 "suspend erin (loads the library)");
@@ -2576,7 +2530,7 @@ START_TEST(test_auto_suspended)
     ck_assert_int_eq(jint(d, "until") - jint(d, "at"), 3600000);
     ck_assert_int_eq(json_object_size(d), 6);
     json_decref(arr);
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
 
@@ -2586,7 +2540,7 @@ END_TEST
 START_TEST(test_verdict_events_acl)
 {
     char path[256], pw[256], extra[512], s[64];
-    rstart(NULL);
+    tfix_start_redis(&rs, NULL);
     snprintf(path, sizeof path, "%s/operations.md", env("T_DOC"));
     char *doc = tfile_read(path);
     ck_assert_msg(doc != NULL, "cannot read %s", path);
@@ -2637,55 +2591,42 @@ START_TEST(test_verdict_events_acl)
     ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
                   "events --follow as outpostctl: %s", tstatus_str(st, s, sizeof s));
     expect_cli(CLI("ACL", "LOG"), "", "ACL LOG after every command");
-    rstop();
+    tfix_stop_all();
 }
 END_TEST
-
-static void add(Suite *s, const char *name, const TTest *t)
-{
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, TIMEOUT_S);
-    tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
-    tcase_add_checked_fixture(tc, NULL, rstop);
-    tcase_add_test(tc, t);
-    suite_add_tcase(s, tc);
-}
 
 int main(void)
 {
     Suite *s = suite_create("admin");
-    add(s, "suspend_record", test_suspend_record);
-    add(s, "fcall_same", test_fcall_same);
-    add(s, "suspend_expiry", test_suspend_expiry);
-    add(s, "reinstate", test_reinstate);
-    add(s, "suspended_list", test_suspended_list);
-    add(s, "lists", test_lists);
-    add(s, "decide", test_decide);
-    add(s, "unreachable", test_unreachable);
-    add(s, "auth", test_auth);
-    add(s, "init", test_init);
-    add(s, "untrusted_names", test_untrusted_names);
-    add(s, "class", test_class);
-    add(s, "override", test_override);
-    add(s, "reset", test_reset);
-    add(s, "usage_math", test_usage_math);
-    add(s, "show_limits", test_show_limits);
-    add(s, "identity_commands", test_identity_commands);
-    add(s, "identity_expiry", test_identity_expiry);
-    add(s, "identity_random", test_identity_random);
-    add(s, "identity_observed", test_identity_observed);
-    add(s, "identity_import", test_identity_import);
-    add(s, "identity_unreachable", test_identity_unreachable);
-    add(s, "verdict_cmd", test_verdict_cmd);
-    add(s, "events_cmd", test_events_cmd);
-    add(s, "events_follow", test_events_follow);
-    add(s, "show_strikes", test_show_strikes);
-    add(s, "auto_suspended", test_auto_suspended);
-    add(s, "verdict_events_acl", test_verdict_events_acl);
+    tfix_init(NULL, 0, &rs, 1);
+    tfix_add(s, "suspend_record", test_suspend_record, TIMEOUT_S, NULL);
+    tfix_add(s, "fcall_same", test_fcall_same, TIMEOUT_S, NULL);
+    tfix_add(s, "suspend_expiry", test_suspend_expiry, TIMEOUT_S, NULL);
+    tfix_add(s, "reinstate", test_reinstate, TIMEOUT_S, NULL);
+    tfix_add(s, "suspended_list", test_suspended_list, TIMEOUT_S, NULL);
+    tfix_add(s, "lists", test_lists, TIMEOUT_S, NULL);
+    tfix_add(s, "decide", test_decide, TIMEOUT_S, NULL);
+    tfix_add(s, "unreachable", test_unreachable, TIMEOUT_S, NULL);
+    tfix_add(s, "auth", test_auth, TIMEOUT_S, NULL);
+    tfix_add(s, "init", test_init, TIMEOUT_S, NULL);
+    tfix_add(s, "untrusted_names", test_untrusted_names, TIMEOUT_S, NULL);
+    tfix_add(s, "class", test_class, TIMEOUT_S, NULL);
+    tfix_add(s, "override", test_override, TIMEOUT_S, NULL);
+    tfix_add(s, "reset", test_reset, TIMEOUT_S, NULL);
+    tfix_add(s, "usage_math", test_usage_math, TIMEOUT_S, NULL);
+    tfix_add(s, "show_limits", test_show_limits, TIMEOUT_S, NULL);
+    tfix_add(s, "identity_commands", test_identity_commands, TIMEOUT_S, NULL);
+    tfix_add(s, "identity_expiry", test_identity_expiry, TIMEOUT_S, NULL);
+    tfix_add(s, "identity_random", test_identity_random, TIMEOUT_S, NULL);
+    tfix_add(s, "identity_observed", test_identity_observed, TIMEOUT_S, NULL);
+    tfix_add(s, "identity_import", test_identity_import, TIMEOUT_S, NULL);
+    tfix_add(s, "identity_unreachable", test_identity_unreachable, TIMEOUT_S, NULL);
+    tfix_add(s, "verdict_cmd", test_verdict_cmd, TIMEOUT_S, NULL);
+    tfix_add(s, "events_cmd", test_events_cmd, TIMEOUT_S, NULL);
+    tfix_add(s, "events_follow", test_events_follow, TIMEOUT_S, NULL);
+    tfix_add(s, "show_strikes", test_show_strikes, TIMEOUT_S, NULL);
+    tfix_add(s, "auto_suspended", test_auto_suspended, TIMEOUT_S, NULL);
+    tfix_add(s, "verdict_events_acl", test_verdict_events_acl, TIMEOUT_S, NULL);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tfix_run(s);
 }

@@ -5,7 +5,7 @@
  *
  * Each test that starts a daemon keeps it in a slot shared with Check's
  * runner, so that the unchecked teardown removes what a failed test left
- * (see check_daemon.c); a passing test stops it and wants exit status 0. */
+ * (t/lib/tfix.h); a passing test stops it and wants exit status 0. */
 #include <check.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,58 +16,14 @@
 
 #include <jansson.h>
 
-#include "../lib/tlib.h"
+#include "../lib/tfix.h"
 
 #define NSLOTS 1
 #define TIMEOUT_S 60
 #define DENY_TEXT "550 5.7.1 Sending refused by policy"
 #define DENY_TEST_NET "\"lists\": {\"deny\": {\"clients\": [\"192.0.2.0/24\"]}},"
 
-static struct tdaemon daemons[NSLOTS];  /* the test process's own */
-static struct tdaemon *shadow;          /* their copies, shared with the runner */
-
-/* Records d (prepared or started) where the runner can find it. */
-static void track(const struct tdaemon *d)
-{
-    shadow[d - daemons] = *d;
-}
-
-static void shared_make(void)           /* unchecked: in the runner */
-{
-    shadow = tshared_alloc(NSLOTS * sizeof *shadow);
-}
-
-static void shared_reap(void)           /* unchecked: in the runner */
-{
-    for (int i = 0; i < NSLOTS; i++)
-        tdaemon_reap(&shadow[i]);
-    tshared_free(shadow, NSLOTS * sizeof *shadow);
-    shadow = NULL;
-}
-
-static void daemons_stop(void)          /* checked: in the test process */
-{
-    for (int i = 0; i < NSLOTS; i++) {
-        tdaemon_cleanup(&daemons[i]);
-        memset(&daemons[i], 0, sizeof daemons[i]);
-        memset(&shadow[i], 0, sizeof shadow[i]);
-    }
-}
-
-/* tdaemon_start() with custom listeners (NULL: the UNIX socket), tracked;
- * returns once the daemon's loop runs (signals handled, root dropped). */
-static void start_listen(struct tdaemon *d, const char *listen_json, const char *extra)
-{
-    tdaemon_prepare(d, listen_json, extra);
-    track(d);
-    tdaemon_launch(d);
-    track(d);
-}
-
-static void start(struct tdaemon *d, const char *extra)
-{
-    start_listen(d, NULL, extra);
-}
+static struct tdaemon daemons[NSLOTS];  /* the test process's own (tfix.h) */
 
 static const char *ctl_bin(void)
 {
@@ -107,20 +63,6 @@ static void expect_exit(int got, int want, const char *what)
                   got, want, out, err);
 }
 
-static void expect_clean_stop(struct tdaemon *d)
-{
-    char s[64];
-    int st = tdaemon_stop(d);
-    track(d);
-    char *tail = tdaemon_log_tail(d, 2000);
-    bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    char msg[2100];
-    snprintf(msg, sizeof msg, "%s", tail);
-    free(tail);
-    ck_assert_msg(ok, "outpostd after SIGTERM: got %s, want exit 0\n--- log ---\n%s",
-                  tstatus_str(st, s, sizeof s), msg);
-}
-
 /* "PATH:LINE:COL:" in text, with the given line and a column >= 1. */
 static void expect_location(const char *text, const char *path, int line, const char *what)
 {
@@ -152,7 +94,7 @@ START_TEST(test_check_config)
     char bad[192];
 
     tdaemon_prepare(d, NULL, DENY_TEST_NET);
-    track(d);
+    tfix_track_daemon(d);
     expect_exit(ctl("check-config", d->cfg, NULL), 0, "check-config on a good file");
     ck_assert_msg(strstr(out, "ok") != NULL, "check-config on a good file: stdout "
                   "\"%s\", want it to say ok", out);
@@ -194,7 +136,7 @@ START_TEST(test_query_dunno)
     struct tdaemon *d = &daemons[0];
     char ep[192];
 
-    start(d, DENY_TEST_NET);
+    tfix_start_daemon(d, NULL, DENY_TEST_NET);
     snprintf(ep, sizeof ep, "unix:%s", d->sock);
     expect_exit(ctl("query", "--socket", ep, "sasl_username=alice", NULL), 0,
                 "query sasl_username=alice");
@@ -203,7 +145,7 @@ START_TEST(test_query_dunno)
     /* a bare PATH is an endpoint too */
     expect_exit(ctl("query", "--socket", d->sock, "sasl_username=alice", NULL), 0,
                 "query --socket PATH");
-    expect_clean_stop(d);       /* then its log is complete */
+    texpect_clean_stop(d);      /* then its log is complete */
     ck_assert_msg(tfile_contains(d->log, "account=\"alice\""), "the daemon's log has no "
                   "decision for account alice");
 }
@@ -214,13 +156,13 @@ START_TEST(test_query_refused)
     struct tdaemon *d = &daemons[0];
     char ep[192];
 
-    start(d, DENY_TEST_NET);
+    tfix_start_daemon(d, NULL, DENY_TEST_NET);
     snprintf(ep, sizeof ep, "unix:%s", d->sock);
     expect_exit(ctl("query", "--socket", ep, "client_address=192.0.2.9", NULL), 1,
                 "query from a denied client");
     ck_assert_msg(strcmp(out, DENY_TEXT "\n") == 0, "query from a denied client: stdout "
                   "\"%s\", want \"%s\\n\"", out, DENY_TEXT);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -230,7 +172,7 @@ START_TEST(test_query_json)
     char ep[192];
     json_error_t je;
 
-    start(d, DENY_TEST_NET);
+    tfix_start_daemon(d, NULL, DENY_TEST_NET);
     snprintf(ep, sizeof ep, "unix:%s", d->sock);
     expect_exit(ctl("--json", "query", "--socket", ep, "sasl_username=alice", NULL), 0,
                 "--json query");
@@ -254,7 +196,7 @@ START_TEST(test_query_json)
     json_decref(o);
     ck_assert_msg(good, "--json query, denied: got %s, want \"action\": \"%s\", "
                   "\"refused\": true", out, DENY_TEXT);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -262,7 +204,7 @@ START_TEST(test_query_config_endpoint)
 {
     struct tdaemon *d = &daemons[0];
 
-    start(d, DENY_TEST_NET);
+    tfix_start_daemon(d, NULL, DENY_TEST_NET);
     /* no --socket: the first "listen" entry of -c FILE */
     expect_exit(ctl("-c", d->cfg, "query", "sasl_username=carol", NULL), 0,
                 "-c CFG query (no --socket)");
@@ -270,7 +212,7 @@ START_TEST(test_query_config_endpoint)
                   "\"DUNNO\\n\"", out);
     expect_exit(ctl("-c", d->cfg, "query", "client_address=192.0.2.9", NULL), 1,
                 "-c CFG query from a denied client");
-    expect_clean_stop(d);       /* then its log is complete */
+    texpect_clean_stop(d);      /* then its log is complete */
     ck_assert_msg(tfile_contains(d->log, "account=\"carol\""), "-c CFG query: the "
                   "daemon of that config logged no decision for carol");
 }
@@ -282,7 +224,7 @@ START_TEST(test_query_unreachable)
     char ep[192];
 
     tdaemon_prepare(d, NULL, "");           /* a directory, and no daemon */
-    track(d);
+    tfix_track_daemon(d);
     snprintf(ep, sizeof ep, "unix:%s", d->sock);
     expect_exit(ctl("query", "--socket", ep, "sasl_username=alice", NULL), 3,
                 "query to a socket nobody listens on");
@@ -301,7 +243,7 @@ START_TEST(test_query_usage)
     struct tdaemon *d = &daemons[0];
     char ep[192];
 
-    start(d, "");
+    tfix_start_daemon(d, NULL, "");
     snprintf(ep, sizeof ep, "unix:%s", d->sock);
     expect_exit(ctl("query", "--socket", ep, "notanattr", NULL), 2, "query notanattr");
     ck_assert_msg(strstr(err, "notanattr") != NULL, "query notanattr: want stderr to "
@@ -311,38 +253,26 @@ START_TEST(test_query_usage)
                 "query with a newline in an argument");
     expect_exit(ctl("frobnicate", NULL), 2, "an unknown command");
     expect_exit(ctl("--no-such-option", "query", NULL), 2, "an unknown option");
-    expect_clean_stop(d);       /* then its log is complete */
+    texpect_clean_stop(d);      /* then its log is complete */
     /* none of these reached the daemon */
     ck_assert_msg(!tfile_contains(d->log, "decision conn="), "a refused command line "
                   "still sent a request");
 }
 END_TEST
 
-static void add(Suite *s, const char *name, const TTest *t)
-{
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, TIMEOUT_S);
-    tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
-    tcase_add_checked_fixture(tc, NULL, daemons_stop);
-    tcase_add_test(tc, t);
-    suite_add_tcase(s, tc);
-}
-
 int main(void)
 {
     Suite *s = suite_create("ctl");
 
-    add(s, "check_config", test_check_config);
-    add(s, "query_dunno", test_query_dunno);
-    add(s, "query_refused", test_query_refused);
-    add(s, "query_json", test_query_json);
-    add(s, "query_config_endpoint", test_query_config_endpoint);
-    add(s, "query_unreachable", test_query_unreachable);
-    add(s, "query_usage", test_query_usage);
+    tfix_init(daemons, NSLOTS, NULL, 0);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    tfix_add(s, "check_config", test_check_config, TIMEOUT_S, NULL);
+    tfix_add(s, "query_dunno", test_query_dunno, TIMEOUT_S, NULL);
+    tfix_add(s, "query_refused", test_query_refused, TIMEOUT_S, NULL);
+    tfix_add(s, "query_json", test_query_json, TIMEOUT_S, NULL);
+    tfix_add(s, "query_config_endpoint", test_query_config_endpoint, TIMEOUT_S, NULL);
+    tfix_add(s, "query_unreachable", test_query_unreachable, TIMEOUT_S, NULL);
+    tfix_add(s, "query_usage", test_query_usage, TIMEOUT_S, NULL);
+
+    return tfix_run(s);
 }

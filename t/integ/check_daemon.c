@@ -6,9 +6,10 @@
  * to it as raw bytes and stops it again.  A test that fails an assertion
  * dies at once (fork mode): its daemon is SIGKILLed by Check with the
  * test's process group, and the unchecked teardown, run by the runner,
- * removes what is left (tdaemon_reap() on shared copies).  A test that
- * passes ends with expect_clean_stop(): SIGTERM must give exit status 0,
- * which under the sanitizer build also means no leak and no ASan report.
+ * removes what is left (tdaemon_reap() on shared copies, t/lib/tfix.h).
+ * A test that passes ends with texpect_clean_stop(): SIGTERM must give exit
+ * status 0, which under the sanitizer build also means no leak and no ASan
+ * report.
  *
  * Load loops are bounded in count and time; only PIDs started here are
  * signalled. */
@@ -31,131 +32,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/tlib.h"
+#include "../lib/tfix.h"
 
 #define NSLOTS 2
 #define TIMEOUT_S 60
 
-static struct tdaemon daemons[NSLOTS];  /* the test process's own */
-static struct tdaemon *shadow;          /* their copies, shared with the runner */
-
-/* Records d (prepared or started) where the runner can find it. */
-static void track(const struct tdaemon *d)
-{
-    shadow[d - daemons] = *d;
-}
-
-static void shared_make(void)           /* unchecked: in the runner */
-{
-    shadow = tshared_alloc(NSLOTS * sizeof *shadow);
-}
-
-static void shared_reap(void)           /* unchecked: in the runner */
-{
-    for (int i = 0; i < NSLOTS; i++)
-        tdaemon_reap(&shadow[i]);
-    tshared_free(shadow, NSLOTS * sizeof *shadow);
-    shadow = NULL;
-}
-
-static void daemons_stop(void)          /* checked: in the test process */
-{
-    for (int i = 0; i < NSLOTS; i++) {
-        tdaemon_cleanup(&daemons[i]);
-        memset(&daemons[i], 0, sizeof daemons[i]);
-        memset(&shadow[i], 0, sizeof shadow[i]);
-    }
-}
-
-/* tdaemon_start() with custom listeners (NULL: the UNIX socket), tracked;
- * returns once the daemon's loop runs (signals handled, root dropped). */
-static void start_listen(struct tdaemon *d, const char *listen_json, const char *extra)
-{
-    tdaemon_prepare(d, listen_json, extra);
-    track(d);
-    tdaemon_launch(d);
-    track(d);
-}
-
-static void start(struct tdaemon *d, const char *extra)
-{
-    start_listen(d, NULL, extra);
-}
+static struct tdaemon daemons[NSLOTS];  /* the test process's own (tfix.h) */
 
 /* ---- helpers */
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-/* Bytes made visible for a failure message (\n, \r, \0 ... escaped);
- * four rotating buffers, so one message can show several values. */
-static const char *vis(const char *s, size_t n)
-{
-    static char bufs[4][1200];
-    static int next;
-    char *o = bufs[next++ & 3];
-    size_t j = 0;
-    for (size_t i = 0; i < n && j + 8 < sizeof bufs[0]; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\n')
-            j += (size_t)sprintf(o + j, "\\n");
-        else if (c == '\r')
-            j += (size_t)sprintf(o + j, "\\r");
-        else if (c < 0x20 || c >= 0x7f)
-            j += (size_t)sprintf(o + j, "\\x%02x", c);
-        else
-            o[j++] = (char)c;
-    }
-    if (j + 8 >= sizeof bufs[0])
-        j += (size_t)sprintf(o + j, "...");
-    o[j] = '\0';
-    return o;
-}
-
-static const char *viss(const char *s)
-{
-    return vis(s, strlen(s));
-}
-
-/* The last 3000 bytes of the daemon's log, for failure messages; the
- * buffer is static so that a failing assertion leaks nothing. */
-static const char *log_tail(const struct tdaemon *d)
-{
-    static char buf[3001];
-    char *t = tdaemon_log_tail(d, sizeof buf - 1);
-    snprintf(buf, sizeof buf, "%s", t);
-    free(t);
-    return buf;
-}
-
-/* SIGTERM must end the daemon with exit status 0 (under ASan: no leak). */
-static void expect_clean_stop(struct tdaemon *d)
-{
-    char s[64];
-    int st = tdaemon_stop(d);
-    track(d);
-    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "outpostd after SIGTERM: got %s, want exit 0\n--- log ---\n%s",
-                  tstatus_str(st, s, sizeof s), log_tail(d));
-}
 
 static void expect_log(const struct tdaemon *d, const char *needle)
 {
     long off = 0;
-    ck_assert_msg(tdaemon_log_wait_from(d, &off, needle, 5000),
-                  "log: want a line containing \"%s\" within 5 s; got\n%s",
-                  needle, log_tail(d));
-}
-
-static int xconnect(const struct tdaemon *d)
-{
-    int fd = tconnect_unix(d->sock);
-    ck_assert_msg(fd >= 0, "connect %s: %s", d->sock, strerror(errno));
-    return fd;
+    texpect_log(d, &off, needle, 5000, "log");
 }
 
 static void expect_action(int fd, const char *attrs, const char *want, const char *what)
@@ -163,20 +52,20 @@ static void expect_action(int fd, const char *attrs, const char *want, const cha
     char got[512];
     tquery(fd, attrs, got, sizeof got);
     ck_assert_msg(strcmp(got, want) == 0, "%s: got action \"%s\", want \"%s\"",
-                  what, viss(got), want);
+                  what, tvis(got), want);
 }
 
 /* Reads until EOF or reset; true if that came within timeout_ms.  What was
  * read (at most cap - 1 bytes) is in got. */
 static bool read_until_closed(int fd, int timeout_ms, char *got, size_t cap, size_t *len)
 {
-    long until = now_ms() + timeout_ms;
+    long until = tms_mono() + timeout_ms;
     *len = 0;
     got[0] = '\0';
     for (;;) {
         char buf[4096];
         struct pollfd p = { fd, POLLIN, 0 };
-        long left = until - now_ms();
+        long left = until - tms_mono();
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             return false;
         ssize_t n = recv(fd, buf, sizeof buf, 0);
@@ -196,9 +85,9 @@ static void expect_closed_no_reply(int fd, const char *what)
     size_t n;
     bool closed = read_until_closed(fd, 2000, got, sizeof got, &n);
     ck_assert_msg(closed, "%s: want the connection closed within 2 s; it is still "
-                  "open (read \"%s\")", what, vis(got, n));
+                  "open (read \"%s\")", what, tvisn(got, n));
     ck_assert_msg(n == 0, "%s: want no reply before the close; got \"%s\"", what,
-                  vis(got, n));
+                  tvisn(got, n));
 }
 
 /* Reads until n replies ("\n\n") have arrived; returns bytes (-1 on
@@ -206,7 +95,7 @@ static void expect_closed_no_reply(int fd, const char *what)
 static ssize_t read_replies(int fd, int n, char *out, size_t cap, int timeout_ms)
 {
     size_t got = 0;
-    long until = now_ms() + timeout_ms;
+    long until = tms_mono() + timeout_ms;
     out[0] = '\0';
     for (;;) {
         int seen = 0;
@@ -215,7 +104,7 @@ static ssize_t read_replies(int fd, int n, char *out, size_t cap, int timeout_ms
         if (seen >= n)
             return (ssize_t)got;
         struct pollfd pf = { fd, POLLIN, 0 };
-        long left = until - now_ms();
+        long left = until - tms_mono();
         if (got + 1 >= cap || left <= 0 || poll(&pf, 1, (int)left) <= 0)
             return -1;
         ssize_t r = recv(fd, out + got, cap - 1 - got, 0);
@@ -232,7 +121,7 @@ static void expect_raw_reply(int fd, const char *want, const char *what)
     ssize_t n = tread_reply(fd, got, sizeof got, 5000);
     ck_assert_msg(n == (ssize_t)strlen(want) && memcmp(got, want, strlen(want)) == 0,
                   "%s: got %zd bytes \"%s\", want exactly \"%s\"", what, n,
-                  n > 0 ? vis(got, (size_t)n) : "", viss(want));
+                  n > 0 ? tvisn(got, (size_t)n) : "", tvis(want));
 }
 
 static void raise_nofile(rlim_t want)
@@ -277,8 +166,8 @@ static const char rcpt_req[] =
 START_TEST(test_sequential_1000)
 {
     struct tdaemon *d = &daemons[0];
-    start(d, "");
-    int fd = xconnect(d);
+    tfix_start_daemon(d, NULL, "");
+    int fd = txconnect(d);
     char got[256];
 
     for (int i = 0; i < 1000; i++) {
@@ -288,14 +177,14 @@ START_TEST(test_sequential_1000)
         if (i == 0)
             ck_assert_msg(n > 0 && memchr(got, '\r', (size_t)n) == NULL,
                           "first reply: got \"%s\", want LF line ends only",
-                          n > 0 ? vis(got, (size_t)n) : "");
+                          n > 0 ? tvisn(got, (size_t)n) : "");
         ck_assert_msg(n == 14 && memcmp(got, DUNNO_REPLY, 14) == 0,
                       "request %d of 1000: got %zd bytes \"%s\", want exactly "
                       "\"action=DUNNO\\n\\n\" (14 bytes)", i + 1, n,
-                      n > 0 ? vis(got, (size_t)n) : "");
+                      n > 0 ? tvisn(got, (size_t)n) : "");
     }
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -326,8 +215,8 @@ static void concurrent_round(const int *fds, int n, int round)
     static struct pollfd pf[NCONC];
     static int idx[NCONC];
     int left = n;
-    long until = now_ms() + 20000;
-    while (left > 0 && now_ms() < until) {
+    long until = tms_mono() + 20000;
+    while (left > 0 && tms_mono() < until) {
         int np = 0;
         for (int i = 0; i < n; i++)
             if (!done[i]) {
@@ -345,7 +234,7 @@ static void concurrent_round(const int *fds, int n, int round)
             ssize_t got = recv(fds[i], bufs[i] + lens[i], sizeof bufs[i] - 1 - lens[i], 0);
             ck_assert_msg(got > 0, "round %d, connection %d: closed by the daemon "
                           "before its reply (recv %zd: %s); got \"%s\"", round, i, got,
-                          got < 0 ? strerror(errno) : "EOF", vis(bufs[i], lens[i]));
+                          got < 0 ? strerror(errno) : "EOF", tvisn(bufs[i], lens[i]));
             lens[i] += (size_t)got;
             bufs[i][lens[i]] = '\0';
             if (strstr(bufs[i], "\n\n") != NULL || lens[i] + 1 >= sizeof bufs[i]) {
@@ -359,7 +248,7 @@ static void concurrent_round(const int *fds, int n, int round)
     for (int i = 0; i < n; i++)
         ck_assert_msg(strcmp(bufs[i], DUNNO_REPLY) == 0,
                       "round %d, connection %d: got \"%s\", want \"action=DUNNO\\n\\n\"",
-                      round, i, vis(bufs[i], lens[i]));
+                      round, i, tvisn(bufs[i], lens[i]));
 }
 
 START_TEST(test_concurrent_500)
@@ -368,7 +257,7 @@ START_TEST(test_concurrent_500)
     static int fds[NCONC];
 
     raise_nofile(NCONC + 100);
-    start(d, "");
+    tfix_start_daemon(d, NULL, "");
     for (int i = 0; i < NCONC; i++) {
         fds[i] = tconnect_unix(d->sock);
         ck_assert_msg(fds[i] >= 0, "connection %d of %d: connect: %s", i + 1, NCONC,
@@ -379,7 +268,7 @@ START_TEST(test_concurrent_500)
     expect_log(d, "(500 open)");
     for (int i = 0; i < NCONC; i++)
         close(fds[i]);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -393,8 +282,8 @@ START_TEST(test_malformed_isolated)
     static const char noequals[] = REQ_HEAD "protocol_state=RCPT\nthis line has no equals sign\n\n";
     const char *ok_attrs = "protocol_state=RCPT\nsasl_username=dan\n";
 
-    start(d, "");
-    int a = xconnect(d), b = xconnect(d), c = xconnect(d), dd = xconnect(d);
+    tfix_start_daemon(d, NULL, "");
+    int a = txconnect(d), b = txconnect(d), c = txconnect(d), dd = txconnect(d);
 
     expect_action(dd, ok_attrs, "DUNNO", "conn D before");
     twrite_all(a, nul_req, sizeof nul_req - 1);     /* may fail: A gets closed */
@@ -419,7 +308,7 @@ START_TEST(test_malformed_isolated)
     close(b);
     close(c);
     close(dd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -455,8 +344,8 @@ START_TEST(test_bound_max_line)
     struct tdaemon *d = &daemons[0];
     char req[512], line[128];
 
-    start(d, "\"protocol\": {\"max_line\": 100},");
-    int fd = xconnect(d);
+    tfix_start_daemon(d, NULL, "\"protocol\": {\"max_line\": 100},");
+    int fd = txconnect(d);
 
     /* "sender=" + 93 bytes: a line of exactly 100 bytes, LF excluded */
     memcpy(line, "sender=", 7);
@@ -474,10 +363,10 @@ START_TEST(test_bound_max_line)
     expect_log(d, "line too long");
     close(fd);
 
-    fd = xconnect(d);                       /* the daemon serves on */
+    fd = txconnect(d);                      /* the daemon serves on */
     expect_action(fd, "protocol_state=RCPT\n", "DUNNO", "a new connection after the close");
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -486,8 +375,8 @@ START_TEST(test_bound_max_request)
     struct tdaemon *d = &daemons[0];
     char req[512];
 
-    start(d, "\"protocol\": {\"max_line\": 100, \"max_request\": 300},");
-    int fd = xconnect(d);
+    tfix_start_daemon(d, NULL, "\"protocol\": {\"max_line\": 100, \"max_request\": 300},");
+    int fd = txconnect(d);
 
     size_t n = request_of_size(req, 300, 100);
     ck_assert_msg(twrite_all(fd, req, n), "write: %s", strerror(errno));
@@ -498,7 +387,7 @@ START_TEST(test_bound_max_request)
     expect_closed_no_reply(fd, "a request of 301 bytes with max_request=300");
     expect_log(d, "request too long");
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -511,15 +400,15 @@ START_TEST(test_bound_max_attributes)
                               "recipient=b@example.com\nsasl_username=ann\n"
                               "client_address=198.51.100.7\n\n";
 
-    start(d, "\"protocol\": {\"max_attributes\": 5},");
-    int fd = xconnect(d);
+    tfix_start_daemon(d, NULL, "\"protocol\": {\"max_attributes\": 5},");
+    int fd = txconnect(d);
     ck_assert_msg(twrite_all(fd, five, sizeof five - 1), "write: %s", strerror(errno));
     expect_raw_reply(fd, DUNNO_REPLY, "5 attribute lines with max_attributes=5");
     twrite_all(fd, six, sizeof six - 1);
     expect_closed_no_reply(fd, "6 attribute lines with max_attributes=5");
     expect_log(d, "too many attributes");
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -529,9 +418,9 @@ START_TEST(test_bound_max_connections)
     int fds[5];
     char what[64];
 
-    start(d, "\"max_connections\": 5,");
+    tfix_start_daemon(d, NULL, "\"max_connections\": 5,");
     for (int i = 0; i < 5; i++) {
-        fds[i] = xconnect(d);
+        fds[i] = txconnect(d);
         snprintf(what, sizeof what, "connection %d of max_connections=5", i + 1);
         expect_action(fds[i], "protocol_state=RCPT\n", "DUNNO", what);
     }
@@ -550,18 +439,18 @@ START_TEST(test_bound_max_connections)
     close(fds[0]);
     /* the daemon sees the close in its own time: retry for 2 s at most */
     char got[64] = "";
-    long until = now_ms() + 2000;
+    long until = tms_mono() + 2000;
     do {
         usleep(50000);
-        int fd = xconnect(d);
+        int fd = txconnect(d);
         tquery(fd, "protocol_state=RCPT\n", got, sizeof got);
         close(fd);
-    } while (strcmp(got, "DUNNO") != 0 && now_ms() < until);
+    } while (strcmp(got, "DUNNO") != 0 && tms_mono() < until);
     ck_assert_msg(strcmp(got, "DUNNO") == 0, "a new connection after one of 5 closed: "
-                  "got \"%s\", want \"DUNNO\"", viss(got));
+                  "got \"%s\", want \"DUNNO\"", tvis(got));
     for (int i = 1; i < 5; i++)
         close(fds[i]);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -575,17 +464,17 @@ START_TEST(test_bound_max_output)
 
     for (int i = 0; i < PER_CHUNK; i++)
         memcpy(chunk + (size_t)i * (sizeof one - 1), one, sizeof one - 1);
-    start(d, "\"protocol\": {\"max_output\": 256},");
-    int good = xconnect(d);
+    tfix_start_daemon(d, NULL, "\"protocol\": {\"max_output\": 256},");
+    int good = txconnect(d);
     expect_action(good, "protocol_state=RCPT\n", "DUNNO", "the reading connection, before");
 
-    int deaf = xconnect(d);
+    int deaf = txconnect(d);
     struct timeval tv = { 5, 0 };
     setsockopt(deaf, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     bool failed = false;
     int err = 0, chunks = 0;
-    long until = now_ms() + 20000;
-    while (chunks < MAX_CHUNKS && now_ms() < until) {
+    long until = tms_mono() + 20000;
+    while (chunks < MAX_CHUNKS && tms_mono() < until) {
         if (!twrite_all(deaf, chunk, chunk_len)) {
             failed = true;
             err = errno;
@@ -606,7 +495,7 @@ START_TEST(test_bound_max_output)
                   "the deaf connection: want EOF after its buffered replies");
     close(deaf);
     close(good);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -617,8 +506,8 @@ START_TEST(test_idle_timeout)
     struct tdaemon *d = &daemons[0];
     static const char half[] = REQ_HEAD "protocol_state=RCPT\nsender=";
 
-    start(d, "\"idle_timeout\": \"1s\",");
-    int idle = xconnect(d), halfway = xconnect(d), busy = xconnect(d);
+    tfix_start_daemon(d, NULL, "\"idle_timeout\": \"1s\",");
+    int idle = txconnect(d), halfway = txconnect(d), busy = txconnect(d);
     ck_assert(twrite_all(halfway, half, sizeof half - 1));
     /* a connection that talks every 250 ms is never idle */
     for (int i = 0; i < 10; i++) {
@@ -635,7 +524,7 @@ START_TEST(test_idle_timeout)
     close(idle);
     close(halfway);
     close(busy);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -648,8 +537,8 @@ START_TEST(test_split_and_pipelined)
     static const char allowed[] = REQ_HEAD "protocol_state=RCPT\nclient_address=198.51.100.7\n\n";
     char buf[2048], got[2048];
 
-    start(d, DENY_TEST_NET);
-    int fd = xconnect(d);
+    tfix_start_daemon(d, NULL, DENY_TEST_NET);
+    int fd = txconnect(d);
 
     for (size_t i = 0; i < sizeof rcpt_req - 1; i++) {
         ck_assert_msg(twrite_all(fd, rcpt_req + i, 1), "byte %zu: write: %s", i,
@@ -664,7 +553,7 @@ START_TEST(test_split_and_pipelined)
     ssize_t r = read_replies(fd, 2, got, sizeof got, 5000);
     ck_assert_msg(r > 0 && strcmp(got, DENY_REPLY DUNNO_REPLY) == 0,
                   "two requests (denied, allowed) in one write: got \"%s\", want \"%s\"",
-                  r > 0 ? vis(got, (size_t)r) : "(timeout)", viss(DENY_REPLY DUNNO_REPLY));
+                  r > 0 ? tvisn(got, (size_t)r) : "(timeout)", tvis(DENY_REPLY DUNNO_REPLY));
 
     /* three and a half requests in one write, the rest of the fourth later */
     n = snprintf(buf, sizeof buf, "%s%s%s%.30s", allowed, denied, allowed, denied);
@@ -672,12 +561,12 @@ START_TEST(test_split_and_pipelined)
     r = read_replies(fd, 3, got, sizeof got, 5000);
     ck_assert_msg(r > 0 && strcmp(got, DUNNO_REPLY DENY_REPLY DUNNO_REPLY) == 0,
                   "three requests and a half in one write: got \"%s\", want \"%s\"",
-                  r > 0 ? vis(got, (size_t)r) : "(timeout)",
-                  viss(DUNNO_REPLY DENY_REPLY DUNNO_REPLY));
+                  r > 0 ? tvisn(got, (size_t)r) : "(timeout)",
+                  tvis(DUNNO_REPLY DENY_REPLY DUNNO_REPLY));
     ck_assert(twrite_all(fd, denied + 30, sizeof denied - 1 - 30));
     expect_raw_reply(fd, DENY_REPLY, "the rest of the fourth request");
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -715,14 +604,14 @@ START_TEST(test_static_lists)
     };
     char attrs[512], what[256], needle[64];
 
-    start(d,
+    tfix_start_daemon(d, NULL,
         "\"lists\": {"
         " \"deny\": {\"clients\": [\"192.0.2.0/24\", \"2001:db8::/32\"],"
         "  \"accounts\": [\"mallory\"], \"senders\": [\"bad@example.org\"],"
         "  \"sender_domains\": [\"spam.example\"]},"
         " \"allow\": {\"accounts\": [\"vip\"], \"clients\": [\"192.0.2.7\"],"
         "  \"senders\": [\"ok@spam.example\"]}},");
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     size_t ncases = sizeof cases / sizeof cases[0];
     for (size_t i = 0; i < ncases; i++) {
         snprintf(attrs, sizeof attrs, "protocol_state=RCPT\nqueue_id=QL%zu\n%s", i,
@@ -743,7 +632,7 @@ START_TEST(test_static_lists)
      * order, just after each reply */
     long off = 0;
     ck_assert_msg(tdaemon_log_wait_from(d, &off, "queue_id=\"QEOM\"", 5000),
-                  "no decision line for the last request; log:\n%s", log_tail(d));
+                  "no decision line for the last request; log:\n%s", tlog_tail(d));
     char *text = tfile_read(d->log);
     ck_assert_msg(text != NULL, "no log %s", d->log);
     for (size_t i = 0; i <= ncases + 1; i++) {
@@ -769,7 +658,7 @@ START_TEST(test_static_lists)
     }
     free(text);
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -786,9 +675,9 @@ struct flow {
  * until told to stop (30 s and 200,000 requests at most). */
 static void flow_run(struct flow *f, int c1, int c2)
 {
-    long until = now_ms() + 30000;
+    long until = tms_mono() + 30000;
     char got[256];
-    for (long i = 0; i < 200000 && !atomic_load(&f->stop) && now_ms() < until; i++) {
+    for (long i = 0; i < 200000 && !atomic_load(&f->stop) && tms_mono() < until; i++) {
         int fd = i % 2 ? c2 : c1;
         tquery(fd, "protocol_state=RCPT\nclient_address=198.51.100.7\n"
                    "sasl_username=flow\n", got, sizeof got);
@@ -808,8 +697,8 @@ static void flow_run(struct flow *f, int c1, int c2)
 static void flow_wait(const struct flow *f, long more, const char *when)
 {
     long want = atomic_load(&f->ok) + more;
-    long until = now_ms() + 10000;
-    while (atomic_load(&f->ok) < want && atomic_load(&f->fail) == 0 && now_ms() < until)
+    long until = tms_mono() + 10000;
+    while (atomic_load(&f->ok) < want && atomic_load(&f->fail) == 0 && tms_mono() < until)
         usleep(5000);
     ck_assert_msg(atomic_load(&f->fail) == 0, "%s: the flowing client failed: %s", when,
                   f->first_fail);
@@ -824,8 +713,8 @@ START_TEST(test_sighup_reload)
     long off = 0;
     char s[64];
 
-    start(d, "");
-    int c1 = xconnect(d), c2 = xconnect(d), old = xconnect(d);
+    tfix_start_daemon(d, NULL, "");
+    int c1 = txconnect(d), c2 = txconnect(d), old = txconnect(d);
     expect_action(old, "protocol_state=RCPT\nclient_address=10.0.0.1\n", "DUNNO",
                   "10.0.0.1 before the reload");
     pid_t kid = fork();
@@ -839,10 +728,10 @@ START_TEST(test_sighup_reload)
     ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
     ck_assert_msg(tdaemon_log_wait_from(d, &off, "configuration reloaded", 5000),
                   "want \"configuration reloaded\" within 5 s after SIGHUP; log:\n%s",
-                  log_tail(d));
+                  tlog_tail(d));
     expect_action(old, "protocol_state=RCPT\nclient_address=10.0.0.1\n", DENY_TEXT,
                   "10.0.0.1 after the reload, connection opened before it");
-    int fresh = xconnect(d);
+    int fresh = txconnect(d);
     expect_action(fresh, "protocol_state=RCPT\nclient_address=10.0.0.1\n", DENY_TEXT,
                   "10.0.0.1 after the reload, new connection");
     flow_wait(f, 20, "after the good reload");
@@ -852,7 +741,7 @@ START_TEST(test_sighup_reload)
     ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
     ck_assert_msg(tdaemon_log_wait_from(d, &off, "reload refused", 5000),
                   "want \"reload refused\" within 5 s after SIGHUP with a bad file; "
-                  "log:\n%s", log_tail(d));
+                  "log:\n%s", tlog_tail(d));
     expect_action(old, "protocol_state=RCPT\nclient_address=10.0.0.1\n", DENY_TEXT,
                   "10.0.0.1 after the refused reload (old config kept)");
     expect_action(fresh, "protocol_state=RCPT\nclient_address=198.51.100.7\n", "DUNNO",
@@ -873,7 +762,7 @@ START_TEST(test_sighup_reload)
     close(c2);
     close(old);
     close(fresh);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -885,16 +774,16 @@ START_TEST(test_sigterm)
     struct stat st;
     char s[64];
 
-    start(d, "");
-    int idle = xconnect(d);
+    tfix_start_daemon(d, NULL, "");
+    int idle = txconnect(d);
     expect_action(idle, "protocol_state=RCPT\n", "DUNNO", "before SIGTERM");
-    int halfway = xconnect(d);
+    int halfway = txconnect(d);
     ck_assert(twrite_all(halfway, REQ_HEAD, sizeof REQ_HEAD - 1));
     int status = tdaemon_stop(d);
-    track(d);
+    tfix_track_daemon(d);
     ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "outpostd after SIGTERM: got %s, want exit 0\n--- log ---\n%s",
-                  tstatus_str(status, s, sizeof s), log_tail(d));
+                  tstatus_str(status, s, sizeof s), tlog_tail(d));
     ck_assert_msg(lstat(d->sock, &st) != 0 && errno == ENOENT,
                   "socket %s after SIGTERM: want removed, it still exists", d->sock);
     ck_assert_msg(tpeer_closed(idle, 1000), "an idle connection: want closed at exit");
@@ -916,19 +805,19 @@ START_TEST(test_endless_line_rss)
     char *x = malloc(CHUNK);
 
     memset(x, 'x', CHUNK);
-    start(d, "");
-    int warm = xconnect(d);
+    tfix_start_daemon(d, NULL, "");
+    int warm = txconnect(d);
     expect_action(warm, "protocol_state=RCPT\n", "DUNNO", "warm-up");
     long before = tdaemon_rss_kb(d);
 
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     struct timeval tv = { 5, 0 };
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     ck_assert(twrite_all(fd, REQ_HEAD "sender=", sizeof REQ_HEAD - 1 + 7));
     size_t sent = 0;
     int err = 0;
-    long until = now_ms() + 20000;
-    while (sent < total && now_ms() < until) {
+    long until = tms_mono() + 20000;
+    while (sent < total && tms_mono() < until) {
         if (!twrite_all(fd, x, CHUNK)) {
             err = errno;
             break;
@@ -944,12 +833,12 @@ START_TEST(test_endless_line_rss)
                   "%zu bytes of one line; want growth < 8 MiB", before, after, sent);
     expect_log(d, "line too long");
     expect_action(warm, "protocol_state=RCPT\n", "DUNNO", "the other connection, after");
-    int again = xconnect(d);
+    int again = txconnect(d);
     expect_action(again, "protocol_state=RCPT\n", "DUNNO", "a new connection, after");
     close(again);
     close(fd);
     close(warm);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -962,7 +851,7 @@ START_TEST(test_stale_socket_removed)
     struct stat st;
 
     tdaemon_prepare(d, NULL, "");
-    track(d);
+    tfix_track_daemon(d);
     int s = socket(AF_UNIX, SOCK_STREAM, 0);
     memset(&sun, 0, sizeof sun);
     sun.sun_family = AF_UNIX;
@@ -975,10 +864,10 @@ START_TEST(test_stale_socket_removed)
 
     tdaemon_launch(d);
     expect_log(d, "removed stale socket");
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     expect_action(fd, "protocol_state=RCPT\n", "DUNNO", "after replacing a stale socket");
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -988,10 +877,10 @@ START_TEST(test_path_is_regular_file)
     char s[64];
 
     int st = tdaemon_run_fail(d, "", "precious data\n");
-    track(d);
+    tfix_track_daemon(d);
     ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
                   "start with a regular file at the socket path: got %s, want exit 1\n"
-                  "--- log ---\n%s", tstatus_str(st, s, sizeof s), log_tail(d));
+                  "--- log ---\n%s", tstatus_str(st, s, sizeof s), tlog_tail(d));
     expect_log(d, "not a socket");
     char *text = tfile_read(d->sock);
     bool kept = text != NULL && strcmp(text, "precious data\n") == 0;
@@ -1006,7 +895,7 @@ START_TEST(test_second_instance_refused)
     char log2[192], s[64];
     struct stat st;
 
-    start(d, "");
+    tfix_start_daemon(d, NULL, "");
     snprintf(log2, sizeof log2, "%s/second.log", d->dir);
     int status = tdaemon_run_wait(d, log2, 10000);
     char *text = tfile_read(log2);
@@ -1021,10 +910,10 @@ START_TEST(test_second_instance_refused)
                   "\"in use\"; got:\n%s", msg);
     ck_assert_msg(lstat(d->sock, &st) == 0 && S_ISSOCK(st.st_mode),
                   "the first daemon's socket %s: want it still there", d->sock);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     expect_action(fd, "protocol_state=RCPT\n", "DUNNO", "the first daemon, after");
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -1036,7 +925,7 @@ static int listened_port(const struct tdaemon *d, const char *prefix)
     long off = 0;
     snprintf(needle, sizeof needle, "listening on %s", prefix);
     ck_assert_msg(tdaemon_log_wait_from(d, &off, needle, 5000),
-                  "want a log line \"%sPORT\"; log:\n%s", needle, log_tail(d));
+                  "want a log line \"%sPORT\"; log:\n%s", needle, tlog_tail(d));
     char *text = tfile_read(d->log);
     char *p = text ? strstr(text, needle) : NULL;
     long port = p ? strtol(p + strlen(needle), NULL, 10) : 0;
@@ -1049,7 +938,7 @@ START_TEST(test_inet_listeners)
 {
     struct tdaemon *d = &daemons[0];
 
-    start_listen(d, "[\"inet:127.0.0.1:0\", \"inet:[::1]:0\"]", DENY_TEST_NET);
+    tfix_start_daemon(d, "[\"inet:127.0.0.1:0\", \"inet:[::1]:0\"]", DENY_TEST_NET);
     int p4 = listened_port(d, "inet:127.0.0.1:");
     int p6 = listened_port(d, "inet:[::1]:");
 
@@ -1067,7 +956,7 @@ START_TEST(test_inet_listeners)
     expect_log(d, "peer=[::1]:");
     close(fd4);
     close(fd6);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -1100,8 +989,8 @@ START_TEST(test_privilege_drop)
     uid_t nobody = pw->pw_uid;
     gid_t nogroup = gr->gr_gid;
 
-    start(d, "");
-    int fd = xconnect(d);
+    tfix_start_daemon(d, NULL, "");
+    int fd = txconnect(d);
     expect_action(fd, "protocol_state=RCPT\n", "DUNNO", "before looking");  /* loop runs */
     snprintf(path, sizeof path, "/proc/%ld/status", (long)d->pid);
     char *status = tfile_read(path);
@@ -1140,7 +1029,7 @@ START_TEST(test_privilege_drop)
     ck_assert_msg(st.st_uid == nobody, "socket owner: got %ld, want %ld (nobody, the "
                   "daemon's user)", (long)st.st_uid, (long)nobody);
     close(fd);
-    expect_clean_stop(d);       /* as nobody it can still remove its socket */
+    texpect_clean_stop(d);      /* as nobody it can still remove its socket */
 }
 END_TEST
 
@@ -1153,14 +1042,14 @@ static void expect_location(const char *text, const char *path, int line, const 
     snprintf(prefix, sizeof prefix, "%s:", path);
     const char *p = strstr(text, prefix);
     ck_assert_msg(p != NULL, "%s: want \"%sLINE:COL: ...\"; got \"%s\"", what, prefix,
-                  viss(text));
+                  tvis(text));
     char *end;
     long l = strtol(p + strlen(prefix), &end, 10);
     ck_assert_msg(*end == ':', "%s: no line number after \"%s\" in \"%s\"", what, prefix,
-                  viss(text));
+                  tvis(text));
     long c = strtol(end + 1, &end, 10);
     ck_assert_msg(*end == ':' && l == line && c >= 1, "%s: got location %ld:%ld, want "
-                  "line %d and a column (in \"%s\")", what, l, c, line, viss(text));
+                  "line %d and a column (in \"%s\")", what, l, c, line, tvis(text));
 }
 
 START_TEST(test_check_config_flag)
@@ -1186,14 +1075,14 @@ START_TEST(test_check_config_flag)
 
     ck_assert_msg(bin != NULL, "OUTPOSTD is not set");
     tdaemon_prepare(d, NULL, "\"idle_timeout\": \"30s\",");
-    track(d);
+    tfix_track_daemon(d);
     char *argv[] = { (char *)bin, "-t", "-c", d->cfg, NULL };
     int st = trun(argv, out, sizeof out, err, sizeof err, 10000);
     ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
                   "outpostd -t on a good file: got %s, want exit 0; stderr \"%s\"",
-                  tstatus_str(st, s, sizeof s), viss(err));
+                  tstatus_str(st, s, sizeof s), tvis(err));
     ck_assert_msg(strstr(out, "ok") != NULL, "outpostd -t on a good file: stdout "
-                  "\"%s\", want it to say ok", viss(out));
+                  "\"%s\", want it to say ok", tvis(out));
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(path, sizeof path, "%s/bad%zu.json", d->dir, i);
@@ -1206,51 +1095,39 @@ START_TEST(test_check_config_flag)
         expect_location(err, path, bad[i].line, bad[i].why);
         ck_assert_msg(bad[i].mentions == NULL || strstr(err, bad[i].mentions) != NULL,
                       "outpostd -t on %s: want the message to name \"%s\"; got \"%s\"",
-                      bad[i].why, bad[i].mentions, viss(err));
+                      bad[i].why, bad[i].mentions, tvis(err));
     }
 }
 END_TEST
 
 /* ---- the suite */
 
-static void add(Suite *s, const char *name, const TTest *t)
-{
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, TIMEOUT_S);
-    tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
-    tcase_add_checked_fixture(tc, NULL, daemons_stop);
-    tcase_add_test(tc, t);
-    suite_add_tcase(s, tc);
-}
-
 int main(void)
 {
     Suite *s = suite_create("daemon");
 
-    add(s, "sequential_1000", test_sequential_1000);
-    add(s, "concurrent_500", test_concurrent_500);
-    add(s, "malformed_isolated", test_malformed_isolated);
-    add(s, "bound_max_line", test_bound_max_line);
-    add(s, "bound_max_request", test_bound_max_request);
-    add(s, "bound_max_attributes", test_bound_max_attributes);
-    add(s, "bound_max_connections", test_bound_max_connections);
-    add(s, "bound_max_output", test_bound_max_output);
-    add(s, "idle_timeout", test_idle_timeout);
-    add(s, "split_and_pipelined", test_split_and_pipelined);
-    add(s, "static_lists", test_static_lists);
-    add(s, "sighup_reload", test_sighup_reload);
-    add(s, "sigterm", test_sigterm);
-    add(s, "endless_line_rss", test_endless_line_rss);
-    add(s, "stale_socket_removed", test_stale_socket_removed);
-    add(s, "path_is_regular_file", test_path_is_regular_file);
-    add(s, "second_instance_refused", test_second_instance_refused);
-    add(s, "inet_listeners", test_inet_listeners);
-    add(s, "privilege_drop", test_privilege_drop);
-    add(s, "check_config_flag", test_check_config_flag);
+    tfix_init(daemons, NSLOTS, NULL, 0);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    tfix_add(s, "sequential_1000", test_sequential_1000, TIMEOUT_S, NULL);
+    tfix_add(s, "concurrent_500", test_concurrent_500, TIMEOUT_S, NULL);
+    tfix_add(s, "malformed_isolated", test_malformed_isolated, TIMEOUT_S, NULL);
+    tfix_add(s, "bound_max_line", test_bound_max_line, TIMEOUT_S, NULL);
+    tfix_add(s, "bound_max_request", test_bound_max_request, TIMEOUT_S, NULL);
+    tfix_add(s, "bound_max_attributes", test_bound_max_attributes, TIMEOUT_S, NULL);
+    tfix_add(s, "bound_max_connections", test_bound_max_connections, TIMEOUT_S, NULL);
+    tfix_add(s, "bound_max_output", test_bound_max_output, TIMEOUT_S, NULL);
+    tfix_add(s, "idle_timeout", test_idle_timeout, TIMEOUT_S, NULL);
+    tfix_add(s, "split_and_pipelined", test_split_and_pipelined, TIMEOUT_S, NULL);
+    tfix_add(s, "static_lists", test_static_lists, TIMEOUT_S, NULL);
+    tfix_add(s, "sighup_reload", test_sighup_reload, TIMEOUT_S, NULL);
+    tfix_add(s, "sigterm", test_sigterm, TIMEOUT_S, NULL);
+    tfix_add(s, "endless_line_rss", test_endless_line_rss, TIMEOUT_S, NULL);
+    tfix_add(s, "stale_socket_removed", test_stale_socket_removed, TIMEOUT_S, NULL);
+    tfix_add(s, "path_is_regular_file", test_path_is_regular_file, TIMEOUT_S, NULL);
+    tfix_add(s, "second_instance_refused", test_second_instance_refused, TIMEOUT_S, NULL);
+    tfix_add(s, "inet_listeners", test_inet_listeners, TIMEOUT_S, NULL);
+    tfix_add(s, "privilege_drop", test_privilege_drop, TIMEOUT_S, NULL);
+    tfix_add(s, "check_config_flag", test_check_config_flag, TIMEOUT_S, NULL);
+
+    return tfix_run(s);
 }

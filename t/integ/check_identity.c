@@ -15,9 +15,10 @@
  * Time is Redis TIME: expiries and event windows are waited for by polling
  * TIME (bounded), never by sleeping a fixed amount and hoping.
  *
- * Cleanup as in check_store.c / check_limits.c: daemons and redis-servers
- * are copied into memory shared with the runner, whose unchecked teardown
- * reaps exactly those PIDs when a failed assertion ended the test process.
+ * Cleanup as in check_store.c / check_limits.c (t/lib/tfix.h): daemons and
+ * redis-servers are copied into memory shared with the runner, whose
+ * unchecked teardown reaps exactly those PIDs when a failed assertion ended
+ * the test process.
  * A passing test stops every daemon with SIGTERM and wants exit status 0
  * (under the sanitizer build: no leak, no ASan/UBSan report). */
 #include <check.h>
@@ -35,7 +36,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#include "../lib/tlib.h"
+#include "../lib/tfix.h"
 
 #define NDAEMONS 3
 #define NREDIS 1
@@ -50,43 +51,13 @@
 #define PREPEND(account, addr) \
     "PREPEND " HDR ": account " account " is not authorized to send as <" addr ">"
 
-/* ---- cleanup (see check_store.c) */
+/* ---- cleanup (t/lib/tfix.h) */
 
 static struct tdaemon daemons[NDAEMONS];
 static struct tredis redises[NREDIS];
-struct shadow {
-    struct tdaemon d[NDAEMONS];
-    struct tredis  r[NREDIS];
-};
-static struct shadow *shadow;
 static redisContext *rc;                /* the test's own Redis connection */
 static redisContext *mon;               /* a MONITOR connection */
 static int fds[NDAEMONS] = { -1, -1, -1 };
-
-static void track_d(const struct tdaemon *d)
-{
-    shadow->d[d - daemons] = *d;
-}
-
-static void track_r(const struct tredis *r)
-{
-    shadow->r[r - redises] = *r;
-}
-
-static void shared_make(void)           /* unchecked: in the runner */
-{
-    shadow = tshared_alloc(sizeof *shadow);
-}
-
-static void shared_reap(void)           /* unchecked: in the runner */
-{
-    for (int i = 0; i < NDAEMONS; i++)
-        tdaemon_reap(&shadow->d[i]);
-    for (int i = 0; i < NREDIS; i++)
-        tredis_reap(&shadow->r[i]);
-    tshared_free(shadow, sizeof *shadow);
-    shadow = NULL;
-}
 
 static void all_stop(void)              /* checked: in the test process */
 {
@@ -100,83 +71,18 @@ static void all_stop(void)              /* checked: in the test process */
         if (fds[i] >= 0)
             close(fds[i]);
         fds[i] = -1;
-        tdaemon_cleanup(&daemons[i]);
-        memset(&daemons[i], 0, sizeof daemons[i]);
-        memset(&shadow->d[i], 0, sizeof shadow->d[i]);
     }
-    for (int i = 0; i < NREDIS; i++) {
-        tredis_stop(&redises[i]);
-        memset(&redises[i], 0, sizeof redises[i]);
-        memset(&shadow->r[i], 0, sizeof shadow->r[i]);
-    }
+    tfix_stop_all();
 }
 
 /* ---- small helpers */
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-/* Text made visible for a failure message; four rotating buffers. */
-static const char *vis(const char *s)
-{
-    static char bufs[4][2000];
-    static int next;
-    char *o = bufs[next++ & 3];
-    size_t j = 0;
-    for (; s != NULL && *s != '\0' && j + 8 < sizeof bufs[0]; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '\n')
-            j += (size_t)sprintf(o + j, "\\n");
-        else if (c == '\t')
-            j += (size_t)sprintf(o + j, "\\t");
-        else if (c < 0x20 || c >= 0x7f)
-            j += (size_t)sprintf(o + j, "\\x%02x", c);
-        else
-            o[j++] = (char)c;
-    }
-    o[j] = '\0';
-    return o;
-}
-
-static const char *log_tail(const struct tdaemon *d)
-{
-    static char buf[3001];
-    char *t = tdaemon_log_tail(d, sizeof buf - 1);
-    snprintf(buf, sizeof buf, "%s", t ? t : "");
-    free(t);
-    return buf;
-}
-
-/* Occurrences of needle in the daemon's whole log. */
-static int log_count(const struct tdaemon *d, const char *needle)
-{
-    char *text = tfile_read(d->log);
-    int n = 0;
-    for (const char *p = text; p != NULL && (p = strstr(p, needle)) != NULL;
-         p += strlen(needle))
-        n++;
-    free(text);
-    return n;
-}
 
 /* ---- Redis: the test's own connection (hiredis) */
 
 static void start_redis(void)
 {
     struct tredis *r = &redises[0];
-    tredis_start(r, NULL);
-    track_r(r);
+    tfix_start_redis(r, NULL);
     rc = redisConnectUnix(r->sock);
     ck_assert_msg(rc != NULL && rc->err == 0, "hiredis: connect %s: %s", r->sock,
                   rc != NULL ? rc->errstr : "out of memory");
@@ -234,12 +140,12 @@ static long long redis_ms(void)
 /* Polls Redis TIME (5 s at most) until it is >= ms. */
 static void wait_redis_time(long long ms, const char *what)
 {
-    long until = mono_ms() + 5000;
+    long until = tms_mono() + 5000;
     long long now;
     while ((now = redis_ms()) < ms) {
-        ck_assert_msg(mono_ms() < until, "%s: Redis TIME %lld did not reach %lld within 5 s",
+        ck_assert_msg(tms_mono() < until, "%s: Redis TIME %lld did not reach %lld within 5 s",
                       what, now, ms);
-        sleep_ms(ms - now > 50 ? 50 : ms - now + 1);
+        tsleep_ms(ms - now > 50 ? 50 : ms - now + 1);
     }
 }
 
@@ -249,7 +155,7 @@ static json_t *jparse(const char *text, const char *what)
     json_error_t e;
     json_t *j = text != NULL ? json_loads(text, 0, &e) : NULL;
     ck_assert_msg(j != NULL && json_is_object(j), "%s: not a JSON object: \"%s\"", what,
-                  vis(text));
+                  tvis(text));
     return j;
 }
 
@@ -356,7 +262,7 @@ static long long fcall_identity(const char *op, const char *account, const char 
     long long v = strtoll(out, &end, 10);
     ck_assert_msg(rcode == 0 && end != out && *end == '\0',
                   "redis-cli FCALL outpost_identity %s %s %s \"%s\": exit %d, output \"%s\"",
-                  op, account, addr, for_ms, rcode, vis(out));
+                  op, account, addr, for_ms, rcode, tvis(out));
     return v;
 }
 
@@ -393,7 +299,7 @@ static void start_daemon(int i, const char *ids_json, bool init)
              " \"connect_timeout_ms\": 2000},\n  \"identities\": %s,",
              redises[0].sock, ids_json);
     tdaemon_prepare(d, NULL, extra);
-    track_d(d);
+    tfix_track_daemon(d);
     if (init) {
         const char *ctl = getenv("OUTPOSTCTL");
         char out[512], err[512], st[64];
@@ -402,37 +308,24 @@ static void start_daemon(int i, const char *ids_json, bool init)
         int rcode = trun(argv, out, sizeof out, err, sizeof err, 10000);
         ck_assert_msg(rcode != -1 && WIFEXITED(rcode) && WEXITSTATUS(rcode) == 0,
                       "outpostctl init: got %s, want exit 0; stdout \"%s\", stderr \"%s\"",
-                      tstatus_str(rcode, st, sizeof st), vis(out), vis(err));
+                      tstatus_str(rcode, st, sizeof st), tvis(out), tvis(err));
     }
-    tdaemon_launch(d);
-    track_d(d);
+    tfix_launch(d);
     long off = 0;
-    ck_assert_msg(tdaemon_log_wait_from(d, &off, "redis: connected to", 10000),
-                  "outpostd did not connect to Redis within 10 s; log tail:\n%s", log_tail(d));
+    texpect_log(d, &off, "redis: connected to", 10000, "outpostd's Redis link");
     if (init)
         ck_assert_msg(!tfile_contains(d->log, "ALARM"),
                       "the state marker was written, yet outpostd raised its alarm:\n%s",
-                      log_tail(d));
-    fds[i] = tconnect_unix(d->sock);
-    ck_assert_msg(fds[i] >= 0, "connect %s: %s", d->sock, strerror(errno));
+                      tlog_tail(d));
+    fds[i] = txconnect(d);
 }
 
 static void expect_clean_stop(int i)
 {
-    struct tdaemon *d = &daemons[i];
-    char s[64];
     if (fds[i] >= 0)
         close(fds[i]);
     fds[i] = -1;
-    int st = tdaemon_stop(d);
-    track_d(d);
-    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "outpostd after SIGTERM: got %s, want exit 0\n--- log ---\n%s",
-                  tstatus_str(st, s, sizeof s), log_tail(d));
-    ck_assert_msg(!tfile_contains(d->log, "runtime error")
-                  && !tfile_contains(d->log, "AddressSanitizer")
-                  && !tfile_contains(d->log, "LeakSanitizer"),
-                  "a sanitizer report in outpostd's log:\n%s", log_tail(d));
+    texpect_clean_stop_san(&daemons[i]);
 }
 
 static void stop_all(void)
@@ -469,8 +362,8 @@ static void expect(int i, const char *state, const char *account, const char *se
     ck_assert_msg(strcmp(got, want) == 0,
                   "%s: %s of %s as \"%s\" (instance %s) to daemon %d: got \"%s\", want "
                   "\"%s\"\nlog tail:\n%s", what, state, account ? account : "(none)",
-                  vis(sender), instance ? instance : "(none)", i, vis(got), want,
-                  log_tail(&daemons[i]));
+                  tvis(sender), instance ? instance : "(none)", i, tvis(got), want,
+                  tlog_tail(&daemons[i]));
 }
 
 #define RCPT(i, acct, sender, inst, want, what) \
@@ -702,14 +595,14 @@ START_TEST(test_enforce_from)
     message(0, "alice", "x@other.test", "I1", 2, PREPEND("alice", "x@other.test"), "DUNNO",
             "enforce_from in the future");
     ck_assert_msg(tdaemon_log_wait(&daemons[0], "identity violation account=\"alice\" "),
-                  "no violation logged:\n%s", log_tail(&daemons[0]));
+                  "no violation logged:\n%s", tlog_tail(&daemons[0]));
     ck_assert_msg(tfile_contains(daemons[0].log, "mode=early"),
                   "enforce_from in the future: want mode=early in the log:\n%s",
-                  log_tail(&daemons[0]));
+                  tlog_tail(&daemons[0]));
     RCPT(1, "bob", "x@other.test", "I2", NA("x@other.test"), "enforce_from in the past");
     ck_assert_msg(tfile_contains(daemons[1].log, "mode=enforce"),
                   "enforce_from in the past: want mode=enforce in the log:\n%s",
-                  log_tail(&daemons[1]));
+                  tlog_tail(&daemons[1]));
 
     json_t *ev[4];
     int n = events_of("identity_violation", "alice", ev, 4);
@@ -780,7 +673,7 @@ START_TEST(test_null_sender)
     RCPT(2, "alice", "", "I5", "PREPEND " HDR ": account alice is not authorized to send as <>",
          "null sender, deny, monitor");
     ck_assert_msg(tfile_contains(daemons[1].log, "address=\"(null sender)\" mode=enforce"),
-                  "no violation logged for the null sender:\n%s", log_tail(&daemons[1]));
+                  "no violation logged for the null sender:\n%s", tlog_tail(&daemons[1]));
     ck_assert_int_eq(count_keys(PFX "*observed*"), 0);
     ck_assert_int_eq(events_of("identity_violation", NULL, NULL, 0), 0);
     stop_all();
@@ -802,10 +695,10 @@ START_TEST(test_malformed)
          "no local part (a domain grant is not a sender)");
     RCPT(1, "alice", "bob", "I4", "DUNNO", "no @, monitor");
     ck_assert_msg(tfile_contains(daemons[0].log, "address=\"(malformed)\" mode=enforce"),
-                  "no violation logged for the malformed sender:\n%s", log_tail(&daemons[0]));
+                  "no violation logged for the malformed sender:\n%s", tlog_tail(&daemons[0]));
     ck_assert_msg(tfile_contains(daemons[1].log, "address=\"(malformed)\" mode=monitor"),
                   "no violation logged for the malformed sender (monitor):\n%s",
-                  log_tail(&daemons[1]));
+                  tlog_tail(&daemons[1]));
     ck_assert_int_eq(count_keys(PFX "*observed*"), 0);
     ck_assert_int_eq(events_of("identity_violation", NULL, NULL, 0), 0);
     stop_all();
@@ -878,12 +771,12 @@ START_TEST(test_observed)
     /* full: a third address is counted in `overflow` only */
     message(0, "alice", "z@other.test", "I6", 2, "DUNNO", "DUNNO", "z, beyond observed_max");
     char *ov = R_hget(PFX "{a:alice}:observed", "overflow");
-    ck_assert_msg(ov != NULL && strcmp(ov, "1") == 0, "overflow \"%s\", want 1", vis(ov));
+    ck_assert_msg(ov != NULL && strcmp(ov, "1") == 0, "overflow \"%s\", want 1", tvis(ov));
     free(ov);
     ck_assert_ptr_null(observed("alice", "z@other.test"));
     message(0, "alice", "w@other.test", "I7", 1, "DUNNO", "DUNNO", "w, beyond observed_max");
     ov = R_hget(PFX "{a:alice}:observed", "overflow");
-    ck_assert_msg(ov != NULL && strcmp(ov, "2") == 0, "overflow \"%s\", want 2", vis(ov));
+    ck_assert_msg(ov != NULL && strcmp(ov, "2") == 0, "overflow \"%s\", want 2", tvis(ov));
     free(ov);
     /* a known address is still counted */
     message(0, "alice", "y@other.test", "I8", 1, "DUNNO", "DUNNO", "y, message 2");
@@ -916,13 +809,13 @@ START_TEST(test_events_window)
     ck_assert_int_eq(jint(ev[0], "count", "event"), 1);
     jfree(ev, n, 8);
     ck_assert_int_eq(observed_count("alice", "bad@other.test"), 5);
-    int lines = log_count(&daemons[0], "identity violation account=\"alice\" ");
+    int lines = tfile_count(daemons[0].log, "identity violation account=\"alice\" ");
     ck_assert_msg(lines == 1, "violation log lines for alice: %d, want 1\n%s", lines,
-                  log_tail(&daemons[0]));
+                  tlog_tail(&daemons[0]));
     /* another address is another event */
     message(0, "alice", "bad2@other.test", "A5", 1, "DUNNO", "DUNNO", "another address");
     ck_assert_int_eq(events_of("identity_violation", "alice", NULL, 0), 2);
-    ck_assert_int_eq(log_count(&daemons[0], "identity violation account=\"alice\" "), 2);
+    ck_assert_int_eq(tfile_count(daemons[0].log, "identity violation account=\"alice\" "), 2);
 
     /* event_window 1s: a second event once it has passed */
     message(1, "bob", "bad@other.test", "B1", 1, "DUNNO", "DUNNO", "window 1s, first");
@@ -939,9 +832,9 @@ START_TEST(test_events_window)
     ck_assert_int_eq(jint(ev[1], "count", "event"), 3);
     ck_assert(jint(ev[1], "at", "event") >= at + 1000);
     jfree(ev, n, 8);
-    lines = log_count(&daemons[1], "identity violation account=\"bob\" ");
+    lines = tfile_count(daemons[1].log, "identity violation account=\"bob\" ");
     ck_assert_msg(lines == 2, "violation log lines for bob: %d, want 2\n%s", lines,
-                  log_tail(&daemons[1]));
+                  tlog_tail(&daemons[1]));
     stop_all();
 }
 END_TEST
@@ -972,13 +865,13 @@ START_TEST(test_adoption)
     ck_assert_str_eq(jstr(ev[0], "state", "grant event"), "verified");
     jfree(ev, n, 4);
 
-    int lines = log_count(&daemons[0], "identity violation");
+    int lines = tfile_count(daemons[0].log, "identity violation");
     message(0, "alice", "new@example.com", "I3", 2, "DUNNO", "DUNNO", "after adoption");
     ck_assert_ptr_null(observed("alice", "new@example.com"));
     ck_assert_int_eq(R_int("EXISTS", PFX "{a:alice}:observed", NULL), 0);
     ck_assert_int_eq(obs_index("alice"), -1);
     ck_assert_int_eq(events_of("identity_violation", "alice", NULL, 0), 1);
-    ck_assert_int_eq(log_count(&daemons[0], "identity violation"), lines);
+    ck_assert_int_eq(tfile_count(daemons[0].log, "identity violation"), lines);
 
     /* a pending grant (add) also removes the address from observed, but
      * does not authorize */
@@ -1013,7 +906,7 @@ START_TEST(test_enforce_observed)
     ck_assert_int_eq(n, 1);
     ck_assert_str_eq(jstr(ev[0], "mode", "event"), "enforce");
     jfree(ev, n, 4);
-    ck_assert_int_eq(log_count(&daemons[0], "identity violation account=\"alice\" "), 1);
+    ck_assert_int_eq(tfile_count(daemons[0].log, "identity violation account=\"alice\" "), 1);
     ck_assert(tfile_contains(daemons[0].log, "mode=enforce event=1"));
     stop_all();
 }
@@ -1055,7 +948,7 @@ START_TEST(test_marker)
     start_daemon(0, ENFORCE, false);
     long off = 0;
     ck_assert_msg(tdaemon_log_wait_from(&daemons[0], &off, "ALARM", 3000),
-                  "no alarm without a marker:\n%s", log_tail(&daemons[0]));
+                  "no alarm without a marker:\n%s", tlog_tail(&daemons[0]));
 
     RCPT(0, "alice", "bad@other.test", "I1", "DUNNO", "no marker: monitor");
     ck_assert_int_eq(observed_count("alice", "bad@other.test"), 1);
@@ -1073,14 +966,14 @@ START_TEST(test_marker)
     int rcode = trun(argv, out, sizeof out, err, sizeof err, 10000);
     ck_assert_msg(rcode != -1 && WIFEXITED(rcode) && WEXITSTATUS(rcode) == 0,
                   "outpostctl init: got %s; stderr \"%s\"", tstatus_str(rcode, st, sizeof st),
-                  vis(err));
+                  tvis(err));
     ck_assert_msg(tdaemon_log_wait_from(&daemons[0], &off, "alarm cleared", 8000),
-                  "alarm not cleared after outpostctl init:\n%s", log_tail(&daemons[0]));
+                  "alarm not cleared after outpostctl init:\n%s", tlog_tail(&daemons[0]));
     RCPT(0, "alice", "bad@other.test", "I2", NA("bad@other.test"), "marker present: enforce");
 
     R_int("DEL", PFX "{meta}:marker", NULL);
     ck_assert_msg(tdaemon_log_wait_from(&daemons[0], &off, "ALARM", 8000),
-                  "no alarm after the marker was deleted:\n%s", log_tail(&daemons[0]));
+                  "no alarm after the marker was deleted:\n%s", tlog_tail(&daemons[0]));
     RCPT(0, "alice", "bad@other.test", "I3", "DUNNO", "marker gone again: monitor");
     stop_all();
 }
@@ -1158,7 +1051,7 @@ START_TEST(test_one_command)
         ck_assert(m->type == REDIS_REPLY_STATUS);
         bool done = strstr(m->str, "\"sentinel-c0ffee\"") != NULL;
         const char *cmd = strstr(m->str, "] \"");
-        ck_assert_msg(cmd != NULL, "MONITOR line \"%s\"", vis(m->str));
+        ck_assert_msg(cmd != NULL, "MONITOR line \"%s\"", tvis(m->str));
         cmd += 3;
         if (strstr(m->str, " lua] ") != NULL)
             lua++;
@@ -1168,7 +1061,7 @@ START_TEST(test_one_command)
             ck_assert_msg(strncasecmp(cmd, "INFO\"", 5) == 0
                           || strncasecmp(cmd, "ECHO\"", 5) == 0
                           || strncasecmp(cmd, "EXISTS\"", 7) == 0,
-                          "a top-level command besides EVALSHA: \"%s\"", vis(m->str));
+                          "a top-level command besides EVALSHA: \"%s\"", tvis(m->str));
         freeReplyObject(m);
         if (done)
             break;
@@ -1181,41 +1074,29 @@ END_TEST
 
 /* ---- the suite */
 
-static TCase *tc(Suite *s, const char *name)
-{
-    TCase *t = tcase_create(name);
-    tcase_set_timeout(t, TIMEOUT_S);
-    tcase_add_unchecked_fixture(t, shared_make, shared_reap);
-    tcase_add_checked_fixture(t, NULL, all_stop);
-    suite_add_tcase(s, t);
-    return t;
-}
-
 int main(void)
 {
     Suite *s = suite_create("identity");
 
-    tcase_add_test(tc(s, "pending_verified"), test_pending_verified);
-    tcase_add_test(tc(s, "shared_address"), test_shared_address);
-    tcase_add_test(tc(s, "domain_grant"), test_domain_grant);
-    tcase_add_test(tc(s, "expiry"), test_expiry);
-    tcase_add_test(tc(s, "monitor_enforce"), test_monitor_enforce);
-    tcase_add_test(tc(s, "enforce_from"), test_enforce_from);
-    tcase_add_test(tc(s, "normalisation"), test_normalisation);
-    tcase_add_test(tc(s, "null_sender"), test_null_sender);
-    tcase_add_test(tc(s, "malformed"), test_malformed);
-    tcase_add_test(tc(s, "unauthenticated"), test_unauthenticated);
-    tcase_add_test(tc(s, "observed"), test_observed);
-    tcase_add_test(tc(s, "events_window"), test_events_window);
-    tcase_add_test(tc(s, "adoption"), test_adoption);
-    tcase_add_test(tc(s, "enforce_observed"), test_enforce_observed);
-    tcase_add_test(tc(s, "stage_mail"), test_stage_mail);
-    tcase_add_test(tc(s, "marker"), test_marker);
-    tcase_add_test(tc(s, "one_command"), test_one_command);
+    tfix_init(daemons, NDAEMONS, redises, NREDIS);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    tfix_add(s, "pending_verified", test_pending_verified, TIMEOUT_S, all_stop);
+    tfix_add(s, "shared_address", test_shared_address, TIMEOUT_S, all_stop);
+    tfix_add(s, "domain_grant", test_domain_grant, TIMEOUT_S, all_stop);
+    tfix_add(s, "expiry", test_expiry, TIMEOUT_S, all_stop);
+    tfix_add(s, "monitor_enforce", test_monitor_enforce, TIMEOUT_S, all_stop);
+    tfix_add(s, "enforce_from", test_enforce_from, TIMEOUT_S, all_stop);
+    tfix_add(s, "normalisation", test_normalisation, TIMEOUT_S, all_stop);
+    tfix_add(s, "null_sender", test_null_sender, TIMEOUT_S, all_stop);
+    tfix_add(s, "malformed", test_malformed, TIMEOUT_S, all_stop);
+    tfix_add(s, "unauthenticated", test_unauthenticated, TIMEOUT_S, all_stop);
+    tfix_add(s, "observed", test_observed, TIMEOUT_S, all_stop);
+    tfix_add(s, "events_window", test_events_window, TIMEOUT_S, all_stop);
+    tfix_add(s, "adoption", test_adoption, TIMEOUT_S, all_stop);
+    tfix_add(s, "enforce_observed", test_enforce_observed, TIMEOUT_S, all_stop);
+    tfix_add(s, "stage_mail", test_stage_mail, TIMEOUT_S, all_stop);
+    tfix_add(s, "marker", test_marker, TIMEOUT_S, all_stop);
+    tfix_add(s, "one_command", test_one_command, TIMEOUT_S, all_stop);
+
+    return tfix_run(s);
 }

@@ -21,24 +21,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../lib/tlib.h"
+#include "../lib/tfix.h"
 
-static struct tdaemon *shadow;
-static struct tredis *rshadow;
-
-static void shared_make(void)
-{
-    shadow = tshared_alloc(sizeof *shadow);
-    rshadow = tshared_alloc(sizeof *rshadow);
-}
-
-static void shared_reap(void)
-{
-    tdaemon_reap(shadow);
-    tredis_reap(rshadow);
-    tshared_free(shadow, sizeof *shadow);
-    tshared_free(rshadow, sizeof *rshadow);
-}
+/* The test's daemon and redis-server; tfix.h keeps copies shared with the
+ * runner for reaping. */
+static struct tdaemon daemons[1];
+static struct tredis redises[1];
 
 static const char *env(const char *name)
 {
@@ -106,13 +94,13 @@ START_TEST(installed_tree)
     const char *pkgdatadir = env("T_PKGDATADIR"), *policy = env("T_POLICY");
     env("T_BUILDDIR");
 
-    struct tdaemon d;
-    struct tredis r;
-    tdaemon_prepare(&d, NULL, "");
-    *shadow = d;
+    struct tdaemon *d = &daemons[0];
+    struct tredis *r = &redises[0];
+    tdaemon_prepare(d, NULL, "");
+    tfix_track_daemon(d);
     char root[256], makelog[256], conf[512], bin[512], pdir[512], path[600];
-    snprintf(root, sizeof root, "%s/root", d.dir);
-    snprintf(makelog, sizeof makelog, "%s/make.log", d.dir);
+    snprintf(root, sizeof root, "%s/root", d->dir);
+    snprintf(makelog, sizeof makelog, "%s/make.log", d->dir);
     snprintf(conf, sizeof conf, "%s%s/outpost/outpost.json", root, sysconfdir);
     snprintf(bin, sizeof bin, "%s%s/outpostd", root, sbindir);
     snprintf(pdir, sizeof pdir, "%s%s", root, pkgdatadir);
@@ -137,12 +125,11 @@ START_TEST(installed_tree)
 
     /* the installed daemon, with the installed example configuration
      * pointed into the test's directory */
-    tredis_start(&r, NULL);
-    *rshadow = r;
+    tfix_start_redis(r, NULL);
     json_error_t jerr;
     json_t *cfg = json_load_file(conf, 0, &jerr);
     ck_assert_msg(cfg != NULL, "%s: %s", conf, jerr.text);
-    char *htext = tdaemon_config(&d, "");       /* user, group, socket as the harness */
+    char *htext = tdaemon_config(d, "");        /* user, group, socket as the harness */
     json_t *harness = json_loads(htext, 0, &jerr);
     free(htext);
     ck_assert_msg(harness != NULL, "harness config: %s", jerr.text);
@@ -156,40 +143,40 @@ START_TEST(installed_tree)
             json_object_set(cfg, k, v);
     json_decref(harness);
     char ep[600];
-    snprintf(ep, sizeof ep, "unix:%s", d.sock);
+    snprintf(ep, sizeof ep, "unix:%s", d->sock);
     json_object_set_new(cfg, "listen", json_pack("[s]", ep));
     json_object_set_new(cfg, "log", json_pack("{s:s, s:s}", "target", "stderr",
                                               "level", "debug"));
-    snprintf(ep, sizeof ep, "unix:%s", r.sock);
+    snprintf(ep, sizeof ep, "unix:%s", r->sock);
     json_object_set_new(json_object_get(cfg, "redis"), "address", json_string(ep));
     json_object_set_new(cfg, "policy_dir", json_string(pdir));
-    ck_assert_int_eq(json_dump_file(cfg, d.cfg, JSON_INDENT(2)), 0);
+    ck_assert_int_eq(json_dump_file(cfg, d->cfg, JSON_INDENT(2)), 0);
     json_decref(cfg);
 
     /* the installed outpostctl writes the state marker */
     char ctl[512], out[4096], err[4096], stbuf[64];
     snprintf(ctl, sizeof ctl, "%s%s/outpostctl", root, sbindir);
-    char *const init[] = { ctl, "-c", d.cfg, "init", "--by", "check_install", NULL };
+    char *const init[] = { ctl, "-c", d->cfg, "init", "--by", "check_install", NULL };
     int st = trun(init, out, sizeof out, err, sizeof err, 20000);
     ck_assert_msg(st == 0, "outpostctl init: %s: %s", tstatus_str(st, stbuf, sizeof stbuf),
                   err);
 
     ck_assert_int_eq(setenv("OUTPOSTD", bin, 1), 0);
-    tdaemon_launch(&d);
-    *shadow = d;
-    ck_assert_msg(tdaemon_log_wait(&d, "redis: connected"), "no Redis connection");
-    int fd = tconnect_unix(d.sock);
+    tdaemon_launch(d);
+    tfix_track_daemon(d);
+    ck_assert_msg(tdaemon_log_wait(d, "redis: connected"), "no Redis connection");
+    int fd = tconnect_unix(d->sock);
     ck_assert_int_ge(fd, 0);
     char action[256];
     tquery(fd, "protocol_state=RCPT\nsasl_username=ann\nsender=ann@example.net\n"
                "recipient=bob@example.org\n", action, sizeof action);
     ck_assert_str_eq(action, "DUNNO");
     close(fd);
-    ck_assert_int_eq(tdaemon_stop(&d), 0);
-    ck_assert_msg(!tfile_contains(d.log, "error:"), "errors in the log:\n%s",
-                  tdaemon_log_tail(&d, 4000));
-    tredis_stop(&r);
-    memset(rshadow, 0, sizeof *rshadow);
+    ck_assert_int_eq(tdaemon_stop(d), 0);
+    ck_assert_msg(!tfile_contains(d->log, "error:"), "errors in the log:\n%s",
+                  tdaemon_log_tail(d, 4000));
+    tredis_stop(r);
+    tfix_track_redis(r);
 
     /* a changed configuration survives a second install and uninstall */
     tfile_write(conf, "{ \"default_class\": \"local\" }\n");
@@ -206,22 +193,18 @@ START_TEST(installed_tree)
     ck_assert_msg(!file_exists(conf), "shipped %s left after uninstall", conf);
     free(shipped);
 
-    tdaemon_cleanup(&d);
-    memset(shadow, 0, sizeof *shadow);
+    tfix_stop_all();
 }
 END_TEST
 
 int main(void)
 {
     Suite *s = suite_create("install");
+    tfix_init(daemons, 1, redises, 1);
     TCase *tc = tcase_create("install");
     tcase_set_timeout(tc, 600);
-    tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
+    tcase_add_unchecked_fixture(tc, tfix_setup, tfix_reap);
     tcase_add_test(tc, installed_tree);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tfix_run(s);
 }

@@ -39,9 +39,9 @@
  *    never counts, one message above a limit, overrides and class through
  *    redis-cli, the limit text, undo of a late count.
  *
- * Cleanup as in check_store.c: daemons and redis-servers are copied into
- * memory shared with the runner, whose unchecked teardown reaps exactly
- * those PIDs when a failed assertion ended the test process. */
+ * Cleanup as in check_store.c (t/lib/tfix.h): daemons and redis-servers
+ * are copied into memory shared with the runner, whose unchecked teardown
+ * reaps exactly those PIDs when a failed assertion ended the test process. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -62,7 +62,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "../lib/tlib.h"
+#include "../lib/tfix.h"
 
 #define NDAEMONS 2
 #define NREDIS 1
@@ -71,42 +71,12 @@
 #define PFX "outpost:"
 #define DEFER_TEXT "451 4.3.0 Policy service unavailable; try again later"
 
-/* ---- cleanup (see check_store.c) */
+/* ---- cleanup (t/lib/tfix.h) */
 
 static struct tdaemon daemons[NDAEMONS];
 static struct tredis redises[NREDIS];
-struct shadow {
-    struct tdaemon d[NDAEMONS];
-    struct tredis  r[NREDIS];
-};
-static struct shadow *shadow;
 static redisContext *rcx;               /* part 1's connection */
 static void *model_mem[3];              /* part 1's model arrays */
-
-static void track_d(const struct tdaemon *d)
-{
-    shadow->d[d - daemons] = *d;
-}
-
-static void track_r(const struct tredis *r)
-{
-    shadow->r[r - redises] = *r;
-}
-
-static void shared_make(void)           /* unchecked: in the runner */
-{
-    shadow = tshared_alloc(sizeof *shadow);
-}
-
-static void shared_reap(void)           /* unchecked: in the runner */
-{
-    for (int i = 0; i < NDAEMONS; i++)
-        tdaemon_reap(&shadow->d[i]);
-    for (int i = 0; i < NREDIS; i++)
-        tredis_reap(&shadow->r[i]);
-    tshared_free(shadow, sizeof *shadow);
-    shadow = NULL;
-}
 
 static void all_stop(void)              /* checked: in the test process */
 {
@@ -117,66 +87,10 @@ static void all_stop(void)              /* checked: in the test process */
         free(model_mem[i]);
         model_mem[i] = NULL;
     }
-    for (int i = 0; i < NDAEMONS; i++) {
-        tdaemon_cleanup(&daemons[i]);
-        memset(&daemons[i], 0, sizeof daemons[i]);
-        memset(&shadow->d[i], 0, sizeof shadow->d[i]);
-    }
-    for (int i = 0; i < NREDIS; i++) {
-        tredis_stop(&redises[i]);
-        memset(&redises[i], 0, sizeof redises[i]);
-        memset(&shadow->r[i], 0, sizeof shadow->r[i]);
-    }
-}
-
-static void start_redis_args(struct tredis *r, const char *const *args)
-{
-    tredis_start(r, args);
-    track_r(r);
-}
-
-static void start_redis(struct tredis *r)
-{
-    start_redis_args(r, NULL);
+    tfix_stop_all();
 }
 
 /* ---- small helpers */
-
-static long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Text made visible for a failure message; four rotating buffers. */
-static const char *vis(const char *s)
-{
-    static char bufs[4][1200];
-    static int next;
-    char *o = bufs[next++ & 3];
-    size_t j = 0;
-    for (; *s != '\0' && j + 8 < sizeof bufs[0]; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '\n')
-            j += (size_t)sprintf(o + j, "\\n");
-        else if (c == '\t')
-            j += (size_t)sprintf(o + j, "\\t");
-        else if (c < 0x20 || c >= 0x7f)
-            j += (size_t)sprintf(o + j, "\\x%02x", c);
-        else
-            o[j++] = (char)c;
-    }
-    o[j] = '\0';
-    return o;
-}
 
 /* splitmix64 */
 static uint64_t rnd_next(uint64_t *s)
@@ -908,11 +822,11 @@ static void model_run(const struct mrun *run)
     struct tredis *r = &redises[0];
     struct model *m = calloc(1, sizeof *m);
     char sha[41];
-    long t_start = mono_ms();
+    long t_start = tms_mono();
 
     ck_assert_ptr_nonnull(m);
     model_mem[2] = m;
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     rcx = hconnect(r);
     load_script(rcx, "decide.lua", sha);
     m->run = run;
@@ -945,7 +859,7 @@ static void model_run(const struct mrun *run)
     fprintf(stderr, "check_limits: model \"%s\": seed=%" PRIu64 " steps=%d admitted=%ld "
             "limit=%ld exceeds=%ld rcpt-checks=%ld retry-checks=%ld simulated=%lld ms "
             "wall=%ld ms\n", run->what, m->seed, run->steps, m->n_ok, m->n_limit,
-            m->n_exceeds, m->n_rcpt, m->n_retry, m->t - m->t0, mono_ms() - t_start);
+            m->n_exceeds, m->n_rcpt, m->n_retry, m->t - m->t0, tms_mono() - t_start);
     /* the run must have exercised both sides of every limit */
     if (m->n_ok < run->steps / 10 || m->n_limit < run->steps / 40)
         mfail(m, "the run admitted %ld and refused %ld of %d: too few of either to prove "
@@ -994,7 +908,7 @@ START_TEST(test_horizon)
     size_t nb = 0;
     int fails = 0;
 
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     rcx = hconnect(r);
     load_script(rcx, "decide.lua", sha);
     for (size_t i = 0; i < sizeof pers / sizeof pers[0]; i++) {
@@ -1054,7 +968,7 @@ START_TEST(test_dedupe_undo)
     long long t = 1700000000000LL + 12345;
     const long long u5[3] = { 1, 5, 100 }, u1[3] = { 1, 1, 100 };
 
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     rcx = hconnect(r);
     load_script(rcx, "decide.lua", sha);
     load_script(rcx, "undo.lua", undo);
@@ -1147,7 +1061,7 @@ START_TEST(test_ttl_idle)
     long long t = 1700000000000LL + 777;
     const long long u[3] = { 1, 2, 3 };
 
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     rcx = hconnect(r);
     load_script(rcx, "decide.lua", sha);
     dspec_init(&sp, "idle");
@@ -1180,7 +1094,7 @@ START_TEST(test_ttl_idle)
     }
     freeReplyObject(keys);
     /* RCPT checks read only: no TTL is extended */
-    sleep_ms(20);
+    tsleep_ms(20);
     for (int k = 0; k < 3; k++) {
         decide1(rcx, sha, &sp, NULL, t + 1000000 * k, u, &s, "rcpt");
         ck_assert_msg(is(&s, "ok") || is(&s, "limit"), "RCPT: %s", sreply_str(&s));
@@ -1196,10 +1110,10 @@ START_TEST(test_ttl_idle)
         const char *pargv[3] = { "PEXPIRE", sp.ctr[l], "1" };
         freeReplyObject(hcmd(rcx, "PEXPIRE", 3, pargv));
     }
-    long until = mono_ms() + 5000;
+    long until = tms_mono() + 5000;
     while ((hint(rcx, "EXISTS", sp.ctr[0]) || hint(rcx, "EXISTS", sp.ctr[1])
-            || hint(rcx, "EXISTS", sp.ctr[2])) && mono_ms() < until)
-        sleep_ms(5);
+            || hint(rcx, "EXISTS", sp.ctr[2])) && tms_mono() < until)
+        tsleep_ms(5);
     ck_assert_msg(hint(rcx, "EXISTS", sp.ctr[0]) == 0, "counter still there after PEXPIRE 1");
     eom_key(ek, sizeof ek, &sp, "i", "Q9");
     decide1(rcx, sha, &sp, ek, t + 10, u, &s, "after expiry");
@@ -1223,7 +1137,7 @@ START_TEST(test_width_change)
     const long long u[3] = { 1, 1, 1 };
     int n = 0;
 
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     rcx = hconnect(r);
     load_script(rcx, "decide.lua", sha);
     dspec_init(&a, "wc");
@@ -1277,15 +1191,6 @@ END_TEST
 
 /* ==== daemon helpers ===================================================== */
 
-static const char *log_tail(const struct tdaemon *d)
-{
-    static char buf[3001];
-    char *t = tdaemon_log_tail(d, sizeof buf - 1);
-    snprintf(buf, sizeof buf, "%s", t ? t : "");
-    free(t);
-    return buf;
-}
-
 /* "redis": {...} for r with the given deadline, then `more`. */
 static void redis_extra(char *out, size_t cap, const struct tredis *r, int timeout_ms,
                         const char *more)
@@ -1300,21 +1205,8 @@ static void start_daemon(struct tdaemon *d, const char *extra, const char *class
 {
     long off = 0;
     tdaemon_prepare_classes(d, NULL, extra, "standard", classes);
-    track_d(d);
-    tdaemon_launch(d);
-    track_d(d);
-    ck_assert_msg(tdaemon_log_wait_from(d, &off, "redis: connected to", 10000),
-                  "outpostd did not connect to Redis within 10 s; log tail:\n%s", log_tail(d));
-}
-
-static void expect_clean_stop(struct tdaemon *d)
-{
-    char s[64];
-    int st = tdaemon_stop(d);
-    track_d(d);
-    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "outpostd after SIGTERM: got %s, want exit 0\n--- log ---\n%s",
-                  tstatus_str(st, s, sizeof s), log_tail(d));
+    tfix_launch(d);
+    texpect_log(d, &off, "redis: connected to", 10000, "outpostd's Redis link");
 }
 
 static long file_size(const char *path)
@@ -1323,18 +1215,11 @@ static long file_size(const char *path)
     return stat(path, &st) == 0 ? (long)st.st_size : 0;
 }
 
-static int xconnect(const struct tdaemon *d)
-{
-    int fd = tconnect_unix(d->sock);
-    ck_assert_msg(fd >= 0, "connect %s: %s", d->sock, strerror(errno));
-    return fd;
-}
-
 static void cli_ok(int rc, const char *out, const char *what)
 {
     ck_assert_msg(rc == 0 && strncmp(out, "ERR", 3) != 0 && strstr(out, "(error)") == NULL
                   && strstr(out, "WRONGTYPE") == NULL,
-                  "redis-cli %s: exit %d, output \"%s\"", what, rc, vis(out));
+                  "redis-cli %s: exit %d, output \"%s\"", what, rc, tvis(out));
 }
 
 /* The counter hash of account/limit through redis-cli HGETALL: the sum of
@@ -1412,7 +1297,7 @@ static void expect_eom(const struct tdaemon *d, int fd, const char *account,
     bool ok = prefix ? strncmp(got, want, strlen(want)) == 0 : strcmp(got, want) == 0;
     ck_assert_msg(ok, "%s: END-OF-MESSAGE %s/%s of %s (%d rcpts, %ld bytes): got \"%s\", "
                   "want %s\"%s\"\nlog tail:\n%s", what, instance, qid, account, rcpts, size,
-                  vis(got), prefix ? "a text starting " : "", want, log_tail(d));
+                  tvis(got), prefix ? "a text starting " : "", want, tlog_tail(d));
 }
 
 static void expect_rcpt(const struct tdaemon *d, int fd, const char *account,
@@ -1424,8 +1309,8 @@ static void expect_rcpt(const struct tdaemon *d, int fd, const char *account,
     ask(fd, attrs, got, sizeof got);
     bool ok = prefix ? strncmp(got, want, strlen(want)) == 0 : strcmp(got, want) == 0;
     ck_assert_msg(ok, "%s: RCPT %s of %s (instance %s): got \"%s\", want %s\"%s\"\n"
-                  "log tail:\n%s", what, recipient, account, instance, vis(got),
-                  prefix ? "a text starting " : "", want, log_tail(d));
+                  "log tail:\n%s", what, recipient, account, instance, tvis(got),
+                  prefix ? "a text starting " : "", want, tlog_tail(d));
 }
 
 /* ==== 2. two daemons, 100 connections, one account ====================== */
@@ -1459,19 +1344,19 @@ START_TEST(test_concurrency)
 
     ck_assert_ptr_nonnull(hc);
     model_mem[0] = hc;
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     redis_extra(extra, sizeof extra, r, 2000, "");
     start_daemon(&daemons[0], extra, classes);
     start_daemon(&daemons[1], extra, classes);
 
     int nconn = 2 * HAMMER_CONNS;
     for (int i = 0; i < nconn; i++) {
-        hc[i].fd = xconnect(&daemons[i % 2]);
+        hc[i].fd = txconnect(&daemons[i % 2]);
         int fl = fcntl(hc[i].fd, F_GETFL);
         ck_assert_int_eq(fcntl(hc[i].fd, F_SETFL, fl | O_NONBLOCK), 0);
         hc[i].todo = HAMMER_REQS / nconn + (i < HAMMER_REQS % nconn ? 1 : 0);
     }
-    t_start = mono_ms();
+    t_start = tms_mono();
     long total_done = 0;
     while (total_done < HAMMER_REQS) {
         for (int i = 0; i < nconn; i++) {
@@ -1493,7 +1378,7 @@ START_TEST(test_concurrency)
                          | (c->busy ? POLLIN : 0);
             pf[i].revents = 0;
         }
-        long left = HAMMER_DEADLINE_MS - (mono_ms() - t_start);
+        long left = HAMMER_DEADLINE_MS - (tms_mono() - t_start);
         ck_assert_msg(left > 0, "hammering: %ld of %d answered within %d ms (DUNNO %ld, "
                       "refused %ld, other %ld)", total_done, HAMMER_REQS, HAMMER_DEADLINE_MS,
                       dunno, refused, other);
@@ -1514,7 +1399,7 @@ START_TEST(test_concurrency)
                 ssize_t k = read(c->fd, c->in + c->ilen, sizeof c->in - 1 - c->ilen);
                 ck_assert_msg(k != 0, "connection %d (daemon %d) closed by outpostd after "
                               "%d requests\nlog tail:\n%s", i, i % 2, c->done,
-                              log_tail(&daemons[i % 2]));
+                              tlog_tail(&daemons[i % 2]));
                 ck_assert_msg(k > 0 || errno == EAGAIN, "connection %d: read: %s", i,
                               strerror(errno));
                 if (k < 0)
@@ -1524,12 +1409,12 @@ START_TEST(test_concurrency)
                 char *end = strstr(c->in, "\n\n");
                 if (end == NULL) {
                     ck_assert_msg(c->ilen < sizeof c->in - 1, "connection %d: reply too "
-                                  "long: %s", i, vis(c->in));
+                                  "long: %s", i, tvis(c->in));
                     continue;
                 }
                 ck_assert_msg((size_t)(end + 2 - c->in) == c->ilen && c->ooff == c->olen,
                               "connection %d: more than one reply, or a reply before the "
-                              "request was sent: \"%s\"", i, vis(c->in));
+                              "request was sent: \"%s\"", i, tvis(c->in));
                 *end = '\0';
                 const char *act = strncmp(c->in, "action=", 7) == 0 ? c->in + 7 : c->in;
                 if (strcmp(act, "DUNNO") == 0) {
@@ -1546,7 +1431,7 @@ START_TEST(test_concurrency)
             }
         }
     }
-    long wall = mono_ms() - t_start;
+    long wall = tms_mono() - t_start;
     char raw[16384];
     long long sum = ctr_sum(r, "hammer", "msgs", raw, sizeof raw);
     char out[64];
@@ -1557,7 +1442,7 @@ START_TEST(test_concurrency)
             "daemons in %ld ms: DUNNO %ld, 450 %ld, other %ld; counter sum %lld; dedupe "
             "keys %s\n", HAMMER_REQS, nconn, wall, dunno, refused, other, sum, out);
     ck_assert_msg(other == 0, "%ld replies were neither DUNNO nor \"%s...\"; the first: "
-                  "\"%s\"", other, refusal, vis(first_other));
+                  "\"%s\"", other, refusal, tvis(first_other));
     ck_assert_msg(dunno == HAMMER_MAX && refused == HAMMER_REQS - HAMMER_MAX,
                   "limit %d per 10m, %d requests from 2 daemons: %ld DUNNO and %ld refused; "
                   "want exactly %d DUNNO", HAMMER_MAX, HAMMER_REQS, dunno, refused,
@@ -1569,11 +1454,11 @@ START_TEST(test_concurrency)
     for (int k = 0; k < 2; k++)
         ck_assert_msg(!tfile_contains(daemons[k].log, "rule=failure"),
                       "daemon %d took the failure action; log tail:\n%s", k,
-                      log_tail(&daemons[k]));
+                      tlog_tail(&daemons[k]));
     for (int i = 0; i < nconn; i++)
         close(hc[i].fd);
-    expect_clean_stop(&daemons[0]);
-    expect_clean_stop(&daemons[1]);
+    texpect_clean_stop(&daemons[0]);
+    texpect_clean_stop(&daemons[1]);
 }
 END_TEST
 
@@ -1587,10 +1472,10 @@ START_TEST(test_rcpt_cap)
     char extra[1024];
     const char *cap3 = "452 4.5.3 Too many recipients (at most 3 per message)";
 
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     redis_extra(extra, sizeof extra, r, 2000, "");
     start_daemon(d, extra, "{\"standard\": {\"max_recipients_per_message\": 3}}");
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     expect_rcpt(d, fd, "carol", "I1", "a@example.org", "DUNNO", false, "1st recipient");
     expect_rcpt(d, fd, "carol", "I1", "b@example.org", "DUNNO", false, "2nd recipient");
     expect_rcpt(d, fd, "carol", "I1", "c@example.org", "DUNNO", false, "3rd recipient");
@@ -1610,12 +1495,12 @@ START_TEST(test_rcpt_cap)
     expect_eom(d, fd, "carol", "I4", "Q4", 3, 1000, "DUNNO", false,
                "recipient_count 3 at END-OF-MESSAGE");
     /* another connection has its own memory */
-    int fd2 = xconnect(d);
+    int fd2 = txconnect(d);
     expect_rcpt(d, fd2, "carol", "I1", "x@example.org", "DUNNO", false,
                 "instance I1 on another connection");
     close(fd2);
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -1627,13 +1512,13 @@ START_TEST(test_shadow)
     char extra[1024], q[16];
     long off = 0;
 
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     redis_extra(extra, sizeof extra, r, 2000, "");
     start_daemon(d, extra, "{\"standard\": {\"limits\": ["
                  "{\"name\": \"trial\", \"max\": 2, \"per\": \"1h\", \"shadow\": true},"
                  "{\"name\": \"tbytes\", \"count\": \"bytes\", \"max\": 1000, \"per\": \"1h\","
                  " \"shadow\": true}]}}");
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     for (int k = 0; k < 4; k++) {
         snprintf(q, sizeof q, "Q%d", k);
         expect_eom(d, fd, "sam", q, q, 1, 100, "DUNNO", false, "shadow limit trial");
@@ -1641,7 +1526,7 @@ START_TEST(test_shadow)
     ck_assert_msg(tdaemon_log_wait_from(d, &off, "shadow limit trial of class standard would "
                                         "refuse account=\"sam\"", 5000),
                   "no \"shadow limit trial ... would refuse\" log line; log tail:\n%s",
-                  log_tail(d));
+                  tlog_tail(d));
     ck_assert_int_eq(ctr_sum(r, "sam", "trial", NULL, 0), 4);      /* counted: all 4 */
     expect_rcpt(d, fd, "sam", "I9", "a@example.org", "DUNNO", false,
                 "RCPT with the shadow limit exhausted");
@@ -1651,11 +1536,11 @@ START_TEST(test_shadow)
     ck_assert_msg(tdaemon_log_wait_from(d, &off, "shadow limit tbytes of class standard would "
                                         "refuse", 5000),
                   "no \"shadow limit tbytes ... would refuse\" log line; log tail:\n%s",
-                  log_tail(d));
+                  tlog_tail(d));
     ck_assert_msg(!tfile_contains(d->log, "rule=limit:") && !tfile_contains(d->log,
-                  "rule=exceeds:"), "a shadow limit refused; log tail:\n%s", log_tail(d));
+                  "rule=exceeds:"), "a shadow limit refused; log tail:\n%s", tlog_tail(d));
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -1672,22 +1557,22 @@ START_TEST(test_eom_retry)
     struct tdaemon *d = &daemons[0];
     char extra[1024];
 
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     redis_extra(extra, sizeof extra, r, 2000, "");
     start_daemon(d, extra, LIMITS_3_10);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     expect_eom(d, fd, "rita", "I0", "Q0", 2, 100, "DUNNO", false, "a first message");
     long long m0 = ctr_sum(r, "rita", "msgs", NULL, 0), r0 = ctr_sum(r, "rita", "rcpts", NULL, 0);
     ck_assert_msg(m0 == 1 && r0 == 2, "after one message: msgs %lld rcpts %lld", m0, r0);
     expect_eom(d, fd, "rita", "I1", "Q1", 4, 100, "DUNNO", false, "the message");
     close(fd);
-    fd = xconnect(d);
+    fd = txconnect(d);
     expect_eom(d, fd, "rita", "I1", "Q1", 4, 100, "DUNNO", false, "the same message again");
     long long m1 = ctr_sum(r, "rita", "msgs", NULL, 0), r1 = ctr_sum(r, "rita", "rcpts", NULL, 0);
     ck_assert_msg(m1 == m0 + 1 && r1 == r0 + 4, "the same END-OF-MESSAGE twice: msgs %lld -> "
                   "%lld, rcpts %lld -> %lld; want +1 and +4 exactly", m0, m1, r0, r1);
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -1727,10 +1612,10 @@ START_TEST(test_refused_consumes_nothing)
     const char *limit_text = "450 4.7.1 Limit msgs reached (3 messages per 1h); try again in ";
     const char *rcpts_text = "450 4.7.1 Limit rcpts reached (10 recipients per 1h); try again in ";
 
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     redis_extra(extra, sizeof extra, r, 2000, "");
     start_daemon(d, extra, LIMITS_3_10);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
 
     /* (e) RCPT before anything was counted: no counter appears */
     for (int k = 0; k < 5; k++) {
@@ -1752,7 +1637,7 @@ START_TEST(test_refused_consumes_nothing)
     ctr_sum(r, "dora", "rcpts", r_after, sizeof r_after);
     ck_assert_msg(strcmp(m_before, m_after) == 0 && strcmp(r_before, r_after) == 0,
                   "a refused message changed a counter:\nmsgs %s -> %s\nrcpts %s -> %s",
-                  vis(m_before), vis(m_after), vis(r_before), vis(r_after));
+                  tvis(m_before), tvis(m_after), tvis(r_before), tvis(r_after));
 
     expect_eom(d, fd, "dora", "I3", "Q3", 1, 100, "DUNNO", false, "2nd message");
     expect_eom(d, fd, "dora", "I4", "Q4", 1, 100, "DUNNO", false, "3rd message");
@@ -1771,18 +1656,18 @@ START_TEST(test_refused_consumes_nothing)
         bool msgs = strncmp(got, limit_text, strlen(limit_text)) == 0;
         bool rcpts = strncmp(got, rcpts_text, strlen(rcpts_text)) == 0;
         ck_assert_msg(msgs || rcpts, "a message over the limits: got \"%s\", want \"%s...\" "
-                      "(or the rcpts limit)", vis(got), limit_text);
+                      "(or the rcpts limit)", tvis(got), limit_text);
         long secs = retry_seconds(got);
         ck_assert_msg(secs >= 59 * 60 && secs <= 62 * 60, "\"%s\": \"try again in\" must be "
                       "followed by a positive duration of about the period (59..62 min)",
-                      vis(got));
+                      tvis(got));
         ck_assert_msg(strlen(got) < 200, "reply text of %zu bytes", strlen(got));
     }
     ctr_sum(r, "dora", "msgs", m_after, sizeof m_after);
     ctr_sum(r, "dora", "rcpts", r_after, sizeof r_after);
     ck_assert_msg(strcmp(m_before, m_after) == 0 && strcmp(r_before, r_after) == 0,
                   "refused messages changed a counter:\nmsgs %s -> %s\nrcpts %s -> %s",
-                  vis(m_before), vis(m_after), vis(r_before), vis(r_after));
+                  tvis(m_before), tvis(m_after), tvis(r_before), tvis(r_after));
 
     /* (e) RCPT with the limits exhausted: refused, and nothing changes */
     expect_rcpt(d, fd, "dora", "I9", "a@example.org", "450 4.7.1 Limit ", true,
@@ -1799,7 +1684,7 @@ START_TEST(test_refused_consumes_nothing)
              "recipient_count=1\nsize=0\n");
     ask(fd, attrs, got, sizeof got);
     ck_assert_msg(strcmp(got, "DUNNO") == 0, "DATA with the limits exhausted: got \"%s\", "
-                  "want DUNNO", vis(got));
+                  "want DUNNO", tvis(got));
     ctr_sum(r, "dora", "msgs", m_after, sizeof m_after);
     ctr_sum(r, "dora", "rcpts", r_after, sizeof r_after);
     ck_assert_msg(strcmp(m_before, m_after) == 0 && strcmp(r_before, r_after) == 0,
@@ -1828,11 +1713,11 @@ START_TEST(test_refused_consumes_nothing)
     ask(fd, attrs, got, sizeof got);
     long secs = retry_seconds(got);
     ck_assert_msg(secs >= 59 * 60 && secs <= 62 * 60, "\"%s\": want \"try again in\" + "
-                  "a positive duration of 59..62 min", vis(got));
+                  "a positive duration of 59..62 min", tvis(got));
     fprintf(stderr, "check_limits: limit text: \"%s\"\n", got);
     ck_assert_int_eq(ctr_sum(r, "emma", "msgs", NULL, 0), 3);
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -1843,11 +1728,11 @@ START_TEST(test_exceeds)
     struct tdaemon *d = &daemons[0];
     char extra[1024];
 
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     redis_extra(extra, sizeof extra, r, 2000, "");
     start_daemon(d, extra, "{\"standard\": {\"limits\": [{\"name\": \"size\", \"count\": "
                  "\"bytes\", \"max\": 1000, \"per\": \"1h\"}]}}");
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     expect_eom(d, fd, "fred", "I1", "Q1", 1, 1001,
                "550 5.7.1 Message exceeds limit size (1000 bytes per 1h)", false,
                "a message of 1001 bytes");
@@ -1861,7 +1746,7 @@ START_TEST(test_exceeds)
     expect_eom(d, fd, "fred", "I4", "Q4", 1, 1001, "550 5.7.1 Message exceeds limit size",
                true, "1001 bytes, the limit exhausted: still permanent");
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -1874,12 +1759,12 @@ START_TEST(test_override_class)
     const char *acct = PFX "{a:olga}:acct";
     int n = 0;
 
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     redis_extra(extra, sizeof extra, r, 2000, "");
     start_daemon(d, extra, "{\"standard\": {\"limits\": [{\"name\": \"msgs\", \"max\": 3, "
                  "\"per\": \"1h\"}]}, \"bulk\": {\"limits\": [{\"name\": \"msgs\", "
                  "\"max\": 8, \"per\": \"1h\"}]}}");
-    int fd = xconnect(d);
+    int fd = txconnect(d);
 #define OV_EOM(want, prefix, what) do { \
         snprintf(q, sizeof q, "Q%d", n++); \
         expect_eom(d, fd, "olga", q, q, 1, 100, (want), (prefix), (what)); \
@@ -1908,7 +1793,7 @@ START_TEST(test_override_class)
     ck_assert_int_eq(ctr_sum(r, "olga", "msgs", NULL, 0), 8);
 #undef OV_EOM
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -1920,14 +1805,14 @@ START_TEST(test_class_limit_text)
     struct tdaemon *d = &daemons[0];
     char extra[1024];
 
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     redis_extra(extra, sizeof extra, r, 2000, "");
     start_daemon(d, extra, "{\"standard\": {\"limits\": [{\"name\": \"msgs\", \"max\": 1, "
                  "\"per\": \"1h\", \"text\": \"450 4.7.1 standard: %n per %p\"}]}, "
                  "\"bulk\": {\"limits\": [{\"name\": \"msgs\", \"max\": 2, \"per\": \"1h\", "
                  "\"text\": \"450 4.7.1 bulk: %n per %p\"}]}}");
     cli(r, "HSET class bulk", "HSET", PFX "{a:bea}:acct", "class", "bulk");
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     expect_eom(d, fd, "sue", "S1", "S1", 1, 100, "DUNNO", false, "standard: 1st");
     expect_eom(d, fd, "sue", "S2", "S2", 1, 100, "450 4.7.1 standard: 1 per 1h", false,
                "standard: 2nd, the standard limit's text");
@@ -1936,7 +1821,7 @@ START_TEST(test_class_limit_text)
     expect_eom(d, fd, "bea", "B3", "B3", 1, 100, "450 4.7.1 bulk: 2 per 1h", false,
                "class bulk: 3rd, the text of bulk's limit msgs");
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -1962,12 +1847,12 @@ START_TEST(test_limit_events)
     struct tdaemon *d = &daemons[0];
     char extra[1024], out[4096];
 
-    start_redis(r);
+    tfix_start_redis(r, NULL);
     redis_extra(extra, sizeof extra, r, 2000, "\"events\": {\"limit_window\": \"2s\"},");
     start_daemon(d, extra, "{\"standard\": {\"limits\": ["
                  "{\"name\": \"msgs\", \"max\": 1, \"per\": \"1h\"},"
                  "{\"name\": \"trial\", \"max\": 1, \"per\": \"1h\", \"shadow\": true}]}}");
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     expect_eom(d, fd, "lee", "L1", "L1", 1, 100, "DUNNO", false, "1st message");
     ck_assert_int_eq(count_events(r, "limit_reached"), 0);
     for (int i = 0; i < 4; i++) {
@@ -1985,22 +1870,22 @@ START_TEST(test_limit_events)
     cli_ok(rc, out, "XREVRANGE");
     ck_assert_msg(strstr(out, "\"limit\":\"msgs\"") && strstr(out, "\"account\":\"lee\"")
                   && strstr(out, "\"key\":\"account\"") && strstr(out, "\"max\":1")
-                  && strstr(out, "\"class\":\"standard\""), "event: %s", vis(out));
+                  && strstr(out, "\"class\":\"standard\""), "event: %s", tvis(out));
     /* the counter still holds 1 unit: 'e' is not a bucket */
     ck_assert_int_eq(ctr_sum(r, "lee", "msgs", NULL, 0), 1);
     /* past the window: one more */
-    long t0 = mono_ms();
-    while (count_events(r, "limit_reached") < 2 && mono_ms() - t0 < 6000) {
+    long t0 = tms_mono();
+    while (count_events(r, "limit_reached") < 2 && tms_mono() - t0 < 6000) {
         expect_rcpt(d, fd, "lee", "L4", "y@example.org", "450 4.7.1 Limit msgs reached",
                     true, "refused after the window");
-        sleep_ms(250);
+        tsleep_ms(250);
     }
     ck_assert_msg(count_events(r, "limit_reached") == 2, "after the window: %d events, want 2",
                   count_events(r, "limit_reached"));
-    ck_assert_msg(mono_ms() - t0 >= 1000, "the second event came %ld ms after the first "
-                  "checks, before the 2 s window", mono_ms() - t0);
+    ck_assert_msg(tms_mono() - t0 >= 1000, "the second event came %ld ms after the first "
+                  "checks, before the 2 s window", tms_mono() - t0);
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -2021,10 +1906,10 @@ START_TEST(test_late_undo)
     int attempt;
 
     const char *hz[] = { "--hz", "100", NULL };
-    start_redis_args(r, hz);
+    tfix_start_redis(r, hz);
     redis_extra(extra, sizeof extra, r, 200, "\"failure_action\": \"DEFER\",");
     start_daemon(d, extra, LIMITS_3_10);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     for (attempt = 1; attempt <= 3 && !done; attempt++) {
         long log_off = file_size(d->log), log_start = log_off;
         snprintf(account, sizeof account, "late%d", attempt);
@@ -2038,8 +1923,8 @@ START_TEST(test_late_undo)
         if (strcmp(got, DEFER_TEXT) != 0) {
             nn += (size_t)snprintf(notes + nn, sizeof notes - nn, "\n  attempt %d: the "
                                    "paused count got \"%s\", not the failure action",
-                                   attempt, vis(got));
-            sleep_ms(300);
+                                   attempt, tvis(got));
+            tsleep_ms(300);
             continue;
         }
         /* the count of this attempt's account: queue ids repeat, so the
@@ -2053,7 +1938,7 @@ START_TEST(test_late_undo)
                                    "DEFER, but no \"undid the late count\" within 3 s%s",
                                    attempt, dropped ? " (the link was dropped: the reply "
                                    "came too late)" : "");
-            sleep_ms(300);
+            tsleep_ms(300);
             continue;
         }
         long long m = ctr_sum(r, account, "msgs", NULL, 0);
@@ -2064,7 +1949,7 @@ START_TEST(test_late_undo)
         snprintf(key, sizeof key, PFX "{a:%s}:eom:I1:Qlate", account);
         cli_ok(tredis_cli(r, out, sizeof out, "GET", key, (char *)NULL), out, "GET");
         ck_assert_msg(strcmp(out, "[]") == 0, "dedupe key after the undo: \"%s\", want []",
-                      vis(out));
+                      tvis(out));
         /* Postfix tries the deferred message again: it counts now, once */
         expect_eom(d, fd, account, "I1", "Qlate", 3, 100, "DUNNO", false,
                    "the deferred message retried");
@@ -2077,53 +1962,41 @@ START_TEST(test_late_undo)
     fprintf(stderr, "check_limits: late undo: %s after %d attempt(s)%s\n",
             done ? "proved" : "NOT proved", attempt - 1, notes);
     ck_assert_msg(done, "no attempt produced a late count to undo:%s\nlog tail:\n%s", notes,
-                  log_tail(d));
+                  tlog_tail(d));
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
 /* ---- the suite */
 
-static TCase *tc(Suite *s, const char *name)
-{
-    TCase *t = tcase_create(name);
-    tcase_set_timeout(t, TIMEOUT_S);
-    tcase_add_unchecked_fixture(t, shared_make, shared_reap);
-    tcase_add_checked_fixture(t, NULL, all_stop);
-    suite_add_tcase(s, t);
-    return t;
-}
-
 int main(void)
 {
     Suite *s = suite_create("limits");
 
-    tcase_add_test(tc(s, "model_msgs_10_1m"), test_model_0);
-    tcase_add_test(tc(s, "model_rcpts_10_1m"), test_model_1);
-    tcase_add_test(tc(s, "model_msgs_100_1h"), test_model_2);
-    tcase_add_test(tc(s, "model_bytes_100_1h"), test_model_3);
-    tcase_add_test(tc(s, "model_msgs_7_1s"), test_model_4);
-    tcase_add_test(tc(s, "model_rcpts_7_1s"), test_model_5);
-    tcase_add_test(tc(s, "model_msgs_rcpts"), test_model_6);
-    tcase_add_test(tc(s, "horizon"), test_horizon);
-    tcase_add_test(tc(s, "dedupe_undo"), test_dedupe_undo);
-    tcase_add_test(tc(s, "ttl_idle"), test_ttl_idle);
-    tcase_add_test(tc(s, "width_change"), test_width_change);
-    tcase_add_test(tc(s, "concurrency"), test_concurrency);
-    tcase_add_test(tc(s, "rcpt_cap"), test_rcpt_cap);
-    tcase_add_test(tc(s, "shadow"), test_shadow);
-    tcase_add_test(tc(s, "eom_retry"), test_eom_retry);
-    tcase_add_test(tc(s, "refused_consumes_nothing"), test_refused_consumes_nothing);
-    tcase_add_test(tc(s, "exceeds"), test_exceeds);
-    tcase_add_test(tc(s, "override_class"), test_override_class);
-    tcase_add_test(tc(s, "class_limit_text"), test_class_limit_text);
-    tcase_add_test(tc(s, "late_undo"), test_late_undo);
-    tcase_add_test(tc(s, "limit_events"), test_limit_events);
+    tfix_init(daemons, NDAEMONS, redises, NREDIS);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    tfix_add(s, "model_msgs_10_1m", test_model_0, TIMEOUT_S, all_stop);
+    tfix_add(s, "model_rcpts_10_1m", test_model_1, TIMEOUT_S, all_stop);
+    tfix_add(s, "model_msgs_100_1h", test_model_2, TIMEOUT_S, all_stop);
+    tfix_add(s, "model_bytes_100_1h", test_model_3, TIMEOUT_S, all_stop);
+    tfix_add(s, "model_msgs_7_1s", test_model_4, TIMEOUT_S, all_stop);
+    tfix_add(s, "model_rcpts_7_1s", test_model_5, TIMEOUT_S, all_stop);
+    tfix_add(s, "model_msgs_rcpts", test_model_6, TIMEOUT_S, all_stop);
+    tfix_add(s, "horizon", test_horizon, TIMEOUT_S, all_stop);
+    tfix_add(s, "dedupe_undo", test_dedupe_undo, TIMEOUT_S, all_stop);
+    tfix_add(s, "ttl_idle", test_ttl_idle, TIMEOUT_S, all_stop);
+    tfix_add(s, "width_change", test_width_change, TIMEOUT_S, all_stop);
+    tfix_add(s, "concurrency", test_concurrency, TIMEOUT_S, all_stop);
+    tfix_add(s, "rcpt_cap", test_rcpt_cap, TIMEOUT_S, all_stop);
+    tfix_add(s, "shadow", test_shadow, TIMEOUT_S, all_stop);
+    tfix_add(s, "eom_retry", test_eom_retry, TIMEOUT_S, all_stop);
+    tfix_add(s, "refused_consumes_nothing", test_refused_consumes_nothing, TIMEOUT_S, all_stop);
+    tfix_add(s, "exceeds", test_exceeds, TIMEOUT_S, all_stop);
+    tfix_add(s, "override_class", test_override_class, TIMEOUT_S, all_stop);
+    tfix_add(s, "class_limit_text", test_class_limit_text, TIMEOUT_S, all_stop);
+    tfix_add(s, "late_undo", test_late_undo, TIMEOUT_S, all_stop);
+    tfix_add(s, "limit_events", test_limit_events, TIMEOUT_S, all_stop);
+
+    return tfix_run(s);
 }

@@ -12,65 +12,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../lib/tlib.h"
+#include "../lib/tfix.h"
 
-static struct tdaemon *shadow;          /* shared with the runner for reaping */
-static struct tredis *rshadow;          /* same, for the redis-server */
-
-static void shared_make(void)
-{
-    shadow = tshared_alloc(sizeof *shadow);
-    rshadow = tshared_alloc(sizeof *rshadow);
-}
-
-static void shared_reap(void)
-{
-    tdaemon_reap(shadow);
-    tredis_reap(rshadow);
-    tshared_free(shadow, sizeof *shadow);
-    tshared_free(rshadow, sizeof *rshadow);
-}
-
-static int metrics_port(const struct tdaemon *d)
-{
-    long off = 0;
-    ck_assert_msg(tdaemon_log_wait_from(d, &off, "metrics on http://127.0.0.1:", 5000),
-                  "no metrics line in the log");
-    char *log = tfile_read(d->log);
-    const char *p = strstr(log, "metrics on http://127.0.0.1:");
-    int port = atoi(p + strlen("metrics on http://127.0.0.1:"));
-    free(log);
-    ck_assert_int_gt(port, 0);
-    return port;
-}
-
-/* One HTTP exchange; returns the whole response (static buffer). */
-static const char *http(int port, const char *req)
-{
-    static char out[65536];
-    int fd = tconnect_tcp("127.0.0.1", port);
-    ck_assert_int_ge(fd, 0);
-    ck_assert(twrite_all(fd, req, strlen(req)));
-    size_t got = 0;
-    ssize_t n;
-    while (got + 1 < sizeof out && (n = read(fd, out + got, sizeof out - 1 - got)) > 0)
-        got += (size_t)n;
-    out[got] = '\0';
-    close(fd);
-    return out;
-}
+/* The test's daemon and redis-server; tfix.h keeps copies shared with the
+ * runner for reaping. */
+static struct tdaemon daemons[1];
+static struct tredis redises[1];
 
 START_TEST(counters_and_404)
 {
-    struct tdaemon d;
-    tdaemon_prepare(&d, NULL, "\"metrics\": {\"listen\": \"127.0.0.1:0\"},"
+    struct tdaemon *d = &daemons[0];
+    tdaemon_prepare(d, NULL, "\"metrics\": {\"listen\": \"127.0.0.1:0\"},"
                     " \"lists\": {\"deny\": {\"clients\": [\"192.0.2.0/24\"]}},");
-    *shadow = d;
-    tdaemon_launch(&d);
-    *shadow = d;
-    int port = metrics_port(&d);
+    tfix_launch(d);
+    int port = tmetrics_port(d);
 
-    int fd = tconnect_unix(d.sock);
+    int fd = tconnect_unix(d->sock);
     char action[256];
     tquery(fd, "protocol_state=RCPT\nclient_address=192.0.2.1\n", action, sizeof action);
     ck_assert_str_eq(action, "550 5.7.1 Sending refused by policy");
@@ -80,7 +37,7 @@ START_TEST(counters_and_404)
     ck_assert_str_eq(action, "DUNNO");          /* no Redis: failure action */
     close(fd);
 
-    const char *page = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
+    const char *page = thttp(port, "GET /metrics HTTP/1.0\r\n\r\n");
     ck_assert_msg(strncmp(page, "HTTP/1.0 200 OK\r\n", 17) == 0, "got %.80s", page);
     const char *want[] = {
         "outpost_requests_total{stage=\"RCPT\"} 2\n",
@@ -96,21 +53,20 @@ START_TEST(counters_and_404)
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         ck_assert_msg(strstr(page, want[i]) != NULL, "missing %s in:\n%s", want[i], page);
 
-    page = http(port, "GET /other HTTP/1.0\r\n\r\n");
+    page = thttp(port, "GET /other HTTP/1.0\r\n\r\n");
     ck_assert_msg(strncmp(page, "HTTP/1.0 404 ", 13) == 0, "got %.80s", page);
-    page = http(port, "POST /metrics HTTP/1.0\r\n\r\n");
+    page = thttp(port, "POST /metrics HTTP/1.0\r\n\r\n");
     ck_assert_msg(strncmp(page, "HTTP/1.0 404 ", 13) == 0, "got %.80s", page);
 
     /* a reload cannot move the listener: it says so, and keeps serving */
     long off = 0;
-    tdaemon_rewrite(&d, "\"metrics\": {\"listen\": \"127.0.0.1:1\"},");
-    ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
-    ck_assert_msg(tdaemon_log_wait_from(&d, &off, "reload: metrics.listen changes take "
+    tdaemon_rewrite(d, "\"metrics\": {\"listen\": \"127.0.0.1:1\"},");
+    ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+    ck_assert_msg(tdaemon_log_wait_from(d, &off, "reload: metrics.listen changes take "
                                         "effect at restart", 5000), "no reload warning");
-    page = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
+    page = thttp(port, "GET /metrics HTTP/1.0\r\n\r\n");
     ck_assert_msg(strncmp(page, "HTTP/1.0 200 OK", 15) == 0, "after reload: %.80s", page);
-    tdaemon_cleanup(&d);
-    memset(shadow, 0, sizeof *shadow);
+    tfix_stop_all();
 }
 END_TEST
 
@@ -119,24 +75,21 @@ END_TEST
  * (they reach Redis only with identities.stage "mail"). */
 START_TEST(redis_round_trip)
 {
-    struct tredis r;
-    tredis_start(&r, NULL);
-    *rshadow = r;
+    struct tredis *r = &redises[0];
+    tfix_start_redis(r, NULL);
     char extra[512];
     snprintf(extra, sizeof extra, "\"metrics\": {\"listen\": \"127.0.0.1:0\"},"
              " \"redis\": {\"address\": \"unix:%s\"},"
-             " \"identities\": {\"mode\": \"monitor\", \"stage\": \"mail\"},", r.sock);
-    struct tdaemon d;
-    tdaemon_prepare(&d, NULL, extra);
-    *shadow = d;
-    tdaemon_launch(&d);
-    *shadow = d;
-    int port = metrics_port(&d);
+             " \"identities\": {\"mode\": \"monitor\", \"stage\": \"mail\"},", r->sock);
+    struct tdaemon *d = &daemons[0];
+    tdaemon_prepare(d, NULL, extra);
+    tfix_launch(d);
+    int port = tmetrics_port(d);
     long off = 0;
-    ck_assert_msg(tdaemon_log_wait_from(&d, &off, "redis: connected to", 5000),
+    ck_assert_msg(tdaemon_log_wait_from(d, &off, "redis: connected to", 5000),
                   "not connected to Redis");
 
-    int fd = tconnect_unix(d.sock);
+    int fd = tconnect_unix(d->sock);
     char action[256];
     tquery(fd, "protocol_state=MAIL\nsasl_username=a\nsender=a@example.com\n",
            action, sizeof action);
@@ -152,7 +105,7 @@ START_TEST(redis_round_trip)
     ck_assert_str_eq(action, "DUNNO");
     close(fd);
 
-    const char *page = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
+    const char *page = thttp(port, "GET /metrics HTTP/1.0\r\n\r\n");
     const char *want[] = {
         "outpost_requests_total{stage=\"MAIL\"} 2\n",
         "outpost_requests_total{stage=\"RCPT\"} 3\n",
@@ -168,21 +121,16 @@ START_TEST(redis_round_trip)
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         ck_assert_msg(strstr(page, want[i]) != NULL, "missing %s in:\n%s", want[i], page);
-    tdaemon_cleanup(&d);
-    memset(shadow, 0, sizeof *shadow);
-    tredis_stop(&r);
-    memset(rshadow, 0, sizeof *rshadow);
+    tfix_stop_all();
 }
 END_TEST
 
 START_TEST(bounds)
 {
-    struct tdaemon d;
-    tdaemon_prepare(&d, NULL, "\"metrics\": {\"listen\": \"127.0.0.1:0\"},");
-    *shadow = d;
-    tdaemon_launch(&d);
-    *shadow = d;
-    int port = metrics_port(&d);
+    struct tdaemon *d = &daemons[0];
+    tdaemon_prepare(d, NULL, "\"metrics\": {\"listen\": \"127.0.0.1:0\"},");
+    tfix_launch(d);
+    int port = tmetrics_port(d);
 
     /* a head of exactly METRICS_REQ_MAX (4096) bytes is answered ... */
     char req[5000];
@@ -190,13 +138,13 @@ START_TEST(bounds)
     memcpy(req, "GET /metrics HTTP/1.0\r\nX-Pad: ", 30);
     memcpy(req + 4096 - 4, "\r\n\r\n", 4);
     req[4096] = '\0';
-    const char *page = http(port, req);
+    const char *page = thttp(port, req);
     ck_assert_msg(strncmp(page, "HTTP/1.0 200 OK", 15) == 0, "4096 bytes: got %.80s", page);
     /* ... one byte more without the blank line is cut off unanswered */
     memset(req, 'x', sizeof req);
     memcpy(req, "GET /metrics HTTP/1.0\r\nX-Pad: ", 30);
     req[4097] = '\0';
-    page = http(port, req);
+    page = thttp(port, req);
     ck_assert_msg(page[0] == '\0', "4097 bytes: got %.80s", page);
 
     /* 16 silent clients are held; the 17th is closed at once; all are
@@ -211,12 +159,12 @@ START_TEST(bounds)
     ck_assert_msg(tpeer_closed(fds[0], 8000), "silent client not closed after the timeout");
     for (int i = 0; i < 17; i++)
         close(fds[i]);
-    page = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
+    page = thttp(port, "GET /metrics HTTP/1.0\r\n\r\n");
     ck_assert_msg(strncmp(page, "HTTP/1.0 200 OK", 15) == 0, "after: got %.80s", page);
-    tdaemon_cleanup(&d);
-    ck_assert_msg(WIFEXITED(d.status) && WEXITSTATUS(d.status) == 0, "exit status %d",
-                  d.status);
-    memset(shadow, 0, sizeof *shadow);
+    tdaemon_cleanup(d);
+    ck_assert_msg(WIFEXITED(d->status) && WEXITSTATUS(d->status) == 0, "exit status %d",
+                  d->status);
+    tfix_stop_all();
 }
 END_TEST
 
@@ -254,17 +202,15 @@ static long long jget(const json_t *root, const char *name, const char *label)
  * the endpoint is gone, 2 without metrics.listen and --metrics. */
 START_TEST(ctl_stats)
 {
-    struct tdaemon d;
-    tdaemon_prepare(&d, NULL, "\"metrics\": {\"listen\": \"127.0.0.1:0\"},"
+    struct tdaemon *d = &daemons[0];
+    tdaemon_prepare(d, NULL, "\"metrics\": {\"listen\": \"127.0.0.1:0\"},"
                     " \"lists\": {\"deny\": {\"clients\": [\"192.0.2.0/24\"]}},");
-    *shadow = d;
-    tdaemon_launch(&d);
-    *shadow = d;
-    int port = metrics_port(&d);
+    tfix_launch(d);
+    int port = tmetrics_port(d);
     char ep[64], out[65536], err[4096];
     snprintf(ep, sizeof ep, "127.0.0.1:%d", port);
 
-    int fd = tconnect_unix(d.sock);
+    int fd = tconnect_unix(d->sock);
     char action[256];
     tquery(fd, "protocol_state=RCPT\nclient_address=192.0.2.1\n", action, sizeof action);
     ck_assert_str_eq(action, "550 5.7.1 Sending refused by policy");
@@ -278,7 +224,7 @@ START_TEST(ctl_stats)
     ck_assert_str_eq(action, "DUNNO");
     close(fd);
 
-    int rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d.cfg, "stats", "--json",
+    int rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d->cfg, "stats", "--json",
                      "--metrics", ep, (char *)NULL);
     ck_assert_msg(rc == 0, "stats --json: exit %d: %s", rc, err);
     json_error_t jerr;
@@ -308,7 +254,7 @@ START_TEST(ctl_stats)
     json_decref(root);
 
     /* the human summary */
-    rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d.cfg, "stats", "--metrics", ep,
+    rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d->cfg, "stats", "--metrics", ep,
                  (char *)NULL);
     ck_assert_msg(rc == 0, "stats: exit %d: %s", rc, err);
     ck_assert_msg(strstr(out, "requests     5: RCPT 2, END-OF-MESSAGE 1, DATA 1, VRFY 1")
@@ -321,38 +267,34 @@ START_TEST(ctl_stats)
     ck_assert_msg(strstr(out, "verdicts     applied 0, ") != NULL, "got:\n%s", out);
 
     /* the daemon gone: unreachable */
-    ck_assert_int_eq(tdaemon_stop(&d), 0);
-    rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d.cfg, "stats", "--metrics", ep,
+    ck_assert_int_eq(tdaemon_stop(d), 0);
+    rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d->cfg, "stats", "--metrics", ep,
                  (char *)NULL);
     ck_assert_msg(rc == 3, "stats, daemon stopped: exit %d: %s", rc, err);
-    rc = ctl_run(out, sizeof out, err, sizeof err, "--json", "-c", d.cfg, "stats",
+    rc = ctl_run(out, sizeof out, err, sizeof err, "--json", "-c", d->cfg, "stats",
                  "--metrics", ep, (char *)NULL);
     ck_assert_msg(rc == 3, "stats --json, daemon stopped: exit %d: %s", rc, err);
     /* no metrics.listen and no --metrics: a configuration error */
-    char *text = tdaemon_config(&d, "");
-    tfile_write(d.cfg, text);
+    char *text = tdaemon_config(d, "");
+    tfile_write(d->cfg, text);
     free(text);
-    rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d.cfg, "stats", (char *)NULL);
+    rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d->cfg, "stats", (char *)NULL);
     ck_assert_msg(rc == 2, "stats without metrics.listen: exit %d: %s", rc, err);
-    tdaemon_cleanup(&d);
-    memset(shadow, 0, sizeof *shadow);
+    tfix_stop_all();
 }
 END_TEST
 
 int main(void)
 {
     Suite *s = suite_create("metrics");
+    tfix_init(daemons, 1, redises, 1);
     TCase *tc = tcase_create("http");
     tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
+    tcase_add_unchecked_fixture(tc, tfix_setup, tfix_reap);
     tcase_add_test(tc, counters_and_404);
     tcase_add_test(tc, bounds);
     tcase_add_test(tc, ctl_stats);
     tcase_add_test(tc, redis_round_trip);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tfix_run(s);
 }

@@ -22,11 +22,11 @@
  * checked.  Started as root, the notifier drops to nobody (the config
  * says so), hence the world-writable sm/ directory.
  *
- * Cleanup: each test's redis-server, notifier and hanging stand-in are
- * copied into memory shared with Check's runner; if an assertion ends the
- * test process at once, the unchecked teardown kills exactly those PIDs
- * (after checking what they run) and removes the directories.  A passing
- * test stops them itself.  Every wait is bounded. */
+ * Cleanup (t/lib/tfix.h): each test's redis-server, notifier and hanging
+ * stand-in are copied into memory shared with Check's runner; if an
+ * assertion ends the test process at once, the unchecked teardown kills
+ * exactly those PIDs (after checking what they run) and removes the
+ * directories.  A passing test stops them itself.  Every wait is bounded. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/tlib.h"
+#include "../lib/tfix.h"
 
 #define TIMEOUT_S 90
 #define EVENTS "outpost:{events}"
@@ -49,13 +49,12 @@
 #define AT "1764000000000"              /* 2025-11-24T16:00:00Z */
 #define MAILS_MAX 64
 
-/* What the runner must be able to clean up. */
+/* What the runner must be able to clean up besides the redis-server
+ * (T.r, registered with tfix_init()): tfix_extra(). */
 struct shadow {
-    struct tredis r;
     pid_t notifier;                     /* a background or --once run */
     char  dir[64];
 };
-static struct shadow *shadow;
 
 /* The test process's own state. */
 static struct {
@@ -67,18 +66,9 @@ static struct {
     pid_t bg;                           /* a notifier running in the background */
 } T;
 
-static long now_ms(void)
+static struct shadow *shared(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    return tfix_extra();
 }
 
 /* True if /proc/PID/FILE starts with want (cmdline: argv[0]; comm). */
@@ -100,7 +90,7 @@ static void kill_checked(pid_t pid, const char *file, const char *what)
     kill(pid, SIGKILL);
     for (int i = 0; i < 200 && proc_is(pid, file, what); i++) {
         waitpid(pid, NULL, WNOHANG);
-        sleep_ms(10);
+        tsleep_ms(10);
     }
     waitpid(pid, NULL, WNOHANG);
 }
@@ -117,13 +107,10 @@ static void kill_hang(const char *sm)
     unlink(path);
 }
 
-static void shared_make(void)           /* unchecked: in the runner */
+/* tfix_reap()'s hook, in the runner (the redis-server is reaped next). */
+static void shared_reap(void *extra)
 {
-    shadow = tshared_alloc(sizeof *shadow);
-}
-
-static void shared_reap(void)           /* unchecked: in the runner */
-{
+    struct shadow *shadow = extra;
     kill_checked(shadow->notifier, "cmdline", "outpost-notify");
     if (shadow->dir[0] != '\0') {
         char sm[128];
@@ -131,9 +118,6 @@ static void shared_reap(void)           /* unchecked: in the runner */
         kill_hang(sm);
         tdir_remove(shadow->dir);
     }
-    tredis_reap(&shadow->r);
-    tshared_free(shadow, sizeof *shadow);
-    shadow = NULL;
 }
 
 static void all_stop(void)              /* checked: in the test process */
@@ -145,10 +129,10 @@ static void all_stop(void)              /* checked: in the test process */
     }
     if (T.sm[0] != '\0')
         kill_hang(T.sm);
-    tredis_stop(&T.r);
+    tfix_stop_all();                    /* T.r */
     tdir_remove(T.dir);
     memset(&T, 0, sizeof T);
-    memset(shadow, 0, sizeof *shadow);
+    memset(shared(), 0, sizeof *shared());
 }
 
 /* ---- setup ------------------------------------------------------------ */
@@ -205,10 +189,9 @@ static void setup(const char *notifier)
     char path[160], mail[160];
 
     memset(&T, 0, sizeof T);
-    tredis_start(&T.r, NULL);
-    shadow->r = T.r;
+    tfix_start_redis(&T.r, NULL);
     tdir_make(T.dir);
-    snprintf(shadow->dir, sizeof shadow->dir, "%s", T.dir);
+    snprintf(shared()->dir, sizeof shared()->dir, "%s", T.dir);
     snprintf(T.sm, sizeof T.sm, "%s/sm", T.dir);
     snprintf(T.cfg, sizeof T.cfg, "%s/notify.json", T.dir);
     snprintf(T.log, sizeof T.log, "%s/notify.log", T.dir);
@@ -252,7 +235,7 @@ static pid_t spawn(const char *consumer, bool once)
               (char *)NULL);
         _exit(127);
     }
-    shadow->notifier = pid;
+    shared()->notifier = pid;
     return pid;
 }
 
@@ -260,19 +243,7 @@ static pid_t spawn(const char *consumer, bool once)
  * cuts messages at 4 KiB). */
 static const char *log_tail(void)
 {
-    static char buf[1201];
-    FILE *f = fopen(T.log, "r");
-    size_t n = 0;
-    if (f != NULL) {
-        if (fseek(f, 0, SEEK_END) == 0) {
-            long size = ftell(f);
-            fseek(f, size > 1200 ? size - 1200 : 0, SEEK_SET);
-        }
-        n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-    return buf;
+    return tfile_tail(T.log, 1200);
 }
 
 /* Waits (timeout_ms) for pid; its wait status, or -1 if it did not exit
@@ -280,17 +251,17 @@ static const char *log_tail(void)
 static int wait_exit(pid_t pid, int timeout_ms)
 {
     int st = -1;
-    long until = now_ms() + timeout_ms;
+    long until = tms_mono() + timeout_ms;
     while (waitpid(pid, &st, WNOHANG) == 0) {
-        if (now_ms() > until) {
+        if (tms_mono() > until) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
-            shadow->notifier = 0;
+            shared()->notifier = 0;
             return -1;
         }
-        sleep_ms(5);
+        tsleep_ms(5);
     }
-    shadow->notifier = 0;
+    shared()->notifier = 0;
     return st;
 }
 
@@ -314,22 +285,17 @@ static void expect_once(const char *consumer, int want, const char *what)
 
 static int log_count(const char *needle)
 {
-    char *text = tfile_read(T.log);
-    int n = 0;
-    for (const char *p = text; p != NULL && (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    free(text);
-    return n;
+    return tfile_count(T.log, needle);
 }
 
 static bool log_wait(const char *needle, int count, int timeout_ms)
 {
-    long until = now_ms() + timeout_ms;
+    long until = tms_mono() + timeout_ms;
     do {
         if (log_count(needle) >= count)
             return true;
-        sleep_ms(20);
-    } while (now_ms() < until);
+        tsleep_ms(20);
+    } while (tms_mono() < until);
     return false;
 }
 
@@ -646,9 +612,9 @@ START_TEST(test_window_expiry)
 
     /* the record expires with the window (PEXPIRE); wait for it */
     char out[64] = "1";
-    long until = now_ms() + 5000;
-    while (strcmp(out, "0") != 0 && now_ms() < until) {
-        sleep_ms(50);
+    long until = tms_mono() + 5000;
+    while (strcmp(out, "0") != 0 && tms_mono() < until) {
+        tsleep_ms(50);
         tredis_cli(&T.r, out, sizeof out, "EXISTS", "outpost:{a:alice@example.com}:notified",
                    (char *)NULL);
     }
@@ -738,10 +704,10 @@ START_TEST(test_restart_no_duplicate)
 
     /* the second sendmail hangs: kill -9 the notifier meanwhile */
     pid_t pid = spawn("n1", true);
-    long until = now_ms() + 15000;
+    long until = tms_mono() + 15000;
     char *s = NULL;
-    while ((s = tfile_read(pidf)) == NULL && now_ms() < until)
-        sleep_ms(20);
+    while ((s = tfile_read(pidf)) == NULL && tms_mono() < until)
+        tsleep_ms(20);
     ck_assert_msg(s != NULL, "the second sendmail did not start\n%s", log_tail());
     free(s);
     ck_assert_int_eq(kill(pid, SIGKILL), 0);
@@ -1003,9 +969,9 @@ START_TEST(test_loop)
                   "connected\n%s", log_tail());
 
     suspended("alice@example.com", "x");
-    long until = now_ms() + 10000;
-    while (mails_load() < 1 && now_ms() < until)
-        sleep_ms(20);
+    long until = tms_mono() + 10000;
+    while (mails_load() < 1 && tms_mono() < until)
+        tsleep_ms(20);
     expect_to("alice@example.com", 1, "mailed by the running notifier");
 
     /* a failure, retried by the loop after its delay (5 s) */
@@ -1014,35 +980,35 @@ START_TEST(test_loop)
     suspended("bob@example.com", "x");
     ck_assert_msg(log_wait(": exit 75; left pending", 1, 10000), "failure\n%s", log_tail());
     unlink(flag);
-    until = now_ms() + 20000;
-    while (mails_load() < 2 && now_ms() < until)
-        sleep_ms(50);
+    until = tms_mono() + 20000;
+    while (mails_load() < 2 && tms_mono() < until)
+        tsleep_ms(50);
     expect_to("bob@example.com", 1, "retried by the loop");
     expect_pending(0, "after the retry");
 
     /* Redis restarts (empty: no persistence): reconnect, group created */
-    shadow->r.pid = 0;
     tredis_kill(&T.r, SIGKILL);
+    tfix_track_redis(&T.r);
     tredis_restart(&T.r);
-    shadow->r = T.r;
+    tfix_track_redis(&T.r);
     ck_assert_msg(log_wait("group outpost-notify (created), consumer live", 2, 20000),
                   "reconnected\n%s", log_tail());
     suspended("carol@example.com", "x");
-    until = now_ms() + 10000;
-    while (mails_load() < 3 && now_ms() < until)
-        sleep_ms(20);
+    until = tms_mono() + 10000;
+    while (mails_load() < 3 && tms_mono() < until)
+        tsleep_ms(20);
     expect_to("carol@example.com", 1, "after Redis restarted");
 
     /* SIGTERM while blocked in XREADGROUP: exit 0 at once */
-    sleep_ms(200);
-    long t0 = now_ms();
+    tsleep_ms(200);
+    long t0 = tms_mono();
     ck_assert_int_eq(kill(T.bg, SIGTERM), 0);
     int st = wait_exit(T.bg, 10000);
     T.bg = 0;
     char buf[64];
     ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
                   "SIGTERM: %s\n%s", tstatus_str(st, buf, sizeof buf), log_tail());
-    ck_assert_msg(now_ms() - t0 < 3000, "SIGTERM took %ld ms", now_ms() - t0);
+    ck_assert_msg(tms_mono() - t0 < 3000, "SIGTERM took %ld ms", tms_mono() - t0);
     ck_assert_int_eq(log_count("outpost-notify stopped (exit 0)"), 1);
     mails_free();
 }
@@ -1134,39 +1100,28 @@ END_TEST
 
 /* ---- the suite ---------------------------------------------------------- */
 
-static void add(Suite *s, const char *name, const TTest *t)
-{
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, TIMEOUT_S);
-    tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
-    tcase_add_checked_fixture(tc, NULL, all_stop);
-    tcase_add_test(tc, t);
-    suite_add_tcase(s, tc);
-}
-
 int main(void)
 {
     Suite *s = suite_create("notify");
 
-    add(s, "recipients", test_recipients);
-    add(s, "no_support", test_no_support);
-    add(s, "window", test_window);
-    add(s, "window_expiry", test_window_expiry);
-    add(s, "sendmail_fails", test_sendmail_fails);
-    add(s, "give_up", test_give_up);
-    add(s, "restart_no_duplicate", test_restart_no_duplicate);
-    add(s, "lock_busy", test_lock_busy);
-    add(s, "malformed", test_malformed);
-    add(s, "header_injection", test_header_injection);
-    add(s, "templates", test_templates);
-    add(s, "loop", test_loop);
-    add(s, "claim_dead", test_claim_dead);
-    add(s, "exit_codes", test_exit_codes);
-    add(s, "auth_db", test_auth_db);
+    tfix_init(NULL, 0, &T.r, 1);
+    tfix_init_extra(sizeof(struct shadow), shared_reap);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    tfix_add(s, "recipients", test_recipients, TIMEOUT_S, all_stop);
+    tfix_add(s, "no_support", test_no_support, TIMEOUT_S, all_stop);
+    tfix_add(s, "window", test_window, TIMEOUT_S, all_stop);
+    tfix_add(s, "window_expiry", test_window_expiry, TIMEOUT_S, all_stop);
+    tfix_add(s, "sendmail_fails", test_sendmail_fails, TIMEOUT_S, all_stop);
+    tfix_add(s, "give_up", test_give_up, TIMEOUT_S, all_stop);
+    tfix_add(s, "restart_no_duplicate", test_restart_no_duplicate, TIMEOUT_S, all_stop);
+    tfix_add(s, "lock_busy", test_lock_busy, TIMEOUT_S, all_stop);
+    tfix_add(s, "malformed", test_malformed, TIMEOUT_S, all_stop);
+    tfix_add(s, "header_injection", test_header_injection, TIMEOUT_S, all_stop);
+    tfix_add(s, "templates", test_templates, TIMEOUT_S, all_stop);
+    tfix_add(s, "loop", test_loop, TIMEOUT_S, all_stop);
+    tfix_add(s, "claim_dead", test_claim_dead, TIMEOUT_S, all_stop);
+    tfix_add(s, "exit_codes", test_exit_codes, TIMEOUT_S, all_stop);
+    tfix_add(s, "auth_db", test_auth_db, TIMEOUT_S, all_stop);
+
+    return tfix_run(s);
 }

@@ -8,10 +8,11 @@
  * writes them), and checks the daemon's answers and its decision log
  * lines (rule=...).
  *
- * Cleanup: a failed assertion ends the test process at once (fork mode);
- * Check then SIGKILLs its process group (daemon and redis-server with it)
- * and the unchecked teardown, run by the runner, reaps what is left from
- * shared copies (tdaemon_reap(), tredis_reap(): only PIDs started here).
+ * Cleanup (t/lib/tfix.h): a failed assertion ends the test process at
+ * once (fork mode); Check then SIGKILLs its process group (daemon and
+ * redis-server with it) and the unchecked teardown, run by the runner,
+ * reaps what is left from shared copies (tdaemon_reap(), tredis_reap():
+ * only PIDs started here).
  * A passing test stops the daemon with SIGTERM and wants exit status 0
  * (under the sanitizer build: no leak, no ASan report), then stops its
  * redis-servers (SIGCONT first: a test may have stopped one).
@@ -33,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/tlib.h"
+#include "../lib/tfix.h"
 
 #define NDAEMONS 1
 #define NREDIS 2
@@ -43,110 +44,20 @@
 #define SUSP_TEXT "550 5.7.1 Account suspended; contact support"
 #define DEFER_TEXT "451 4.3.0 Policy service unavailable; try again later"
 
-/* The test process's own daemons and redis-servers, and their copies in
- * memory shared with the runner. */
+/* The test process's own daemons and redis-servers (tfix_init(): their
+ * copies live in memory shared with the runner). */
 static struct tdaemon daemons[NDAEMONS];
 static struct tredis redises[NREDIS];
-struct shadow {
-    struct tdaemon d[NDAEMONS];
-    struct tredis  r[NREDIS];
-};
-static struct shadow *shadow;
-
-static void track_d(const struct tdaemon *d)
-{
-    shadow->d[d - daemons] = *d;
-}
-
-static void track_r(const struct tredis *r)
-{
-    shadow->r[r - redises] = *r;
-}
-
-static void shared_make(void)           /* unchecked: in the runner */
-{
-    shadow = tshared_alloc(sizeof *shadow);
-}
-
-static void shared_reap(void)           /* unchecked: in the runner */
-{
-    for (int i = 0; i < NDAEMONS; i++)
-        tdaemon_reap(&shadow->d[i]);
-    for (int i = 0; i < NREDIS; i++)
-        tredis_reap(&shadow->r[i]);
-    tshared_free(shadow, sizeof *shadow);
-    shadow = NULL;
-}
 
 static void monitor_stop(void);
 
 static void all_stop(void)              /* checked: in the test process */
 {
     monitor_stop();
-    for (int i = 0; i < NDAEMONS; i++) {
-        tdaemon_cleanup(&daemons[i]);
-        memset(&daemons[i], 0, sizeof daemons[i]);
-        memset(&shadow->d[i], 0, sizeof shadow->d[i]);
-    }
-    for (int i = 0; i < NREDIS; i++) {
-        tredis_stop(&redises[i]);
-        memset(&redises[i], 0, sizeof redises[i]);
-        memset(&shadow->r[i], 0, sizeof shadow->r[i]);
-    }
+    tfix_stop_all();
 }
 
 /* ---- helpers */
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Text made visible for a failure message; four rotating buffers. */
-static const char *vis(const char *s)
-{
-    static char bufs[4][1200];
-    static int next;
-    char *o = bufs[next++ & 3];
-    size_t j = 0;
-    for (; *s != '\0' && j + 8 < sizeof bufs[0]; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '\n')
-            j += (size_t)sprintf(o + j, "\\n");
-        else if (c < 0x20 || c >= 0x7f)
-            j += (size_t)sprintf(o + j, "\\x%02x", c);
-        else
-            o[j++] = (char)c;
-    }
-    o[j] = '\0';
-    return o;
-}
-
-/* The last 3000 bytes of the daemon's log (static: a failing assertion
- * leaks nothing). */
-static const char *log_tail(const struct tdaemon *d)
-{
-    static char buf[3001];
-    char *t = tdaemon_log_tail(d, sizeof buf - 1);
-    snprintf(buf, sizeof buf, "%s", t);
-    free(t);
-    return buf;
-}
-
-static void start_redis(struct tredis *r, const char *const *args)
-{
-    tredis_start(r, args);
-    track_r(r);
-}
 
 /* The daemon's "redis" object for r, then `more` (other top-level keys,
  * each ending with a comma). */
@@ -166,58 +77,10 @@ static void redis_extra_unix(char *out, size_t cap, const struct tredis *r, cons
     redis_extra(out, cap, addr, "", more);
 }
 
-static void start_daemon(struct tdaemon *d, const char *extra)
-{
-    tdaemon_prepare(d, NULL, extra);
-    track_d(d);
-    tdaemon_launch(d);
-    track_d(d);
-}
-
-/* Waits (timeout_ms) for needle in the log from *off on; fails with the
- * log's tail otherwise. */
-static void wait_log(const struct tdaemon *d, long *off, const char *needle, int timeout_ms,
-                     const char *what)
-{
-    ck_assert_msg(tdaemon_log_wait_from(d, off, needle, timeout_ms),
-                  "%s: want a log line containing \"%s\" within %d ms; log tail:\n%s",
-                  what, needle, timeout_ms, log_tail(d));
-}
-
 /* Waits until the daemon has a Redis connection (handshake done). */
 static void wait_connected(const struct tdaemon *d, long *off)
 {
-    wait_log(d, off, "redis: connected to", 5000, "connecting to Redis");
-}
-
-/* Occurrences of needle in the log. */
-static int log_count(const struct tdaemon *d, const char *needle)
-{
-    char *text = tfile_read(d->log);
-    int n = 0;
-    for (const char *p = text; p != NULL && (p = strstr(p, needle)) != NULL;
-         p += strlen(needle))
-        n++;
-    free(text);
-    return n;
-}
-
-/* SIGTERM must end the daemon with exit status 0 (under ASan: no leak). */
-static void expect_clean_stop(struct tdaemon *d)
-{
-    char s[64];
-    int st = tdaemon_stop(d);
-    track_d(d);
-    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "outpostd after SIGTERM: got %s, want exit 0\n--- log ---\n%s",
-                  tstatus_str(st, s, sizeof s), log_tail(d));
-}
-
-static int xconnect(const struct tdaemon *d)
-{
-    int fd = tconnect_unix(d->sock);
-    ck_assert_msg(fd >= 0, "connect %s: %s", d->sock, strerror(errno));
-    return fd;
+    texpect_log(d, off, "redis: connected to", 5000, "connecting to Redis");
 }
 
 /* Finds the decision line of queue id qid (the log from *off on, waiting
@@ -274,10 +137,10 @@ static void expect_decision(const struct tdaemon *d, int fd, long *off, const ch
     ask(d, fd, off, qid, attrs, got, sizeof got, rule, sizeof rule);
     ck_assert_msg(strcmp(got, want) == 0,
                   "%s (queue_id %s): got action \"%s\", want \"%s\" (rule logged: \"%s\")"
-                  "\nlog tail:\n%s", what, qid, vis(got), want, rule, log_tail(d));
+                  "\nlog tail:\n%s", what, qid, tvis(got), want, rule, tlog_tail(d));
     ck_assert_msg(strcmp(rule, want_rule) == 0,
                   "%s (queue_id %s): got rule \"%s\", want \"%s\"\nlog tail:\n%s",
-                  what, qid, rule, want_rule, log_tail(d));
+                  what, qid, rule, want_rule, tlog_tail(d));
 }
 
 /* Asks on fd every 50 ms (timeout_ms at most) until the answer is want
@@ -287,7 +150,7 @@ static int poll_decision(const struct tdaemon *d, int fd, long *off, const char 
                          int timeout_ms, const char *what)
 {
     char got[512] = "", rule[128] = "", qid[96];
-    long until = now_ms() + timeout_ms;
+    long until = tms_mono() + timeout_ms;
     int n = 0;
     for (;;) {
         snprintf(qid, sizeof qid, "%s-%d", qid_base, n++);
@@ -295,12 +158,12 @@ static int poll_decision(const struct tdaemon *d, int fd, long *off, const char 
         if (strcmp(got, want) == 0 && strcmp(rule, want_rule) == 0)
             return n;
         ck_assert_msg(got[0] != '\0', "%s: no answer to request %s (connection closed?)"
-                      "\nlog tail:\n%s", what, qid, log_tail(d));
-        ck_assert_msg(now_ms() < until,
+                      "\nlog tail:\n%s", what, qid, tlog_tail(d));
+        ck_assert_msg(tms_mono() < until,
                       "%s: want \"%s\" rule=%s within %d ms; after %d requests the last "
                       "got \"%s\" rule=%s\nlog tail:\n%s", what, want, want_rule, timeout_ms,
-                      n, vis(got), rule, log_tail(d));
-        sleep_ms(50);
+                      n, tvis(got), rule, tlog_tail(d));
+        tsleep_ms(50);
     }
 }
 
@@ -309,7 +172,7 @@ static void cli_ok(int rc, const char *out, const char *what)
 {
     ck_assert_msg(rc == 0 && strncmp(out, "ERR", 3) != 0 && strstr(out, "(error)") == NULL
                   && strstr(out, "WRONGTYPE") == NULL && strstr(out, "NOSCRIPT") == NULL,
-                  "redis-cli %s: exit %d, output \"%s\"", what, rc, vis(out));
+                  "redis-cli %s: exit %d, output \"%s\"", what, rc, tvis(out));
 }
 
 /* The FCALL command lines of doc/keys.md (prefix outpost:, EVMAX 100000). */
@@ -334,7 +197,7 @@ static void fcall_reinstate(const struct tredis *r, const char *account)
                         "password reset", "100000", (char *)NULL);
     cli_ok(rc, out, "FCALL outpost_reinstate");
     ck_assert_msg(strcmp(out, "1") == 0, "FCALL outpost_reinstate %s: got \"%s\", want 1",
-                  account, vis(out));
+                  account, tvis(out));
 }
 
 /* FCALL outpost_list_add / outpost_list_remove: list L, kind K, value. */
@@ -355,7 +218,7 @@ static void fcall_list(const struct tredis *r, bool add, const char *l, const ch
                         (char *)NULL);
     cli_ok(rc, out, add ? "FCALL outpost_list_add" : "FCALL outpost_list_remove");
     ck_assert_msg(strcmp(out, "1") == 0, "FCALL outpost_list_%s %s %s %s: got \"%s\", want 1",
-                  add ? "add" : "remove", l, k, value, vis(out));
+                  add ? "add" : "remove", l, k, value, tvis(out));
 }
 
 /* The outpost Functions library into a Redis outpostd has not seen yet. */
@@ -433,11 +296,11 @@ START_TEST(test_suspend_reinstate)
     char extra[1024];
     long off = 0;
 
-    start_redis(r, NULL);
+    tfix_start_redis(r, NULL);
     redis_extra_unix(extra, sizeof extra, r, "");
-    start_daemon(d, extra);
+    tfix_start_daemon(d, NULL, extra);
     wait_connected(d, &off);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
 
     expect_decision(d, fd, &off, "Q1a", RCPT("203.0.113.5", "alice", "alice@example.net"),
                     "DUNNO", "default", "alice before any suspension");
@@ -460,15 +323,15 @@ START_TEST(test_suspend_reinstate)
 
     /* a temporary suspension lifts by itself */
     fcall_suspend(r, "carol", "1000");
-    long t0 = now_ms();
+    long t0 = tms_mono();
     expect_decision(d, fd, &off, "Q1h", RCPT("203.0.113.5", "carol", "carol@example.net"),
                     SUSP_TEXT, "suspended", "carol suspended for 1000 ms");
     poll_decision(d, fd, &off, "Q1i", RCPT("203.0.113.5", "carol", "carol@example.net"),
                   "DUNNO", "default", 5000, "carol's 1 s suspension expiring");
-    ck_assert_msg(now_ms() - t0 >= 500, "carol's 1 s suspension lifted after %ld ms only",
-                  now_ms() - t0);
+    ck_assert_msg(tms_mono() - t0 >= 500, "carol's 1 s suspension lifted after %ld ms only",
+                  tms_mono() - t0);
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -512,10 +375,10 @@ START_TEST(test_redis_lists)
     };
     char qid[32], what[256];
 
-    start_redis(r, NULL);
+    tfix_start_redis(r, NULL);
     redis_extra_unix(extra, sizeof extra, r,
                      "\"lists\": {\"deny\": {\"clients\": [\"192.0.2.0/24\"]}},");
-    start_daemon(d, extra);
+    tfix_start_daemon(d, NULL, extra);
     wait_connected(d, &off);
 
     /* canonical client forms of doc/keys.md */
@@ -533,9 +396,9 @@ START_TEST(test_redis_lists)
     cli_ok(tredis_cli(r, lens, sizeof lens, "HGET", "outpost:{lists}:deny:clientlens", "120",
                       (char *)NULL), lens, "HGET deny:clientlens 120");
     ck_assert_msg(strcmp(lens, "1") == 0, "deny:clientlens 120: got \"%s\", want 1",
-                  vis(lens));
+                  tvis(lens));
 
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(qid, sizeof qid, "Q2-%zu", i);
         snprintf(what, sizeof what, "case %zu (%s)", i, cases[i].why);
@@ -548,9 +411,9 @@ START_TEST(test_redis_lists)
     cli_ok(tredis_cli(r, lens, sizeof lens, "HEXISTS", "outpost:{lists}:deny:clientlens",
                       "120", (char *)NULL), lens, "HEXISTS deny:clientlens 120");
     ck_assert_msg(strcmp(lens, "0") == 0, "deny:clientlens 120 after the last remove: "
-                  "HEXISTS got \"%s\", want 0", vis(lens));
+                  "HEXISTS got \"%s\", want 0", tvis(lens));
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -589,10 +452,10 @@ static void monitor_start(const struct tredis *r, const char *path)
         _exit(127);
     }
     monitor_pid = pid;
-    long until = now_ms() + 5000;
+    long until = tms_mono() + 5000;
     while (!tfile_contains(path, "OK")) {
-        ck_assert_msg(now_ms() < until, "redis-cli MONITOR did not answer OK within 5 s");
-        sleep_ms(10);
+        ck_assert_msg(tms_mono() < until, "redis-cli MONITOR did not answer OK within 5 s");
+        tsleep_ms(10);
     }
 }
 
@@ -643,14 +506,14 @@ static void monitor_expect(const char *path, long want, const char *what)
 {
     char which[2048];
     long evalsha = 0, other = 0;
-    long until = now_ms() + 2000;
+    long until = tms_mono() + 2000;
     do {
         other = monitor_count(path, &evalsha, which, sizeof which);
         if (evalsha >= want)
             break;
-        sleep_ms(20);
-    } while (now_ms() < until);
-    sleep_ms(50);               /* a stray extra command would show now */
+        tsleep_ms(20);
+    } while (tms_mono() < until);
+    tsleep_ms(50);              /* a stray extra command would show now */
     monitor_stop();
     other = monitor_count(path, &evalsha, which, sizeof which);
     ck_assert_msg(evalsha == want, "%s: MONITOR saw %ld EVALSHA from clients, want %ld",
@@ -675,11 +538,11 @@ START_TEST(test_one_command_per_request)
     char extra[1024], info[8192], others[2048], got[256], req[512], mon[160];
     long off = 0;
 
-    start_redis(r, NULL);
+    tfix_start_redis(r, NULL);
     redis_extra_unix(extra, sizeof extra, r, "");
-    start_daemon(d, extra);
+    tfix_start_daemon(d, NULL, extra);
     wait_connected(d, &off);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     snprintf(mon, sizeof mon, "%s/monitor.out", r->dir);
 
     reset_stats(r);
@@ -694,14 +557,14 @@ START_TEST(test_one_command_per_request)
                  i % 250, acct, i, i, i);
         tquery(fd, req, got, sizeof got);
         ck_assert_msg(strcmp(got, "DUNNO") == 0, "RCPT request %d: got \"%s\", want DUNNO"
-                      "\nlog tail:\n%s", i, vis(got), log_tail(d));
+                      "\nlog tail:\n%s", i, tvis(got), tlog_tail(d));
     }
     monitor_expect(mon, 200, "200 RCPT requests");
     info_commandstats(r, info, sizeof info);
     long evalsha = cmd_calls(info, "evalsha");
     long other = other_calls(info, skip, others, sizeof others);
     ck_assert_msg(evalsha == 200, "200 RCPT requests: got %ld EVALSHA calls, want 200\n%s",
-                  evalsha, vis(info));
+                  evalsha, tvis(info));
     ck_assert_msg(other == 0, "200 RCPT requests: want no other Redis command; got %ld: %s",
                   other, others);
 
@@ -714,28 +577,28 @@ START_TEST(test_one_command_per_request)
                  "sasl_username=eom%d\nsender=e%d@example.net\nrecipient=\n"
                  "recipient_count=2\nsize=%d\nqueue_id=Q3E-%d\n", i, i, 1000 + i, i);
         tquery(fd, req, got, sizeof got);
-        ck_assert_msg(strcmp(got, "DUNNO") == 0, "END-OF-MESSAGE %d: got \"%s\"", i, vis(got));
+        ck_assert_msg(strcmp(got, "DUNNO") == 0, "END-OF-MESSAGE %d: got \"%s\"", i, tvis(got));
         snprintf(req, sizeof req,
                  "protocol_state=DATA\nclient_address=203.0.113.9\nsasl_username=eom%d\n"
                  "sender=e%d@example.net\nrecipient_count=2\nqueue_id=Q3D-%d\n", i, i, i);
         tquery(fd, req, got, sizeof got);
-        ck_assert_msg(strcmp(got, "DUNNO") == 0, "DATA %d: got \"%s\"", i, vis(got));
+        ck_assert_msg(strcmp(got, "DUNNO") == 0, "DATA %d: got \"%s\"", i, tvis(got));
         snprintf(req, sizeof req,
                  "protocol_state=VRFY\nclient_address=203.0.113.9\nrecipient=v%d@example.com\n",
                  i);
         tquery(fd, req, got, sizeof got);
-        ck_assert_msg(strcmp(got, "DUNNO") == 0, "VRFY %d: got \"%s\"", i, vis(got));
+        ck_assert_msg(strcmp(got, "DUNNO") == 0, "VRFY %d: got \"%s\"", i, tvis(got));
     }
     monitor_expect(mon, 20, "END-OF-MESSAGE/DATA/VRFY requests");
     info_commandstats(r, info, sizeof info);
     evalsha = cmd_calls(info, "evalsha");
     other = other_calls(info, skip, others, sizeof others);
     ck_assert_msg(evalsha == 20, "20 END-OF-MESSAGE + 20 DATA + 20 VRFY requests: got %ld "
-                  "EVALSHA calls, want 20\n%s", evalsha, vis(info));
+                  "EVALSHA calls, want 20\n%s", evalsha, tvis(info));
     ck_assert_msg(other == 0, "END-OF-MESSAGE/DATA/VRFY: want no other Redis command; got "
                   "%ld: %s", other, others);
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -750,16 +613,16 @@ static void stopped_redis(bool defer)
     long off = 0;
     int fds[3];
 
-    start_redis(r, NULL);
+    tfix_start_redis(r, NULL);
     redis_extra_unix(extra, sizeof extra, r,
                      defer ? "\"failure_action\": \"DEFER\", \"suspension_cache\": "
                              "{\"ttl\": \"30s\"},"
                            : "\"suspension_cache\": {\"ttl\": \"30s\"},");
-    start_daemon(d, extra);
+    tfix_start_daemon(d, NULL, extra);
     wait_connected(d, &off);
     fcall_suspend(r, "mallory", "0");
     for (int i = 0; i < 3; i++) {
-        fds[i] = xconnect(d);
+        fds[i] = txconnect(d);
         snprintf(qid, sizeof qid, "Q4a-%d", i);
         expect_decision(d, fds[i], &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"),
                         "DUNNO", "default", "bob before Redis is stopped");
@@ -770,17 +633,17 @@ static void stopped_redis(bool defer)
     ck_assert_int_eq(kill(r->pid, SIGSTOP), 0);
     for (int i = 0; i < 20; i++) {
         snprintf(qid, sizeof qid, "Q4s-%d", i);
-        long t0 = now_ms();
+        long t0 = tms_mono();
         ask(d, fds[i % 3], &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"), got,
             sizeof got, rule, sizeof rule);
-        long took = now_ms() - t0;
+        long took = tms_mono() - t0;
         ck_assert_msg(strcmp(got, fail_text) == 0 && strcmp(rule, "failure") == 0,
                       "request %d on connection %d with Redis stopped: got \"%s\" rule=%s, "
-                      "want \"%s\" rule=failure\nlog tail:\n%s", i, i % 3 + 1, vis(got), rule,
-                      fail_text, log_tail(d));
+                      "want \"%s\" rule=failure\nlog tail:\n%s", i, i % 3 + 1, tvis(got), rule,
+                      fail_text, tlog_tail(d));
         ck_assert_msg(took < 2000, "request %d with Redis stopped: answered after %ld ms, "
                       "want < 2000 (redis.timeout_ms is 200)", i, took);
-        sleep_ms(75);   /* ~1.5 s stopped: reconnects time out in the handshake too */
+        tsleep_ms(75);  /* ~1.5 s stopped: reconnects time out in the handshake too */
     }
     /* the connections are still open */
     for (int i = 0; i < 3; i++) {
@@ -791,7 +654,7 @@ static void stopped_redis(bool defer)
     /* the last known suspension still holds */
     expect_decision(d, fds[1], &off, "Q4mc", RCPT("203.0.113.5", "mallory", "m@example.net"),
                     SUSP_TEXT, "suspended:cache", "mallory while Redis is stopped");
-    wait_log(d, &(long){ 0 }, "redis: connection lost", 3000,
+    texpect_log(d, &(long){ 0 }, "redis: connection lost", 3000,
              "a stopped Redis: the link is dropped after 2 x timeout_ms");
 
     ck_assert_int_eq(kill(r->pid, SIGCONT), 0);
@@ -803,7 +666,7 @@ static void stopped_redis(bool defer)
                     "DUNNO", "default", "bob on connection 2 after SIGCONT");
     for (int i = 0; i < 3; i++)
         close(fds[i]);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 
 START_TEST(test_redis_stopped_dunno)
@@ -827,50 +690,50 @@ START_TEST(test_redis_restart)
     char extra[1024], got[512], rule[128], s[64];
     long off = 0;
 
-    start_redis(r, NULL);
+    tfix_start_redis(r, NULL);
     redis_extra_unix(extra, sizeof extra, r, "");
-    start_daemon(d, extra);
+    tfix_start_daemon(d, NULL, extra);
     wait_connected(d, &off);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     expect_decision(d, fd, &off, "Q5a", RCPT("203.0.113.5", "bob", "bob@example.net"),
                     "DUNNO", "default", "before Redis is killed");
 
     int st = tredis_kill(r, SIGTERM);
-    track_r(r);
+    tfix_track_redis(r);
     ck_assert_msg(st != -1 && WIFEXITED(st), "redis-server after SIGTERM: %s",
                   tstatus_str(st, s, sizeof s));
     long lost = off;
-    wait_log(d, &lost, "redis: connection lost", 5000, "Redis killed");
+    texpect_log(d, &lost, "redis: connection lost", 5000, "Redis killed");
     for (int i = 0; i < 3; i++) {
         char qid[32];
         snprintf(qid, sizeof qid, "Q5d-%d", i);
-        long t0 = now_ms();
+        long t0 = tms_mono();
         ask(d, fd, &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"), got, sizeof got,
             rule, sizeof rule);
-        long took = now_ms() - t0;
+        long took = tms_mono() - t0;
         ck_assert_msg(strcmp(got, "DUNNO") == 0 && strcmp(rule, "failure") == 0,
                       "request with Redis down: got \"%s\" rule=%s, want DUNNO rule=failure"
-                      "\nlog tail:\n%s", vis(got), rule, log_tail(d));
+                      "\nlog tail:\n%s", tvis(got), rule, tlog_tail(d));
         ck_assert_msg(took < 1000, "request with Redis down: answered after %ld ms, want "
                       "< 1000 (no connection: the failure action applies at once)", took);
     }
 
     tredis_restart(r);
-    track_r(r);
+    tfix_track_redis(r);
     poll_decision(d, fd, &off, "Q5r", RCPT("203.0.113.5", "bob", "bob@example.net"),
                   "DUNNO", "default", 5000, "Redis started again on the same socket");
     /* the Functions were loaded again: an FCALL works on the new Redis */
     fcall_suspend(r, "bob", "0");
     expect_decision(d, fd, &off, "Q5s", RCPT("203.0.113.5", "bob", "bob@example.net"),
                     SUSP_TEXT, "suspended", "suspended on the new Redis");
-    int nlost = log_count(d, "redis: connection lost");
-    int nconn = log_count(d, "redis: connected to");
+    int nlost = tfile_count(d->log, "redis: connection lost");
+    int nconn = tfile_count(d->log, "redis: connected to");
     ck_assert_msg(nlost == 1, "log: \"connection lost\" %d times, want 1\n%s", nlost,
-                  log_tail(d));
+                  tlog_tail(d));
     ck_assert_msg(nconn == 2, "log: \"redis: connected to\" %d times, want 2\n%s", nconn,
-                  log_tail(d));
+                  tlog_tail(d));
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -883,11 +746,11 @@ START_TEST(test_script_flush)
     char extra[1024], info[8192], out[64];
     long off = 0;
 
-    start_redis(r, NULL);
+    tfix_start_redis(r, NULL);
     redis_extra_unix(extra, sizeof extra, r, "");
-    start_daemon(d, extra);
+    tfix_start_daemon(d, NULL, extra);
     wait_connected(d, &off);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     fcall_suspend(r, "mallory", "0");
     expect_decision(d, fd, &off, "Q6a", RCPT("203.0.113.5", "mallory", "m@example.net"),
                     SUSP_TEXT, "suspended", "mallory before SCRIPT FLUSH");
@@ -900,7 +763,7 @@ START_TEST(test_script_flush)
     info_commandstats(r, info, sizeof info);
     long eval = cmd_calls(info, "eval");
     ck_assert_msg(eval == 1, "after SCRIPT FLUSH and one request: got %ld EVAL calls, want 1"
-                  "\n%s", eval, vis(info));
+                  "\n%s", eval, tvis(info));
     /* EVAL cached the script again: the next ones are EVALSHA */
     expect_decision(d, fd, &off, "Q6c", RCPT("203.0.113.5", "bob", "bob@example.net"),
                     "DUNNO", "default", "bob after the EVAL");
@@ -909,9 +772,9 @@ START_TEST(test_script_flush)
     info_commandstats(r, info, sizeof info);
     long eval2 = cmd_calls(info, "eval"), evalsha = cmd_calls(info, "evalsha");
     ck_assert_msg(eval2 == 1 && evalsha == 3, "after 3 requests: got EVAL %ld, EVALSHA %ld; "
-                  "want 1 and 3 (one NOSCRIPT)\n%s", eval2, evalsha, vis(info));
+                  "want 1 and 3 (one NOSCRIPT)\n%s", eval2, evalsha, tvis(info));
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -920,10 +783,10 @@ END_TEST
 /* Stops d (exit status 0 wanted) and clears it for the next start. */
 static void daemon_done(struct tdaemon *d)
 {
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
     tdaemon_cleanup(d);
     memset(d, 0, sizeof *d);
-    track_d(d);
+    tfix_track_daemon(d);
 }
 
 /* A daemon with user ops and the password in badpath (wrong): requests
@@ -938,30 +801,30 @@ static void wrong_password(struct tdaemon *d, const char *addr, const char *badp
 
     snprintf(more, sizeof more, "\"username\": \"ops\", \"password_file\": \"%s\"", badpath);
     redis_extra(extra, sizeof extra, addr, more, "");
-    start_daemon(d, extra);
-    wait_log(d, &off, "AUTH failed", 5000, "a wrong password");
-    int fd = xconnect(d);
+    tfix_start_daemon(d, NULL, extra);
+    texpect_log(d, &off, "AUTH failed", 5000, "a wrong password");
+    int fd = txconnect(d);
     off = 0;
-    long until = now_ms() + 2500;
-    for (int i = 0; now_ms() < until; i++) {
+    long until = tms_mono() + 2500;
+    for (int i = 0; tms_mono() < until; i++) {
         snprintf(qid, sizeof qid, "Q7w-%d", i);
         ask(d, fd, &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"), got,
             sizeof got, rule, sizeof rule);
         ck_assert_msg(strcmp(got, "DUNNO") == 0 && strcmp(rule, "failure") == 0,
                       "%s, request %d with a wrong Redis password: got \"%s\" rule=%s, want "
-                      "DUNNO rule=failure\nlog tail:\n%s", setting, i, vis(got), rule,
-                      log_tail(d));
-        sleep_ms(100);
+                      "DUNNO rule=failure\nlog tail:\n%s", setting, i, tvis(got), rule,
+                      tlog_tail(d));
+        tsleep_ms(100);
     }
-    int nconn = log_count(d, "redis: connected to");
+    int nconn = tfile_count(d->log, "redis: connected to");
     ck_assert_msg(nconn == 0, "%s, wrong password for ops: \"connected\" logged %d times, "
-                  "want 0\nlog tail:\n%s", setting, nconn, log_tail(d));
-    int nauth = log_count(d, "AUTH failed");
+                  "want 0\nlog tail:\n%s", setting, nconn, tlog_tail(d));
+    int nauth = tfile_count(d->log, "AUTH failed");
     ck_assert_msg(nauth >= 1 && nauth <= 2, "%s, wrong password for ops, ~2.5 s of retries: "
                   "\"AUTH failed\" logged %d times, want 1 (at most 2)\nlog tail:\n%s",
-                  setting, nauth, log_tail(d));
+                  setting, nauth, tlog_tail(d));
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 
 START_TEST(test_auth)
@@ -972,7 +835,7 @@ START_TEST(test_auth)
     char out[256];
     long off = 0;
 
-    start_redis(r, NULL);
+    tfix_start_redis(r, NULL);
     cli_ok(tredis_cli(r, out, sizeof out, "ACL", "SETUSER", "ops", "on", ">pw", "~*", "&*",
                       "+@all", (char *)NULL), out, "ACL SETUSER ops");
     cli_ok(tredis_cli(r, out, sizeof out, "CONFIG", "SET", "requirepass", "defpw",
@@ -989,9 +852,9 @@ START_TEST(test_auth)
     /* the right password for the ACL user ops */
     snprintf(more, sizeof more, "\"username\": \"ops\", \"password_file\": \"%s\"", path);
     redis_extra(extra, sizeof extra, addr, more, "");
-    start_daemon(d, extra);
+    tfix_start_daemon(d, NULL, extra);
     wait_connected(d, &off);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     expect_decision(d, fd, &off, "Q7a", RCPT("203.0.113.5", "bob", "bob@example.net"),
                     "DUNNO", "default", "AUTH ops with the right password");
     close(fd);
@@ -1000,10 +863,10 @@ START_TEST(test_auth)
     /* the default user's password (AUTH with one argument) */
     snprintf(more, sizeof more, "\"password_file\": \"%s\"", defpath);
     redis_extra(extra, sizeof extra, addr, more, "");
-    start_daemon(d, extra);
+    tfix_start_daemon(d, NULL, extra);
     off = 0;
     wait_connected(d, &off);
-    fd = xconnect(d);
+    fd = txconnect(d);
     expect_decision(d, fd, &off, "Q7b", RCPT("203.0.113.5", "bob", "bob@example.net"),
                     "DUNNO", "default", "AUTH (default user) with the right password");
     close(fd);
@@ -1022,7 +885,7 @@ START_TEST(test_auth_default_nopass)
     struct tdaemon *d = &daemons[0];
     char addr[160], badpath[160], out[256];
 
-    start_redis(r, NULL);
+    tfix_start_redis(r, NULL);
     cli_ok(tredis_cli(r, out, sizeof out, "ACL", "SETUSER", "ops", "on", ">pw", "~*", "&*",
                       "+@all", (char *)NULL), out, "ACL SETUSER ops");
     snprintf(badpath, sizeof badpath, "%s/wrong.pw", r->dir);
@@ -1041,12 +904,12 @@ START_TEST(test_marker)
     char extra[1024], out[256];
     long off = 0;
 
-    start_redis(r, NULL);
+    tfix_start_redis(r, NULL);
     redis_extra_unix(extra, sizeof extra, r, "");
-    start_daemon(d, extra);
+    tfix_start_daemon(d, NULL, extra);
     wait_connected(d, &off);
     long a = 0;
-    wait_log(d, &a, "ALARM", 3000, "no marker at connect");
+    texpect_log(d, &a, "ALARM", 3000, "no marker at connect");
 
     /* what an operator does: outpostctl init (plain SET without it) */
     const char *ctl = getenv("OUTPOSTCTL");
@@ -1056,24 +919,24 @@ START_TEST(test_marker)
         int rc = trun(argv, out, sizeof out, err, sizeof err, 10000);
         ck_assert_msg(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0,
                       "outpostctl init: got %s, want exit 0; stdout \"%s\", stderr \"%s\"",
-                      tstatus_str(rc, st, sizeof st), vis(out), vis(err));
+                      tstatus_str(rc, st, sizeof st), tvis(out), tvis(err));
     } else {
         cli_ok(tredis_cli(r, out, sizeof out, "SET", "outpost:{meta}:marker", "x",
                           (char *)NULL), out, "SET marker");
     }
-    wait_log(d, &a, "alarm cleared", 7000, "marker written by outpostctl init");
-    int nalarm = log_count(d, "ALARM");
+    texpect_log(d, &a, "alarm cleared", 7000, "marker written by outpostctl init");
+    int nalarm = tfile_count(d->log, "ALARM");
     ck_assert_msg(nalarm == 1, "ALARM logged %d times before FLUSHALL, want 1\n%s", nalarm,
-                  log_tail(d));
+                  tlog_tail(d));
 
     cli_ok(tredis_cli(r, out, sizeof out, "FLUSHALL", (char *)NULL), out, "FLUSHALL");
-    wait_log(d, &a, "ALARM", 7000, "marker gone after FLUSHALL");
+    texpect_log(d, &a, "ALARM", 7000, "marker gone after FLUSHALL");
     /* decisions go on meanwhile */
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     expect_decision(d, fd, &off, "Q8a", RCPT("203.0.113.5", "bob", "bob@example.net"),
                     "DUNNO", "default", "a request with the alarm raised");
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
@@ -1086,13 +949,13 @@ START_TEST(test_reconnect_cycles)
     char extra[1024], out[64], qid[32];
     long off = 0;
     int kills = 0, requests = 0;
-    long t0 = now_ms();
+    long t0 = tms_mono();
 
-    start_redis(r, NULL);
+    tfix_start_redis(r, NULL);
     redis_extra_unix(extra, sizeof extra, r, "");
-    start_daemon(d, extra);
+    tfix_start_daemon(d, NULL, extra);
     wait_connected(d, &off);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     for (int i = 0; i < 100; i++) {
         /* the daemon's link is up: a normal decision came back */
         snprintf(qid, sizeof qid, "Q9-%d", i);
@@ -1106,7 +969,7 @@ START_TEST(test_reconnect_cycles)
          * stream's link unless it is between a kill and its reconnect */
         ck_assert_msg(strcmp(out, "1") == 0 || strcmp(out, "2") == 0, "cycle %d: CLIENT "
                       "KILL TYPE normal killed \"%s\" clients, want the daemon's 1 or 2",
-                      i, vis(out));
+                      i, tvis(out));
         kills++;
         snprintf(qid, sizeof qid, "Q9k-%d", i);
         char got[256], rule[64];
@@ -1116,22 +979,22 @@ START_TEST(test_reconnect_cycles)
         ck_assert_msg(strcmp(got, "DUNNO") == 0
                       && (strcmp(rule, "default") == 0 || strcmp(rule, "failure") == 0),
                       "cycle %d: request just after CLIENT KILL: got \"%s\" rule=%s, want "
-                      "DUNNO (rule default or failure)\nlog tail:\n%s", i, vis(got), rule,
-                      log_tail(d));
-        ck_assert_msg(now_ms() - t0 < 50000, "100 reconnect cycles: only %d done after "
+                      "DUNNO (rule default or failure)\nlog tail:\n%s", i, tvis(got), rule,
+                      tlog_tail(d));
+        ck_assert_msg(tms_mono() - t0 < 50000, "100 reconnect cycles: only %d done after "
                       "50 s", i);
     }
     snprintf(qid, sizeof qid, "Q9-end");
     poll_decision(d, fd, &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"), "DUNNO",
                   "default", 3000, "after the last kill");
     close(fd);
-    int nconn = log_count(d, "redis: connected to");
-    int nlost = log_count(d, "redis: connection lost");
+    int nconn = tfile_count(d->log, "redis: connected to");
+    int nlost = tfile_count(d->log, "redis: connection lost");
     ck_assert_msg(nconn >= 101, "after %d kills: \"connected\" logged %d times, want >= 101"
-                  "\n%s", kills, nconn, log_tail(d));
+                  "\n%s", kills, nconn, tlog_tail(d));
     ck_assert_msg(nlost >= 100, "after %d kills: \"connection lost\" logged %d times, want "
-                  ">= 100\n%s", kills, nlost, log_tail(d));
-    expect_clean_stop(d);
+                  ">= 100\n%s", kills, nlost, tlog_tail(d));
+    texpect_clean_stop(d);
     (void)requests;
 }
 END_TEST
@@ -1178,7 +1041,7 @@ START_TEST(test_tcp)
 
     snprintf(port, sizeof port, "%d", free_port());
     const char *args[] = { "--port", port, "--bind", "127.0.0.1", "::1", NULL };
-    start_redis(r, args);
+    tfix_start_redis(r, args);
     snprintf(addr[0], sizeof addr[0], "127.0.0.1:%s", port);
     snprintf(addr[1], sizeof addr[1], "localhost:%s", port);
     snprintf(addr[2], sizeof addr[2], "[::1]:%s", port);
@@ -1186,11 +1049,11 @@ START_TEST(test_tcp)
         long off = 0;
         char needle[256], qid[32];
         redis_extra(extra, sizeof extra, addr[i], "", "");
-        start_daemon(d, extra);
+        tfix_start_daemon(d, NULL, extra);
         snprintf(needle, sizeof needle, "redis: connected to %s", addr[i]);
         snprintf(what, sizeof what, "redis.address %s", addr[i]);
-        wait_log(d, &off, needle, 5000, what);
-        int fd = xconnect(d);
+        texpect_log(d, &off, needle, 5000, what);
+        int fd = txconnect(d);
         snprintf(qid, sizeof qid, "Q10-%d", i);
         expect_decision(d, fd, &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"),
                         "DUNNO", "default", what);
@@ -1209,68 +1072,56 @@ START_TEST(test_sighup_switch)
     char extra[1024];
     long off = 0;
 
-    start_redis(r1, NULL);
-    start_redis(r2, NULL);
+    tfix_start_redis(r1, NULL);
+    tfix_start_redis(r2, NULL);
     load_functions(r2);
     fcall_suspend(r2, "mallory", "0");
 
     redis_extra_unix(extra, sizeof extra, r1, "");
-    start_daemon(d, extra);
+    tfix_start_daemon(d, NULL, extra);
     wait_connected(d, &off);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     expect_decision(d, fd, &off, "Q11a", RCPT("203.0.113.5", "mallory", "m@example.net"),
                     "DUNNO", "default", "mallory on the first Redis");
 
     redis_extra_unix(extra, sizeof extra, r2, "");
     tdaemon_rewrite(d, extra);
     ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
-    wait_log(d, &off, "settings changed", 5000, "SIGHUP with another redis.address");
+    texpect_log(d, &off, "settings changed", 5000, "SIGHUP with another redis.address");
     char needle[200];
     snprintf(needle, sizeof needle, "redis: connected to unix:%s", r2->sock);
     long c = 0;
-    wait_log(d, &c, needle, 5000, "SIGHUP: connecting to the second Redis");
+    texpect_log(d, &c, needle, 5000, "SIGHUP: connecting to the second Redis");
     poll_decision(d, fd, &off, "Q11b", RCPT("203.0.113.5", "mallory", "m@example.net"),
                   SUSP_TEXT, "suspended", 5000, "mallory, suspended on the second Redis");
     expect_decision(d, fd, &off, "Q11c", RCPT("203.0.113.5", "bob", "bob@example.net"),
                     "DUNNO", "default", "bob on the second Redis");
     close(fd);
-    expect_clean_stop(d);
+    texpect_clean_stop(d);
 }
 END_TEST
 
 /* ---- the suite */
 
-static void add(Suite *s, const char *name, const TTest *t)
-{
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, TIMEOUT_S);
-    tcase_add_unchecked_fixture(tc, shared_make, shared_reap);
-    tcase_add_checked_fixture(tc, NULL, all_stop);
-    tcase_add_test(tc, t);
-    suite_add_tcase(s, tc);
-}
-
 int main(void)
 {
     Suite *s = suite_create("store");
 
-    add(s, "suspend_reinstate", test_suspend_reinstate);
-    add(s, "redis_lists", test_redis_lists);
-    add(s, "one_command_per_request", test_one_command_per_request);
-    add(s, "redis_stopped_dunno", test_redis_stopped_dunno);
-    add(s, "redis_stopped_defer", test_redis_stopped_defer);
-    add(s, "redis_restart", test_redis_restart);
-    add(s, "script_flush", test_script_flush);
-    add(s, "auth", test_auth);
-    add(s, "auth_default_nopass", test_auth_default_nopass);
-    add(s, "marker", test_marker);
-    add(s, "reconnect_cycles", test_reconnect_cycles);
-    add(s, "tcp", test_tcp);
-    add(s, "sighup_switch", test_sighup_switch);
+    tfix_init(daemons, NDAEMONS, redises, NREDIS);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    tfix_add(s, "suspend_reinstate", test_suspend_reinstate, TIMEOUT_S, all_stop);
+    tfix_add(s, "redis_lists", test_redis_lists, TIMEOUT_S, all_stop);
+    tfix_add(s, "one_command_per_request", test_one_command_per_request, TIMEOUT_S, all_stop);
+    tfix_add(s, "redis_stopped_dunno", test_redis_stopped_dunno, TIMEOUT_S, all_stop);
+    tfix_add(s, "redis_stopped_defer", test_redis_stopped_defer, TIMEOUT_S, all_stop);
+    tfix_add(s, "redis_restart", test_redis_restart, TIMEOUT_S, all_stop);
+    tfix_add(s, "script_flush", test_script_flush, TIMEOUT_S, all_stop);
+    tfix_add(s, "auth", test_auth, TIMEOUT_S, all_stop);
+    tfix_add(s, "auth_default_nopass", test_auth_default_nopass, TIMEOUT_S, all_stop);
+    tfix_add(s, "marker", test_marker, TIMEOUT_S, all_stop);
+    tfix_add(s, "reconnect_cycles", test_reconnect_cycles, TIMEOUT_S, all_stop);
+    tfix_add(s, "tcp", test_tcp, TIMEOUT_S, all_stop);
+    tfix_add(s, "sighup_switch", test_sighup_switch, TIMEOUT_S, all_stop);
+
+    return tfix_run(s);
 }

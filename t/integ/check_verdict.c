@@ -30,9 +30,10 @@
  *   before_daemon   a verdict written while no outpostd runs is applied
  *                   once one starts (the group is created from 0)
  *
- * Cleanup as in check_store.c / check_limits.c: daemons and redis-servers
- * are copied into memory shared with the runner, whose unchecked teardown
- * reaps exactly those PIDs when a failed assertion ended the test process.
+ * Cleanup as in check_store.c / check_limits.c (t/lib/tfix.h): daemons and
+ * redis-servers are copied into memory shared with the runner, whose
+ * unchecked teardown reaps exactly those PIDs when a failed assertion ended
+ * the test process.
  * A passing test stops its daemons with SIGTERM and wants exit status 0
  * and no sanitizer report in their logs.  Every wait is bounded. */
 #include <check.h>
@@ -51,7 +52,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "../lib/tlib.h"
+#include "../lib/tfix.h"
 
 #define NDAEMONS 2
 #define NREDIS 1
@@ -66,43 +67,13 @@
 #define EVMAX "100000"
 #define SUSP_TEXT "550 5.7.1 Account suspended; contact support"
 
-/* ---- cleanup (see check_store.c) */
+/* ---- cleanup (t/lib/tfix.h) */
 
 static struct tdaemon daemons[NDAEMONS];
 static struct tredis redises[NREDIS];
-struct shadow {
-    struct tdaemon d[NDAEMONS];
-    struct tredis  r[NREDIS];
-};
-static struct shadow *shadow;
 static redisContext *rcx;               /* the test's own Redis connection */
 static void *mem[4];                    /* big arrays of a test */
 static char killed_log[NDAEMONS][160];  /* logs of SIGKILLed instances */
-
-static void track_d(const struct tdaemon *d)
-{
-    shadow->d[d - daemons] = *d;
-}
-
-static void track_r(const struct tredis *r)
-{
-    shadow->r[r - redises] = *r;
-}
-
-static void shared_make(void)           /* unchecked: in the runner */
-{
-    shadow = tshared_alloc(sizeof *shadow);
-}
-
-static void shared_reap(void)           /* unchecked: in the runner */
-{
-    for (int i = 0; i < NDAEMONS; i++)
-        tdaemon_reap(&shadow->d[i]);
-    for (int i = 0; i < NREDIS; i++)
-        tredis_reap(&shadow->r[i]);
-    tshared_free(shadow, sizeof *shadow);
-    shadow = NULL;
-}
 
 static void all_stop(void)              /* checked: in the test process */
 {
@@ -113,62 +84,10 @@ static void all_stop(void)              /* checked: in the test process */
         free(mem[i]);
         mem[i] = NULL;
     }
-    for (int i = 0; i < NDAEMONS; i++) {
-        tdaemon_cleanup(&daemons[i]);
-        memset(&daemons[i], 0, sizeof daemons[i]);
-        memset(&shadow->d[i], 0, sizeof shadow->d[i]);
-    }
-    for (int i = 0; i < NREDIS; i++) {
-        tredis_stop(&redises[i]);
-        memset(&redises[i], 0, sizeof redises[i]);
-        memset(&shadow->r[i], 0, sizeof shadow->r[i]);
-    }
+    tfix_stop_all();
 }
 
 /* ---- small helpers */
-
-static long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Text made visible for a failure message; four rotating buffers. */
-static const char *vis(const char *s)
-{
-    static char bufs[4][1200];
-    static int next;
-    char *o = bufs[next++ & 3];
-    size_t j = 0;
-    for (; s != NULL && *s != '\0' && j + 8 < sizeof bufs[0]; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '\n')
-            j += (size_t)sprintf(o + j, "\\n");
-        else if (c < 0x20 || c >= 0x7f)
-            j += (size_t)sprintf(o + j, "\\x%02x", c);
-        else
-            o[j++] = (char)c;
-    }
-    o[j] = '\0';
-    return o;
-}
-
-static const char *log_tail(const struct tdaemon *d)
-{
-    static char buf[3001];
-    char *t = tdaemon_log_tail(d, sizeof buf - 1);
-    snprintf(buf, sizeof buf, "%s", t ? t : "");
-    free(t);
-    return buf;
-}
 
 /* P{a:ACCOUNT}:what (accounts here need no escaping). */
 static const char *akey(const char *account, const char *what)
@@ -278,15 +197,15 @@ static bool suspended_in_redis(const char *account)
 /* Polls HGETALL P{a:A}:susp until it is not empty (timeout_ms at most). */
 static bool wait_suspended(const char *account, long timeout_ms)
 {
-    long until = mono_ms() + timeout_ms;
+    long until = tms_mono() + timeout_ms;
     do {
         redisReply *rp = hcmd("HGETALL", akey(account, "susp"), (char *)NULL);
         bool yes = rp->type == REDIS_REPLY_ARRAY && rp->elements > 0;
         freeReplyObject(rp);
         if (yes)
             return true;
-        sleep_ms(5);
-    } while (mono_ms() < until);
+        tsleep_ms(5);
+    } while (tms_mono() < until);
     return false;
 }
 
@@ -329,12 +248,12 @@ static bool group_settled(char *why, size_t cap)
 static void wait_settled(long timeout_ms, const char *what)
 {
     char why[256];
-    long until = mono_ms() + timeout_ms;
+    long until = tms_mono() + timeout_ms;
     while (!group_settled(why, sizeof why)) {
-        ck_assert_msg(mono_ms() < until, "%s: the verdicts were not all applied within %ld "
+        ck_assert_msg(tms_mono() < until, "%s: the verdicts were not all applied within %ld "
                       "ms: %s\ndaemon 0 log tail:\n%s", what, timeout_ms, why,
-                      log_tail(&daemons[0]));
-        sleep_ms(10);
+                      tlog_tail(&daemons[0]));
+        tsleep_ms(10);
     }
 }
 
@@ -383,7 +302,7 @@ static json_t *jparse(const char *s)
     json_error_t e;
     json_t *j = json_loads(s, 0, &e);
     ck_assert_msg(j != NULL && json_is_object(j), "not a JSON object (%s): %s", e.text,
-                  vis(s));
+                  tvis(s));
     return j;
 }
 
@@ -401,7 +320,7 @@ static const char *jstr(const json_t *o, const char *key)
 {
     const json_t *v = json_object_get(o, key);
     ck_assert_msg(json_is_string(v), "JSON field \"%s\" is not a string in %s", key,
-                  vis(json_dumps(o, JSON_COMPACT)));
+                  tvis(json_dumps(o, JSON_COMPACT)));
     return json_string_value(v);
 }
 
@@ -437,7 +356,7 @@ static void xadd_cli(const struct tredis *r, char id[64], ...)
                         a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17],
                         a[18], a[19], a[20], a[21], a[22], a[23], (char *)NULL);
     ck_assert_msg(rc == 0 && strchr(out, '-') != NULL && strstr(out, "ERR") == NULL,
-                  "redis-cli XADD: exit %d, \"%s\"", rc, vis(out));
+                  "redis-cli XADD: exit %d, \"%s\"", rc, tvis(out));
     ck_assert_uint_lt(strlen(out), 64);
     memcpy(id, out, strlen(out) + 1);
 }
@@ -446,8 +365,7 @@ static void xadd_cli(const struct tredis *r, char id[64], ...)
 
 static void start_redis(struct tredis *r)
 {
-    tredis_start(r, NULL);
-    track_r(r);
+    tfix_start_redis(r, NULL);
     hconnect(r);
 }
 
@@ -469,21 +387,16 @@ static void cfg_extra(char *out, size_t cap, const struct tredis *r, const char 
 static void wait_connected(const struct tdaemon *d)
 {
     long off = 0;
-    ck_assert_msg(tdaemon_log_wait_from(d, &off, "redis: connected to", 10000),
-                  "outpostd did not connect to Redis within 10 s; log tail:\n%s", log_tail(d));
+    texpect_log(d, &off, "redis: connected to", 10000, "outpostd's Redis link");
     off = 0;
-    ck_assert_msg(tdaemon_log_wait_from(d, &off, "redis (verdicts): connected to", 10000),
-                  "outpostd's verdict link did not connect within 10 s; log tail:\n%s",
-                  log_tail(d));
+    texpect_log(d, &off, "redis (verdicts): connected to", 10000, "outpostd's verdict link");
 }
 
 /* A daemon with the classes given (default_class "standard"). */
 static void start_daemon(struct tdaemon *d, const char *extra, const char *classes)
 {
     tdaemon_prepare_classes(d, NULL, extra, "standard", classes);
-    track_d(d);
-    tdaemon_launch(d);
-    track_d(d);
+    tfix_launch(d);
     wait_connected(d);
 }
 
@@ -496,7 +409,7 @@ static void kill_daemon(struct tdaemon *d)
     ck_assert_int_eq(waitpid(d->pid, &st, 0), d->pid);
     ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "outpostd status %d", st);
     d->pid = 0;
-    track_d(d);
+    tfix_track_daemon(d);
 }
 
 /* The same config started again (its old log kept as LOG.killed). */
@@ -505,38 +418,19 @@ static void relaunch_daemon(struct tdaemon *d)
     int i = (int)(d - daemons);
     snprintf(killed_log[i], sizeof killed_log[i], "%s.killed", d->log);
     ck_assert_int_eq(rename(d->log, killed_log[i]), 0);
-    tdaemon_launch(d);
-    track_d(d);
+    tfix_launch(d);
     wait_connected(d);
 }
 
-static bool log_has_sanitizer(const char *path)
-{
-    return tfile_contains(path, "runtime error") || tfile_contains(path, "AddressSanitizer")
-        || tfile_contains(path, "LeakSanitizer");
-}
-
+/* Exit status 0 after SIGTERM, no sanitizer report in the log, nor in the
+ * log of an instance SIGKILLed before. */
 static void expect_clean_stop(struct tdaemon *d)
 {
-    char s[64];
     int i = (int)(d - daemons);
-    int st = tdaemon_stop(d);
-    track_d(d);
-    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "outpostd after SIGTERM: got %s, want exit 0\n--- log ---\n%s",
-                  tstatus_str(st, s, sizeof s), log_tail(d));
-    ck_assert_msg(!log_has_sanitizer(d->log), "a sanitizer report in %s:\n%s", d->log,
-                  log_tail(d));
-    ck_assert_msg(killed_log[i][0] == '\0' || !log_has_sanitizer(killed_log[i]),
+    texpect_clean_stop_san(d);
+    ck_assert_msg(killed_log[i][0] == '\0' || !tfile_has_sanitizer(killed_log[i]),
                   "a sanitizer report in %s", killed_log[i]);
     killed_log[i][0] = '\0';
-}
-
-static int xconnect(const struct tdaemon *d)
-{
-    int fd = tconnect_unix(d->sock);
-    ck_assert_msg(fd >= 0, "connect %s: %s", d->sock, strerror(errno));
-    return fd;
 }
 
 /* One RCPT request of account; its action. */
@@ -555,39 +449,16 @@ static void expect_reply(const struct tdaemon *d, int fd, const char *account,
     char got[512];
     ask(fd, account, got, sizeof got);
     ck_assert_msg(strcmp(got, want) == 0, "%s: RCPT of %s to daemon %d: got \"%s\", want "
-                  "\"%s\"\nlog tail:\n%s", what, account, (int)(d - daemons), vis(got), want,
-                  log_tail(d));
+                  "\"%s\"\nlog tail:\n%s", what, account, (int)(d - daemons), tvis(got), want,
+                  tlog_tail(d));
 }
 
 /* ---- metrics */
 
-static int metrics_port(const struct tdaemon *d)
-{
-    long off = 0;
-    const char *tag = "metrics on http://127.0.0.1:";
-    ck_assert_msg(tdaemon_log_wait_from(d, &off, tag, 5000), "no metrics line in the log");
-    char *log = tfile_read(d->log);
-    const char *p = strstr(log, tag);
-    int port = atoi(p + strlen(tag));
-    free(log);
-    ck_assert_int_gt(port, 0);
-    return port;
-}
-
 /* outpost_verdicts_total{result="RESULT"} of the daemon's /metrics. */
 static long long metric_verdicts(int port, const char *result)
 {
-    static char page[131072];
-    int fd = tconnect_tcp("127.0.0.1", port);
-    ck_assert_int_ge(fd, 0);
-    const char *req = "GET /metrics HTTP/1.0\r\n\r\n";
-    ck_assert(twrite_all(fd, req, strlen(req)));
-    size_t got = 0;
-    ssize_t n;
-    while (got + 1 < sizeof page && (n = read(fd, page + got, sizeof page - 1 - got)) > 0)
-        got += (size_t)n;
-    page[got] = '\0';
-    close(fd);
+    const char *page = thttp(port, "GET /metrics HTTP/1.0\r\n\r\n");
     char name[128];
     snprintf(name, sizeof name, "\noutpost_verdicts_total{result=\"%s\"} ", result);
     const char *p = strstr(page, name);
@@ -607,8 +478,8 @@ START_TEST(test_threshold)
     cfg_extra(extra, sizeof extra, r, "\"metrics\": {\"listen\": \"127.0.0.1:0\"},");
     start_daemon(&daemons[0], extra, classes);
     start_daemon(&daemons[1], extra, classes);
-    int fd0 = xconnect(&daemons[0]), fd1 = xconnect(&daemons[1]);
-    int port0 = metrics_port(&daemons[0]), port1 = metrics_port(&daemons[1]);
+    int fd0 = txconnect(&daemons[0]), fd1 = txconnect(&daemons[1]);
+    int port0 = tmetrics_port(&daemons[0]), port1 = tmetrics_port(&daemons[1]);
 
     expect_reply(&daemons[0], fd0, "alice", "DUNNO", "alice before any verdict");
     expect_reply(&daemons[1], fd1, "alice", "DUNNO", "alice before any verdict");
@@ -646,7 +517,7 @@ START_TEST(test_threshold)
     /* the K-th: suspended, and the very next request on each daemon is refused */
     xadd_cli(r, id[2], "account", "alice", (char *)NULL);
     ck_assert_msg(wait_suspended("alice", 10000), "alice not suspended within 10 s after "
-                  "the 3rd verdict (K = 3)\nlog tail:\n%s", log_tail(&daemons[0]));
+                  "the 3rd verdict (K = 3)\nlog tail:\n%s", tlog_tail(&daemons[0]));
     expect_reply(&daemons[0], fd0, "alice", SUSP_TEXT, "alice right after the K-th verdict");
     expect_reply(&daemons[1], fd1, "alice", SUSP_TEXT, "alice right after the K-th verdict");
     expect_reply(&daemons[0], fd0, "bob", "DUNNO", "bob has no verdict");
@@ -738,12 +609,12 @@ START_TEST(test_weight)
     start_redis(r);
     cfg_extra(extra, sizeof extra, r, "");
     start_daemon(d, extra, classes);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
 
     /* one spam to 20 recipients: 1 x (1 + 20/10) = 3 = K */
     xadd_cli(r, id, "account", "bob", "recipients", "20", (char *)NULL);
     ck_assert_msg(wait_suspended("bob", 10000), "bob not suspended by one verdict to 20 "
-                  "recipients (weight 3, K 3)\nlog tail:\n%s", log_tail(d));
+                  "recipients (weight 3, K 3)\nlog tail:\n%s", tlog_tail(d));
     expect_reply(d, fd, "bob", SUSP_TEXT, "bob after one verdict of weight 3");
     wait_settled(10000, "bob");
     json_t *ev = last_event("verdict", "bob");
@@ -799,7 +670,7 @@ START_TEST(test_weight)
     int rc = tredis_cli(r, out, sizeof out, "FCALL", "outpost_class", "3", akey("frank", "acct"),
                         akey("frank", "audit"), K_EVENTS, "frank", "bulk", "support1", EVMAX,
                         (char *)NULL);
-    ck_assert_msg(rc == 0 && strcmp(out, "1") == 0, "FCALL outpost_class: %s", vis(out));
+    ck_assert_msg(rc == 0 && strcmp(out, "1") == 0, "FCALL outpost_class: %s", tvis(out));
     xadd_cli(r, id, "account", "frank", "recipients", "1000", (char *)NULL);
     xadd_cli(r, id, "account", "frank", "weight", "1000", (char *)NULL);
     wait_settled(10000, "frank");
@@ -835,11 +706,11 @@ START_TEST(test_window)
     for (int i = 0; i < 2; i++) {
         int rc = tredis_cli(r, out, sizeof out, "XADD", K_STREAM, old[i], "account", "alice",
                             "ref", "two hours ago", (char *)NULL);
-        ck_assert_msg(rc == 0 && strcmp(out, old[i]) == 0, "XADD %s: %s", old[i], vis(out));
+        ck_assert_msg(rc == 0 && strcmp(out, old[i]) == 0, "XADD %s: %s", old[i], tvis(out));
     }
     cfg_extra(extra, sizeof extra, r, "");
     start_daemon(d, extra, classes);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     wait_settled(10000, "2 verdicts 2 h old");
     ck_assert_int_eq(events_count("verdict", "alice"), 2);     /* applied ... */
     ck_assert_int_eq(hint("ZCARD", akey("alice", "strikes"), (char *)NULL), 0); /* no strike */
@@ -866,15 +737,15 @@ START_TEST(test_window)
     int rc = tredis_cli(r, out, sizeof out, "FCALL", "outpost_class", "3", akey("sam", "acct"),
                         akey("sam", "audit"), K_EVENTS, "sam", "short", "support1", EVMAX,
                         (char *)NULL);
-    ck_assert_msg(rc == 0 && strcmp(out, "1") == 0, "FCALL outpost_class: %s", vis(out));
+    ck_assert_msg(rc == 0 && strcmp(out, "1") == 0, "FCALL outpost_class: %s", tvis(out));
     xadd_cli(r, id, "account", "sam", (char *)NULL);
-    long t0 = mono_ms();
+    long t0 = tms_mono();
     wait_settled(10000, "sam's first verdict");
     ck_assert_int_eq(hint("ZCARD", akey("sam", "strikes"), (char *)NULL), 1);
     long long pttl = hint("PTTL", akey("sam", "strikes"), (char *)NULL);
     ck_assert_msg(pttl > 0 && pttl <= 2000, "strikes PTTL %lld, want within (2000 ms)", pttl);
-    if (mono_ms() - t0 < 2300)
-        sleep_ms(2300 - (mono_ms() - t0));
+    if (tms_mono() - t0 < 2300)
+        tsleep_ms(2300 - (tms_mono() - t0));
     xadd_cli(r, id, "account", "sam", (char *)NULL);
     wait_settled(10000, "sam's second verdict, 2.3 s later");
     ck_assert_msg(!suspended_in_redis("sam"), "sam suspended: a verdict 2.3 s old counted in "
@@ -905,11 +776,11 @@ START_TEST(test_temporary)
     cfg_extra(extra, sizeof extra, r, "");
     start_daemon(&daemons[0], extra, classes);
     start_daemon(&daemons[1], extra, classes);
-    int fd0 = xconnect(&daemons[0]), fd1 = xconnect(&daemons[1]);
+    int fd0 = txconnect(&daemons[0]), fd1 = txconnect(&daemons[1]);
 
     xadd_cli(r, id, "account", "carol", (char *)NULL);
     ck_assert_msg(wait_suspended("carol", 10000), "carol not suspended (K 1)");
-    long t0 = mono_ms();
+    long t0 = tms_mono();
     expect_reply(&daemons[0], fd0, "carol", SUSP_TEXT, "carol suspended for 2 s");
     expect_reply(&daemons[1], fd1, "carol", SUSP_TEXT, "carol suspended for 2 s");
     long long at = strtoll(susp_field("carol", "at"), NULL, 10);
@@ -925,16 +796,16 @@ START_TEST(test_temporary)
     json_decref(ev);
 
     /* it lifts by itself: poll daemon 0, then daemon 1 agrees at once */
-    long until = mono_ms() + 8000;
+    long until = tms_mono() + 8000;
     for (;;) {
         ask(fd0, "carol", got, sizeof got);
         if (strcmp(got, "DUNNO") == 0)
             break;
-        ck_assert_msg(strcmp(got, SUSP_TEXT) == 0, "carol: got \"%s\"", vis(got));
-        ck_assert_msg(mono_ms() < until, "carol's 2 s suspension did not lift within 8 s");
-        sleep_ms(50);
+        ck_assert_msg(strcmp(got, SUSP_TEXT) == 0, "carol: got \"%s\"", tvis(got));
+        ck_assert_msg(tms_mono() < until, "carol's 2 s suspension did not lift within 8 s");
+        tsleep_ms(50);
     }
-    long waited = mono_ms() - t0;
+    long waited = tms_mono() - t0;
     ck_assert_msg(waited >= 1500, "carol's 2 s suspension lifted after %ld ms", waited);
     expect_reply(&daemons[1], fd1, "carol", "DUNNO", "carol after her suspension expired");
     ck_assert_msg(!suspended_in_redis("carol"), "the expired record is still there");
@@ -958,7 +829,7 @@ START_TEST(test_reinstate)
     cfg_extra(extra, sizeof extra, r, "");
     start_daemon(&daemons[0], extra, classes);
     start_daemon(&daemons[1], extra, classes);
-    int fd0 = xconnect(&daemons[0]), fd1 = xconnect(&daemons[1]);
+    int fd0 = txconnect(&daemons[0]), fd1 = txconnect(&daemons[1]);
 
     for (int i = 0; i < 3; i++)
         xadd_cli(r, id, "account", "alice", (char *)NULL);
@@ -974,7 +845,7 @@ START_TEST(test_reinstate)
                         akey("alice", "susp"), akey("alice", "audit"), K_IDX, K_EVENTS,
                         akey("alice", "strikes"), "alice", "", "checked", EVMAX, (char *)NULL);
     ck_assert_msg(strstr(out, "empty by") != NULL, "FCALL outpost_reinstate with BY \"\": "
-                  "\"%s\"", vis(out));
+                  "\"%s\"", tvis(out));
     ck_assert_msg(hint("ZCARD", akey("alice", "strikes"), (char *)NULL) == 1
                   && suspended_in_redis("alice"), "a refused outpost_reinstate changed the "
                   "strikes or the suspension");
@@ -985,7 +856,7 @@ START_TEST(test_reinstate)
                         akey("alice", "strikes"), "alice", "support1", "checked", EVMAX,
                         (char *)NULL);
     ck_assert_msg(rc == 0 && strcmp(out, "1") == 0, "FCALL outpost_reinstate: exit %d, \"%s\"",
-                  rc, vis(out));
+                  rc, tvis(out));
     expect_reply(&daemons[0], fd0, "alice", "DUNNO", "alice reinstated");
     expect_reply(&daemons[1], fd1, "alice", "DUNNO", "alice reinstated");
     ck_assert_int_eq(hint("EXISTS", akey("alice", "strikes"), (char *)NULL), 0);
@@ -1078,7 +949,7 @@ START_TEST(test_malformed)
     cfg_extra(extra, sizeof extra, r, "");
     start_daemon(&daemons[0], extra, classes);
     start_daemon(&daemons[1], extra, classes);
-    int fd0 = xconnect(&daemons[0]), fd1 = xconnect(&daemons[1]);
+    int fd0 = txconnect(&daemons[0]), fd1 = txconnect(&daemons[1]);
 
     for (int i = 0; i < nbad; i++) {
         struct bad *b = &bads[i];
@@ -1113,7 +984,7 @@ START_TEST(test_malformed)
 
     ck_assert_msg(wait_suspended("alice", 10000), "alice's good verdict after %d malformed "
                   "ones was not applied within 10 s\nlog tail:\n%s", nbad + 1,
-                  log_tail(&daemons[0]));
+                  tlog_tail(&daemons[0]));
     expect_reply(&daemons[0], fd0, "alice", SUSP_TEXT, "alice after the malformed verdicts");
     expect_reply(&daemons[1], fd1, "alice", SUSP_TEXT, "alice after the malformed verdicts");
     wait_settled(10000, "malformed verdicts");
@@ -1171,8 +1042,8 @@ START_TEST(test_malformed)
         char needle[96];
         snprintf(needle, sizeof needle, "malformed verdict \"%s\":", b->id);
         if (!tfile_contains(daemons[0].log, needle) && !tfile_contains(daemons[1].log, needle)) {
-            fprintf(stderr, "--- daemon 0 log tail:\n%s\n", log_tail(&daemons[0]));
-            fprintf(stderr, "--- daemon 1 log tail:\n%s\n", log_tail(&daemons[1]));
+            fprintf(stderr, "--- daemon 0 log tail:\n%s\n", tlog_tail(&daemons[0]));
+            fprintf(stderr, "--- daemon 1 log tail:\n%s\n", tlog_tail(&daemons[1]));
             ck_abort_msg("%s: no log line \"%s\" in either daemon's log", b->what, needle);
         }
     }
@@ -1214,9 +1085,9 @@ static struct eid eid_parse(const char *s, const char *what)
     struct eid e;
     char *end;
     e.ms = strtoull(s, &end, 10);
-    ck_assert_msg(*end == '-', "%s: \"%s\" is not an entry id", what, vis(s));
+    ck_assert_msg(*end == '-', "%s: \"%s\" is not an entry id", what, tvis(s));
     e.seq = strtoull(end + 1, &end, 10);
-    ck_assert_msg(*end == '\0' || *end == ' ', "%s: \"%s\" is not an entry id", what, vis(s));
+    ck_assert_msg(*end == '\0' || *end == ' ', "%s: \"%s\" is not an entry id", what, tvis(s));
     return e;
 }
 
@@ -1325,7 +1196,7 @@ static int eo_catch(struct tdaemon *d, struct eid *ids, int *n, int *tries)
         ck_assert_int_eq(kill(pid, SIGSTOP), 0);
         ck_assert_int_eq(waitpid(pid, &st, WUNTRACED), pid);
         ck_assert(WIFSTOPPED(st));
-        sleep_ms(20);           /* what it had sent is executed by now */
+        tsleep_ms(20);          /* what it had sent is executed by now */
         held = consumer_pending(me);
         if (held > 0 || *tries >= EO_KILL_TRIES)
             break;
@@ -1357,13 +1228,13 @@ START_TEST(test_exactly_once)
     start_daemon(&daemons[0], extra, classes);
     start_daemon(&daemons[1], extra, classes);
     /* the group exists once a daemon has read (the ghost reads in it) */
-    long until = mono_ms() + 10000;
+    long until = tms_mono() + 10000;
     while (!group_settled(why, sizeof why)) {
-        ck_assert_msg(mono_ms() < until, "no consumer group within 10 s: %s", why);
-        sleep_ms(10);
+        ck_assert_msg(tms_mono() < until, "no consumer group within 10 s: %s", why);
+        tsleep_ms(10);
     }
 
-    long t0 = mono_ms();
+    long t0 = tms_mono();
     int n = 0, killed_pending = -1, kill_tries = 0, stall_held = -1, stall_tries = 0;
     while (n < EO_TOTAL) {
         if (n == EO_KILL_AT) {
@@ -1381,11 +1252,11 @@ START_TEST(test_exactly_once)
             char me[32];
             snprintf(me, sizeof me, ":%ld", (long)daemons[0].pid);
             stall_held = eo_catch(&daemons[0], ids, &n, &stall_tries);
-            long t_stall = mono_ms();
+            long t_stall = tms_mono();
             while (consumer_pending(me) > 0) {
-                ck_assert_msg(mono_ms() - t_stall < 10000, "entries of a stalled instance "
+                ck_assert_msg(tms_mono() - t_stall < 10000, "entries of a stalled instance "
                               "not claimed within 10 s (claim_idle 1s)");
-                sleep_ms(20);
+                tsleep_ms(20);
             }
             ck_assert_int_eq(kill(daemons[0].pid, SIGCONT), 0);
         }
@@ -1400,11 +1271,11 @@ START_TEST(test_exactly_once)
             c = EO_STALL_AT - n;
         eo_append(ids, &n, c < left ? c : left);
     }
-    long t_appended = mono_ms() - t0;
+    long t_appended = tms_mono() - t0;
 
     /* everything applied: nothing pending, one verdict event per entry */
     long long nev = -1;
-    until = mono_ms() + EO_DEADLINE_MS;
+    until = tms_mono() + EO_DEADLINE_MS;
     for (;;) {
         bool settled = group_settled(why, sizeof why);
         if (settled) {
@@ -1412,12 +1283,12 @@ START_TEST(test_exactly_once)
             if (nev >= EO_TOTAL)
                 break;
         }
-        ck_assert_msg(mono_ms() < until, "%d verdicts, one instance SIGKILLed: not all "
+        ck_assert_msg(tms_mono() < until, "%d verdicts, one instance SIGKILLed: not all "
                       "applied within %d ms: %s; %lld verdict events\nlog tail of daemon "
-                      "0:\n%s", EO_TOTAL, EO_DEADLINE_MS, why, nev, log_tail(&daemons[0]));
-        sleep_ms(100);
+                      "0:\n%s", EO_TOTAL, EO_DEADLINE_MS, why, nev, tlog_tail(&daemons[0]));
+        tsleep_ms(100);
     }
-    long t_done = mono_ms() - t0;
+    long t_done = tms_mono() - t0;
     ck_assert_int_eq(xpending(), 0);
     ck_assert_msg(nev == EO_TOTAL, "%lld verdict events for %d verdicts", nev, EO_TOTAL);
     ck_assert_int_eq(hint("XLEN", K_DEAD, (char *)NULL), 0);
@@ -1462,7 +1333,7 @@ START_TEST(test_exactly_once)
                   "no daemon logged a claim of the entries the ghost consumer left pending");
     /* the stalled instance's FCALLs for the entries claimed from it did
      * reach Redis, and were refused there */
-    long long dup0 = metric_verdicts(metrics_port(&daemons[0]), "duplicate");
+    long long dup0 = metric_verdicts(tmetrics_port(&daemons[0]), "duplicate");
     ck_assert_msg(dup0 >= stall_held, "instance 0 stalled holding %d entries that were "
                   "claimed and applied elsewhere; its own calls for them: %lld refused as "
                   "duplicates, want all", stall_held, dup0);
@@ -1491,20 +1362,20 @@ START_TEST(test_before_daemon)
     /* with the cap doc/keys.md recommends */
     int rc = tredis_cli(r, out, sizeof out, "XADD", K_STREAM, "MAXLEN", "~", "100000", "*",
                         "account", "alice", "source", "early", (char *)NULL);
-    ck_assert_msg(rc == 0 && strchr(out, '-') != NULL, "XADD: %s", vis(out));
+    ck_assert_msg(rc == 0 && strchr(out, '-') != NULL, "XADD: %s", tvis(out));
     char id[64];
     xadd_cli(r, id, "account", "bob", "weight", "abc", (char *)NULL);
     redisReply *rp = hcmd("XINFO", "GROUPS", K_STREAM, (char *)NULL);
     ck_assert_int_eq(rp->elements, 0);
     freeReplyObject(rp);
-    sleep_ms(200);
+    tsleep_ms(200);
     ck_assert_msg(!suspended_in_redis("alice"), "alice suspended with no outpostd running");
 
     cfg_extra(extra, sizeof extra, r, "");
     start_daemon(d, extra, classes);
-    int fd = xconnect(d);
+    int fd = txconnect(d);
     ck_assert_msg(wait_suspended("alice", 10000), "alice's verdict, written before outpostd "
-                  "started, was not applied within 10 s\nlog tail:\n%s", log_tail(d));
+                  "started, was not applied within 10 s\nlog tail:\n%s", tlog_tail(d));
     expect_reply(d, fd, "alice", SUSP_TEXT, "alice, verdict written before outpostd ran");
     wait_settled(10000, "verdicts written before outpostd ran");
     ck_assert_int_eq(hint("XLEN", K_DEAD, (char *)NULL), 1);
@@ -1529,7 +1400,7 @@ START_TEST(test_refused_reads)
     start_redis(r);
     int rc = tredis_cli(r, out, sizeof out, "ACL", "SETUSER", "od", "on", ">pw", "~*", "&*",
                         "+@all", "-xgroup", "-xreadgroup", "-xautoclaim", (char *)NULL);
-    ck_assert_msg(rc == 0 && strcmp(out, "OK") == 0, "ACL SETUSER: %s", vis(out));
+    ck_assert_msg(rc == 0 && strcmp(out, "OK") == 0, "ACL SETUSER: %s", tvis(out));
     snprintf(pwfile, sizeof pwfile, "%s/pw", r->dir);
     tfile_write(pwfile, "pw\n");
     char more[512];
@@ -1537,8 +1408,8 @@ START_TEST(test_refused_reads)
              "\"od\", \"password_file\": \"%s\"},", r->sock, pwfile);
     snprintf(extra, sizeof extra, "%s", more);
     start_daemon(d, extra, "{\"standard\": {}}");
-    int fd = xconnect(d);
-    sleep_ms(3500);                     /* about three retries */
+    int fd = txconnect(d);
+    tsleep_ms(3500);                    /* about three retries */
     expect_reply(d, fd, "bob", "DUNNO", "a decision while the stream reads are refused");
     char *text = tfile_read(d->log);
     int n = 0;
@@ -1546,7 +1417,7 @@ START_TEST(test_refused_reads)
         n++;
     free(text);
     ck_assert_msg(n == 1, "the refused XGROUP CREATE was logged %d times in 3.5 s, want 1\n"
-                  "log tail:\n%s", n, log_tail(d));
+                  "log tail:\n%s", n, tlog_tail(d));
     close(fd);
     expect_clean_stop(d);
 }
@@ -1554,33 +1425,21 @@ END_TEST
 
 /* ---- the suite */
 
-static TCase *tc(Suite *s, const char *name)
-{
-    TCase *t = tcase_create(name);
-    tcase_set_timeout(t, TIMEOUT_S);
-    tcase_add_unchecked_fixture(t, shared_make, shared_reap);
-    tcase_add_checked_fixture(t, NULL, all_stop);
-    suite_add_tcase(s, t);
-    return t;
-}
-
 int main(void)
 {
     Suite *s = suite_create("verdict");
 
-    tcase_add_test(tc(s, "threshold"), test_threshold);
-    tcase_add_test(tc(s, "weight"), test_weight);
-    tcase_add_test(tc(s, "window"), test_window);
-    tcase_add_test(tc(s, "temporary"), test_temporary);
-    tcase_add_test(tc(s, "reinstate"), test_reinstate);
-    tcase_add_test(tc(s, "malformed"), test_malformed);
-    tcase_add_test(tc(s, "exactly_once"), test_exactly_once);
-    tcase_add_test(tc(s, "before_daemon"), test_before_daemon);
-    tcase_add_test(tc(s, "refused_reads"), test_refused_reads);
+    tfix_init(daemons, NDAEMONS, redises, NREDIS);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    tfix_add(s, "threshold", test_threshold, TIMEOUT_S, all_stop);
+    tfix_add(s, "weight", test_weight, TIMEOUT_S, all_stop);
+    tfix_add(s, "window", test_window, TIMEOUT_S, all_stop);
+    tfix_add(s, "temporary", test_temporary, TIMEOUT_S, all_stop);
+    tfix_add(s, "reinstate", test_reinstate, TIMEOUT_S, all_stop);
+    tfix_add(s, "malformed", test_malformed, TIMEOUT_S, all_stop);
+    tfix_add(s, "exactly_once", test_exactly_once, TIMEOUT_S, all_stop);
+    tfix_add(s, "before_daemon", test_before_daemon, TIMEOUT_S, all_stop);
+    tfix_add(s, "refused_reads", test_refused_reads, TIMEOUT_S, all_stop);
+
+    return tfix_run(s);
 }

@@ -579,7 +579,12 @@ bool tdaemon_log_wait_from(const struct tdaemon *d, long *offset,
 
 char *tdaemon_log_tail(const struct tdaemon *d, size_t max)
 {
-    FILE *f = fopen(d->log, "r");
+    return tfile_tail_dup(d->log, max);
+}
+
+char *tfile_tail_dup(const char *path, size_t max)
+{
+    FILE *f = fopen(path, "r");
     char *out = malloc(max + 1);
     size_t n = 0;
     if (f != NULL) {

@@ -111,6 +111,8 @@ bool tdaemon_log_wait_from(const struct tdaemon *d, long *offset,
                            const char *needle, int timeout_ms);
 /* The last `max` bytes of the log, malloc'd (for failure messages). */
 char *tdaemon_log_tail(const struct tdaemon *d, size_t max);
+/* The same for any file ("" if it cannot be read). */
+char *tfile_tail_dup(const char *path, size_t max);
 
 /* Runs argv (argv[0] a path) with stdin from /dev/null, capturing stdout
  * and stderr (each cut at cap - 1 bytes and NUL-terminated; out or err may

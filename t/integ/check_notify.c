@@ -984,6 +984,10 @@ START_TEST(test_loop)
     while (mails_load() < 2 && tms_mono() < until)
         tsleep_ms(50);
     expect_to("bob@example.com", 1, "retried by the loop");
+    /* the mail is written before the entry is acknowledged: wait for that */
+    until = tms_mono() + 5000;
+    while (pending() != 0 && tms_mono() < until)
+        tsleep_ms(20);
     expect_pending(0, "after the retry");
 
     /* Redis restarts (empty: no persistence): reconnect, group created */

@@ -387,7 +387,7 @@ for i = 13 + nclass, 12 + nclass + nlimits do
                 l = { name = name, cnt = cnt, max = max, per = per, act = act,
                       key = key, w = w, b = b, u = u, lo = lo }
                 if sum then
-                    l.exists, l.same, l.fast, l.n = true, true, true, n
+                    l.exists, l.same, l.fast, l.n, l.t = true, true, true, n, sum
                 else
                     sum = window_all(l, redis.call('HGETALL', key))
                 end
@@ -449,9 +449,10 @@ if at_eom then
             if l.u > 0 then
                 if l.fast then
                     -- every bucket is in the window: add, keep t and n
+                    -- (t was read in this same atomic call)
                     redis.call('HINCRBY', l.key, l.b, l.u)
-                    redis.call('HINCRBY', l.key, 't', l.u)
-                    if l.b > l.n then redis.call('HSET', l.key, 'n', l.b) end
+                    redis.call('HSET', l.key, 't', string.format('%.0f', l.t + l.u),
+                               'n', string.format('%.0f', math.max(l.n, l.b)))
                 else
                     if not l.same and l.exists then
                         redis.call('DEL', l.key)      -- width changed: start again
@@ -471,7 +472,8 @@ if at_eom then
                     end
                     if #stale > 0 then redis.call('HDEL', l.key, unpack(stale)) end
                     redis.call('HINCRBY', l.key, l.b, l.u)
-                    redis.call('HSET', l.key, 'w', l.w, 't', t, 'o', o, 'n', n)
+                    redis.call('HSET', l.key, 'w', l.w, 't', string.format('%.0f', t),
+                               'o', string.format('%.0f', o), 'n', string.format('%.0f', n))
                 end
                 redis.call('PEXPIRE', l.key, l.per + l.w + 60000)
                 record[#record + 1] = { l.key, l.b, l.u }

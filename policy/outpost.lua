@@ -32,6 +32,7 @@ order and examples):
                                                   -> {1, strikes, suspended} | {0}
   FCALL outpost_verdict_dead 3 P{verdicts} P{verdicts}:dead P{events}
         GROUP ID REASON [FIELD VALUE]...                   -> 1 | 0
+  FCALL outpost_verdict_prune 1 P{verdicts} GROUP MIN_IDLE_MS SELF -> deleted
   FCALL outpost_identity 6 P{a:A}:ids P{id:ADDRESS}:who P{a:A}:audit P{events}
         P{a:A}:observed P{idx}:observed
         OP A ADDRESS FOR_MS BY EVMAX                       -> 1 | 0 | -1
@@ -800,7 +801,37 @@ local function verdict(keys, args)
     return { 1, tostring(rec.strikes), suspended_now and 1 or 0 }
 end
 
+-- KEYS stream; ARGV GROUP MIN_IDLE_MS SELF -> consumers deleted.
+-- Every outpostd process is a consumer of its own; those of processes
+-- gone would pile up in the group.  A consumer with nothing pending, idle
+-- for MIN_IDLE_MS, other than SELF, is deleted: checked and deleted in
+-- this one atomic call, so no entry read in between can be lost (a live
+-- consumer deleted this way is created again by its next read).
+local function verdict_prune(keys, args)
+    if #keys ~= 1 or #args ~= 3 then
+        return fail('usage: outpost_verdict_prune 1 STREAM GROUP MIN_IDLE_MS SELF')
+    end
+    if not ends_with(keys[1], '{verdicts}') then return fail('key must be P{verdicts}') end
+    local min_idle = uint(args[2])
+    if not min_idle then return fail('MIN_IDLE_MS is not an integer') end
+    local list = redis.pcall('XINFO', 'CONSUMERS', keys[1], args[1])
+    if type(list) ~= 'table' or list.err then return 0 end     -- no group (yet)
+    local n = 0
+    for _, c in ipairs(list) do
+        local f = {}
+        for i = 1, #c - 1, 2 do f[c[i]] = c[i + 1] end
+        if f.name and f.name ~= args[3] and tonumber(f.pending) == 0
+            and (tonumber(f.idle) or 0) >= min_idle then
+            redis.call('XGROUP', 'DELCONSUMER', keys[1], args[1], f.name)
+            n = n + 1
+        end
+    end
+    return n
+end
+
 redis.register_function{ function_name = 'outpost_verdict', callback = verdict, flags = {} }
+redis.register_function{ function_name = 'outpost_verdict_prune', callback = verdict_prune,
+                         flags = {} }
 redis.register_function{ function_name = 'outpost_verdict_dead', callback = verdict_dead,
                          flags = {} }
 redis.register_function{ function_name = 'outpost_identity', callback = identity, flags = {} }

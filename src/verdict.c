@@ -7,6 +7,8 @@
  *                                           MKSTREAM (BUSYGROUP is fine)
  *     claim due (every claim_idle / 2)   -> XAUTOCLAIM P{verdicts} GROUP ME
  *                                           claim_idle 0-0 COUNT 100
+ *     after a full claim scan             -> FCALL outpost_verdict_prune: drop
+ *                                           consumers of processes gone
  *     otherwise                          -> XREADGROUP GROUP GROUP ME COUNT 100
  *                                           BLOCK 1000 STREAMS P{verdicts} >
  *   entries -> each checked here (fields, bounds, the account normalised as
@@ -54,6 +56,7 @@ struct verdict {
                                            was created; 0 = not yet */
     char                 *group;        /* owned; the group created */
     uint64_t              next_claim_ms;
+    bool                  prune_due;    /* a full claim scan ended: prune next */
     int                   inflight;     /* FCALLs of the batch not answered */
     bool                  batch_failed;
     char                  consumer[160];
@@ -492,14 +495,32 @@ static void verdict_on_claim(const redisReply *r, const char *why, void *arg)
     const struct config *cfg = *v->cfg;
     /* the cursor "0-0" means the whole pending list was scanned */
     bool more = r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "0-0");
-    if (!more)
+    if (!more) {
         v->next_claim_ms = uv_now(v->loop) + (uint64_t)cfg->verdicts.claim_idle_ms / 2;
+        v->prune_due = true;
+    }
     if (entries->type == REDIS_REPLY_ARRAY && entries->elements > 0) {
         v->st.claimed += entries->elements;
         log_notice("verdicts: claimed %zu verdict%s left pending by another consumer",
                    entries->elements, entries->elements == 1 ? "" : "s");
     }
     verdict_batch(v, entries);
+}
+
+static void verdict_on_prune(const redisReply *r, const char *why, void *arg)
+{
+    struct verdict *v = arg;
+    if (v->state == V_STOPPED)
+        return;
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        verdict_error(v, "outpost_verdict_prune", r, why ? why : "unexpected reply");
+        verdict_pause(v);
+        return;
+    }
+    if (r->integer > 0)
+        log_notice("verdicts: removed %lld consumer%s of instances gone (nothing pending)",
+                   r->integer, r->integer == 1 ? "" : "s");
+    verdict_next(v);
 }
 
 static void verdict_on_group(const redisReply *r, const char *why, void *arg)
@@ -544,6 +565,17 @@ static void verdict_step(struct verdict *v)
         size_t lens[] = { 6, 6, strlen(stream), strlen(group), 1, 8 };
         rc = store_command(v->link, 6, argv, lens, (uint64_t)cfg->redis.timeout_ms,
                            verdict_on_group, v, &why);
+    } else if (v->prune_due) {
+        /* consumers of processes gone: nothing pending, idle 10 x claim_idle */
+        snprintf(idle, sizeof idle, "%lld", (long long)cfg->verdicts.claim_idle_ms * 10);
+        const char *argv[] = { "FCALL", "outpost_verdict_prune", "1", stream, group, idle,
+                               v->consumer };
+        size_t lens[7];
+        for (int i = 0; i < 7; i++)
+            lens[i] = strlen(argv[i]);
+        v->prune_due = false;
+        rc = store_command(v->link, 7, argv, lens, (uint64_t)cfg->redis.timeout_ms,
+                           verdict_on_prune, v, &why);
     } else if (uv_now(v->loop) >= v->next_claim_ms) {
         snprintf(idle, sizeof idle, "%lld", (long long)cfg->verdicts.claim_idle_ms);
         const char *argv[] = { "XAUTOCLAIM", stream, group, v->consumer, idle, "0-0",

@@ -1386,6 +1386,84 @@ START_TEST(test_before_daemon)
 }
 END_TEST
 
+/* ==== consumers of instances gone are pruned ============================ */
+
+/* XINFO CONSUMERS of the group (an error reply while there is none). */
+static redisReply *consumers(void)
+{
+    const char *argv[4] = { "XINFO", "CONSUMERS", K_STREAM, GROUP };
+    size_t lens[4];
+    for (int i = 0; i < 4; i++)
+        lens[i] = strlen(argv[i]);
+    return hcmdv(true, 4, argv, lens);
+}
+
+/* Does XINFO CONSUMERS list a consumer of a daemon (HOST:PID)? */
+static bool has_consumer_prefix(void)
+{
+    redisReply *rp = consumers();
+    bool found = false;
+    for (size_t i = 0; rp->type == REDIS_REPLY_ARRAY && i < rp->elements; i++) {
+        const redisReply *c = rp->element[i];
+        for (size_t j = 0; j + 1 < c->elements; j += 2)
+            if (strcmp(c->element[j]->str, "name") == 0
+                && strchr(c->element[j + 1]->str, ':') != NULL)
+                found = true;
+    }
+    freeReplyObject(rp);
+    return found;
+}
+
+/* Does XINFO CONSUMERS list name? */
+static bool has_consumer(const char *name)
+{
+    redisReply *rp = consumers();
+    bool found = false;
+    for (size_t i = 0; rp->type == REDIS_REPLY_ARRAY && i < rp->elements; i++) {
+        const redisReply *c = rp->element[i];
+        for (size_t j = 0; j + 1 < c->elements; j += 2)
+            if (strcmp(c->element[j]->str, "name") == 0
+                && strcmp(c->element[j + 1]->str, name) == 0)
+                found = true;
+    }
+    freeReplyObject(rp);
+    return found;
+}
+
+/* "ghost" read and acknowledged (nothing pending): pruned once idle for 10
+ * x claim_idle.  "stuck" holds a verdict it never applied: its entry is
+ * claimed and applied once, and only then is it pruned too.  The daemon's
+ * own consumer stays. */
+START_TEST(test_prune_consumers)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], id[64];
+
+    start_redis(r);
+    /* before any outpostd: the group, "stuck" holding carol's verdict, and
+     * "ghost" with nothing */
+    xadd_cli(r, id, "account", "carol", (char *)NULL);
+    freeReplyObject(hcmd("XGROUP", "CREATE", K_STREAM, GROUP, "0", (char *)NULL));
+    freeReplyObject(hcmd("XREADGROUP", "GROUP", GROUP, "stuck", "COUNT", "1", "STREAMS",
+                         K_STREAM, ">", (char *)NULL));
+    freeReplyObject(hcmd("XGROUP", "CREATECONSUMER", K_STREAM, GROUP, "ghost", (char *)NULL));
+    ck_assert(has_consumer("ghost") && has_consumer("stuck"));
+    ck_assert_int_eq(xpending(), 1);
+    cfg_extra(extra, sizeof extra, r, "\"verdicts\": {\"claim_idle\": \"1s\"},");
+    start_daemon(d, extra, "{\"standard\": {\"auto_suspend\": {\"verdicts\": 100}}}");
+    long until = tms_mono() + 25000;
+    while ((has_consumer("ghost") || has_consumer("stuck")) && tms_mono() < until)
+        tsleep_ms(200);
+    ck_assert_msg(!has_consumer("ghost") && !has_consumer("stuck"), "consumers of instances "
+                  "gone not pruned within 25 s\nlog tail:\n%s", tlog_tail(d));
+    ck_assert_msg(has_consumer_prefix(), "the daemon's own consumer was pruned");
+    ck_assert_int_eq(events_count("verdict", "carol"), 1);
+    ck_assert_int_eq(xpending(), 0);
+    expect_clean_stop(d);
+}
+END_TEST
+
 /* ==== a Redis that refuses the stream commands ========================== */
 
 /* An ACL without the stream commands (an outpostd user from before the
@@ -1440,6 +1518,7 @@ int main(void)
     tfix_add(s, "exactly_once", test_exactly_once, TIMEOUT_S, all_stop);
     tfix_add(s, "before_daemon", test_before_daemon, TIMEOUT_S, all_stop);
     tfix_add(s, "refused_reads", test_refused_reads, TIMEOUT_S, all_stop);
+    tfix_add(s, "prune_consumers", test_prune_consumers, TIMEOUT_S, all_stop);
 
     return tfix_run(s);
 }

@@ -93,24 +93,31 @@ void tdaemon_start(struct tdaemon *d, const char *extra)
     tdaemon_start_listen(d, NULL, extra);
 }
 
-int tdaemon_stop(struct tdaemon *d)
+/* sig to our child pid, waited for up to timeout_ms, then SIGKILL;
+ * returns its wait status. */
+static int tlib_stop_child(pid_t pid, int sig, long timeout_ms)
 {
     int st = -1;
-    if (d->pid <= 0)
-        return d->status;
-    kill(d->pid, SIGTERM);
-    long until = tlib_now_ms() + 10000;
-    while (waitpid(d->pid, &st, WNOHANG) == 0) {
+    kill(pid, sig);
+    long until = tlib_now_ms() + timeout_ms;
+    while (waitpid(pid, &st, WNOHANG) == 0) {
         if (tlib_now_ms() > until) {
-            kill(d->pid, SIGKILL);
-            waitpid(d->pid, &st, 0);
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
             break;
         }
         usleep(5000);
     }
-    d->pid = 0;
-    d->status = st;
     return st;
+}
+
+int tdaemon_stop(struct tdaemon *d)
+{
+    if (d->pid <= 0)
+        return d->status;
+    d->status = tlib_stop_child(d->pid, SIGTERM, 10000);
+    d->pid = 0;
+    return d->status;
 }
 
 void tdaemon_cleanup(struct tdaemon *d)
@@ -709,18 +716,8 @@ void tredis_start(struct tredis *r, const char *const *args)
 void tredis_stop(struct tredis *r)
 {
     if (r->pid > 0) {
-        int st;
         kill(r->pid, SIGCONT);          /* a test may have stopped it */
-        kill(r->pid, SIGTERM);
-        long until = tlib_now_ms() + 5000;
-        while (waitpid(r->pid, &st, WNOHANG) == 0) {
-            if (tlib_now_ms() > until) {
-                kill(r->pid, SIGKILL);
-                waitpid(r->pid, &st, 0);
-                break;
-            }
-            usleep(5000);
-        }
+        tlib_stop_child(r->pid, SIGTERM, 5000);
         r->pid = 0;
     }
     tdir_remove(r->dir);
@@ -778,20 +775,10 @@ int tredis_cli(const struct tredis *r, char *out, size_t cap, ...)
 
 int tredis_kill(struct tredis *r, int sig)
 {
-    int st = -1;
     if (r->pid <= 0)
         return -1;
     kill(r->pid, SIGCONT);
-    kill(r->pid, sig);
-    long until = tlib_now_ms() + 5000;
-    while (waitpid(r->pid, &st, WNOHANG) == 0) {
-        if (tlib_now_ms() > until) {
-            kill(r->pid, SIGKILL);
-            waitpid(r->pid, &st, 0);
-            break;
-        }
-        usleep(5000);
-    }
+    int st = tlib_stop_child(r->pid, sig, 5000);
     r->pid = 0;
     return st;
 }

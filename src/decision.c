@@ -120,6 +120,8 @@ struct decision_spec {
     }             *ctr;         /* owned; the counter keys, KEYS[14..] */
     size_t         nctr;
     char           nclass_s[24], nlimit_s[24];
+    char           evkey[KEYS_MAX];     /* P{events} */
+    char           evline[96];          /* the events line (doc/keys.md) */
 };
 
 static void decision_spec_free(struct decision_spec *sp)
@@ -179,6 +181,11 @@ static struct decision_spec *decision_spec_new(struct config *cfg)
     }
     snprintf(sp->nclass_s, sizeof sp->nclass_s, "%zu", sp->nclass);
     snprintf(sp->nlimit_s, sizeof sp->nlimit_s, "%zu", sp->nlimit);
+    /* the events key sits right after the counter keys: KEYS[14 + nctr] */
+    keys_global(sp->evkey, cfg->redis.prefix, "events", NULL);
+    snprintf(sp->evline, sizeof sp->evline, "%zu\t%llu\t%lld", 14 + sp->nctr,
+             (unsigned long long)cfg->events.max_length,
+             (long long)cfg->events.limit_window_ms);
     return sp;
 }
 
@@ -637,11 +644,7 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
 {
     const struct config *cfg = rq->cfg;
     struct decision_spec *sp = decision_spec_get(env, rq->cfg);
-    char evkey[KEYS_MAX], evline[96], idkeys[3][KEYS_MAX], idline[IDENTITY_ADDR_MAX + 128];
-    keys_global(evkey, cfg->redis.prefix, "events", NULL);
-    snprintf(evline, sizeof evline, "%zu\t%llu\t%lld", 14 + sp->nctr,
-             (unsigned long long)cfg->events.max_length,
-             (long long)cfg->events.limit_window_ms);
+    char idkeys[3][KEYS_MAX], idline[IDENTITY_ADDR_MAX + 128];
     bool id = decision_identity(env, rq, idkeys, 15 + sp->nctr, idline, sizeof idline);
     size_t nkeys = 14 + sp->nctr + (id ? 3 : 0);
     size_t argc = nkeys + 14 + sp->nclass + sp->nlimit + (id ? 1 : 0);
@@ -686,7 +689,7 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
 #define DECISION_ARG(s) do { argv[n] = (s); lens[n] = strlen(argv[n]); n++; } while (0)
     for (size_t i = 0; i < 13 + sp->nctr; i++)
         DECISION_ARG(keys[i]);
-    DECISION_ARG(evkey);
+    DECISION_ARG(sp->evkey);
     for (size_t i = 0; id && i < 3; i++)
         DECISION_ARG(idkeys[i]);
     DECISION_ARG(rq->account);
@@ -706,7 +709,7 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     for (size_t i = 0; i < sp->nlimit; i++)
         DECISION_ARG(sp->lines[sp->nclass + i]);
     DECISION_ARG(absent);
-    DECISION_ARG(evline);
+    DECISION_ARG(sp->evline);
     if (id)
         DECISION_ARG(idline);
 #undef DECISION_ARG

@@ -1,6 +1,15 @@
---[[ decide.lua - the decision script of one policy request (SPEC §5, §4,
-§6), run with EVALSHA; doc/keys.md "The decision script" is its contract
-(KEYS, ARGV, replies) and "Rate limits" the window it keeps.
+#!lua name=outpost_decide_2
+--[[ decide.lua - the Redis 7 Functions library "outpost_decide_2": the
+decision of one policy request (SPEC §5, §4, §6), one FCALL
+outpost_decide_2 per request.  doc/keys.md "The decision Function" is its
+contract (KEYS, ARGV, the configuration text, replies) and "Rate limits"
+the window it keeps.
+
+The name carries the version of the argument layout: outpostd calls the
+function named on this file's first line, so MTAs of two releases with
+different layouts, sharing one Redis during an upgrade, each call their
+own.  Loaded by outpostd at every connect (FUNCTION LOAD REPLACE), and
+again when a call finds it missing.
 
 At RCPT it only reads.  At END-OF-MESSAGE, when nothing refuses, it
 counts the message in every limit of the account's class and writes the
@@ -13,15 +22,26 @@ Order, the first that decides ends it:
    recipient cap, limits.  At MAIL (flag m) only the lists, the suspension
    and the identity.
 
-Events (identity_violation, limit_reached) are written only when outpostd
-passes the events line (the argument after the absent counters).
+The classes and limits of outpostd's configuration come as one text
+argument (ARGV[11]), the same bytes on every call until outpostd loads
+another configuration.  It is parsed once and the parsed form kept in
+`specs`, keyed by the text itself: a call with other bytes parses them,
+so the cache can never answer for a configuration it was not given.  At
+most SPECS_MAX texts are kept (more: the cache starts again).  The cache
+lives as long as this library in this Redis process (a restart, a
+failover or FUNCTION LOAD start it empty); nothing is written to Redis
+for it.
 
-Sender identity: only when outpostd passes the identity line (the argument
-after the events line; authenticated requests at the configured stage).  A verified,
-unexpired grant of the exact address, or of "@domain", authorizes.  If
-none does: on the first request of a message (flag f in the line) the
-address is recorded as observed for the account (bounded, with a TTL) and,
-at most once per event_window per address, an identity_violation event is
+Events (identity_violation, limit_reached) are written only when the
+configuration text has an events line.
+
+Sender identity: only when the configuration text has an identity line
+and outpostd passes the sender's address (ARGV[13]; authenticated
+requests at the configured stage).  A verified, unexpired
+grant of the exact address, or of "@domain", authorizes.  If none does:
+on the first request of a message (flag f in the line) the address is
+recorded as observed for the account (bounded, with a TTL) and, at most
+once per event_window per address, an identity_violation event is
 appended to the events stream; enforce (from enforce_from on) refuses,
 monitor lets the evaluation go on and the final reply carries
 '#identity', STATE, ADDRESS, NEW after the rule's own elements (before
@@ -30,19 +50,81 @@ the shadow limit names of an 'ok').
 Domains: an entry "example.com" matches that domain only, ".example.com"
 every subdomain of it.  Clients: the client's 32 hex digits are masked to
 every prefix length present in clientlens and each "MASKED/LEN" looked up.
-Time: Redis TIME, unless ARGV[6] carries a test clock (never in
-production). ]]
+Time: Redis TIME, read at most once per call, unless ARGV[6] carries a
+test clock (never in production). ]]
 
-local account, client, sender, domain, flags =
-    ARGV[1] or '', ARGV[2] or '', ARGV[3] or '', ARGV[4] or '', ARGV[5] or ''
-local at_eom = string.find(flags, 'e', 1, true) ~= nil
+local SPECS_MAX = 16
+local HEADER = 'outpost-decide 2'
 
--- Redis time in ms, read once; ARGV[6] is the test clock.
-local now
+local specs, nspecs = {}, 0
+
+-- The configuration text -> { classes = {NAME = {maxrcpt, susp, limits}},
+-- kev, evmax, limwin, id } or nil and why.  Lines (tab-separated fields;
+-- doc/keys.md "The configuration text"):
+--   outpost-decide 2
+--   e KIDX EVMAX LIMIT_WINDOW_MS
+--   i MODE FROM_MS DOMAIN_GRANTS WINDOW_MS OBSMAX OBSTTL_MS KIDX
+--   c NAME MAXRCPT SUSPENDED
+--   l CLASS NAME COUNT MAX PER_MS ACTION SHADOW KIDX
+local function parse(text)
+    local spec = { classes = {} }
+    local n = 0
+    for line in string.gmatch(text, '[^\n]+') do
+        n = n + 1
+        local kind = string.sub(line, 1, 2)
+        if n == 1 then
+            if line ~= HEADER then return nil, 'the first line is not "' .. HEADER .. '"' end
+        elseif kind == 'e\t' then
+            local i, m, w = string.match(line, '^e\t(%d+)\t(%d+)\t(%d+)$')
+            if not i then return nil, 'bad events line ' .. n end
+            spec.kev, spec.evmax, spec.limwin = tonumber(i), m, tonumber(w)
+        elseif kind == 'i\t' then
+            local mode, from, g, win, obsmax, obsttl, kidx = string.match(line,
+                '^i\t([em])\t(%d+)\t([01])\t(%d+)\t(%d+)\t(%d+)\t(%d+)$')
+            if not mode then return nil, 'bad identity line ' .. n end
+            spec.id = { enforce = mode == 'e', from = tonumber(from), domains = g == '1',
+                        win = tonumber(win), obsmax = tonumber(obsmax), obsttl = obsttl,
+                        kidx = tonumber(kidx) }
+        elseif kind == 'c\t' then
+            local name, maxrcpt, susp = string.match(line, '^c\t([^\t]+)\t(%d+)\t([RH])$')
+            if not name then return nil, 'bad class line ' .. n end
+            spec.classes[name] = { maxrcpt = tonumber(maxrcpt), susp = susp, limits = {} }
+        elseif kind == 'l\t' then
+            local class, name, cnt, max, per, act, shadow, kidx = string.match(line,
+                '^l\t([^\t]+)\t([^\t]+)\t([mrb])\t(%d+)\t(%d+)\t([DRH])\t([01])\t(%d+)$')
+            local k = class and spec.classes[class]
+            per = tonumber(per)
+            if not k or per < 1 then return nil, 'bad limit line ' .. n end
+            k.limits[#k.limits + 1] = {
+                name = name, cnt = cnt, max = tonumber(max), per = per, act = act,
+                shadow = shadow == '1', kidx = tonumber(kidx), w = math.ceil(per / 60) }
+        else
+            return nil, 'bad line ' .. n
+        end
+    end
+    if n == 0 then return nil, 'empty' end
+    return spec
+end
+
+local function spec_of(text)
+    local spec = specs[text]
+    if spec then return spec end
+    local why
+    spec, why = parse(text)
+    if not spec then return nil, why end
+    if nspecs >= SPECS_MAX then specs, nspecs = {}, 0 end
+    -- a cache that cannot be written only costs the parse of every call
+    if pcall(rawset, specs, text, spec) then nspecs = nspecs + 1 end
+    return spec
+end
+
+-- Redis time in ms, read once per call (clock_arg: the test clock or
+-- ''); reset at the start of every call.  Redis runs one call at a time.
+local now, clock_arg
 local function now_ms()
     if not now then
-        if ARGV[6] and ARGV[6] ~= '' then
-            now = tonumber(ARGV[6])
+        if clock_arg ~= '' then
+            now = tonumber(clock_arg)
         else
             local t = redis.call('TIME')
             now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -65,9 +147,12 @@ local function mask(hex, len)
     return out .. string.rep('0', 32 - string.len(out))
 end
 
+-- (a method call: the library's top level has no global `string` in Redis 7.0)
+local HEX32 = '^' .. ('%x'):rep(32) .. '$'
+
 -- The field of hash key that matches the client, or nil.
-local function client_match(key, lenskey)
-    if not string.match(client, '^' .. string.rep('%x', 32) .. '$') then
+local function client_match(client, key, lenskey)
+    if not string.match(client, HEX32) then
         return nil
     end
     local lens = {}
@@ -94,7 +179,7 @@ end
 
 -- The field of hash key that matches the sender domain (exact, then the
 -- '.parent' forms), or nil.
-local function domain_match(key)
+local function domain_match(domain, key)
     if domain == '' then
         return nil
     end
@@ -118,195 +203,83 @@ local function has(key, field)
     return field ~= '' and redis.call('HEXISTS', key, field) == 1
 end
 
--- 1. the allow list (one EXISTS first: most requests meet empty lists;
--- a client list exists iff its clientlens hash does)
-if redis.call('EXISTS', KEYS[2], KEYS[4], KEYS[5], KEYS[6]) > 0 then
-    if has(KEYS[2], account) then return { 'allow:account' } end
-    if client_match(KEYS[3], KEYS[4]) then return { 'allow:client' } end
-    if account == '' then
-        if has(KEYS[5], sender) then return { 'allow:sender' } end
-        if domain_match(KEYS[6]) then return { 'allow:domain' } end
-    end
-end
-
--- 2. the deny list: the static one first (decided by outpostd), then Redis
-if string.find(flags, 'd', 1, true) then return { 'deny:static' } end
-if redis.call('EXISTS', KEYS[7], KEYS[9], KEYS[10], KEYS[11]) > 0 then
-    if has(KEYS[7], account) then return { 'deny:account', account } end
-    local hit = client_match(KEYS[8], KEYS[9])
-    if hit then return { 'deny:client', hit } end
-    if has(KEYS[10], sender) then return { 'deny:sender', sender } end
-    hit = domain_match(KEYS[11])
-    if hit then return { 'deny:domain', hit } end
-end
-
--- 3. the account's class: its own (acct hash) if the config knows it,
--- else ARGV[10] (default_class, or unauthenticated_class)
-local classes, nclass = {}, tonumber(ARGV[11]) or 0
-for i = 12, 11 + nclass do
-    local name, maxrcpt, susp = string.match(ARGV[i], '^([^\t]*)\t(%d+)\t(%a)$')
-    if name then classes[name] = { maxrcpt = tonumber(maxrcpt), susp = susp } end
-end
-local class = ARGV[10] or ''
-local overrides = {}
-if account ~= '' and KEYS[12] then
-    local h = redis.call('HGETALL', KEYS[12])
-    for i = 1, #h, 2 do
-        local f, v = h[i], h[i + 1]
-        if f == 'class' then
-            if classes[v] then class = v end
-        elseif string.sub(f, 1, 4) == 'ovr:' then
-            local name = string.sub(f, 5)
-            overrides[name] = overrides[name] or {}
-            overrides[name].max = tonumber(v)
-        elseif string.sub(f, 1, 10) == 'ovr_until:' then
-            local name = string.sub(f, 11)
-            overrides[name] = overrides[name] or {}
-            overrides[name].untl = tonumber(v)
+-- The sender identity (doc/keys.md "Sender identities") of address addr
+-- (the normal form; "<>" a refused null sender, "!" not an address), by
+-- the configuration's identity line id.  flags: f the first request of a
+-- message (record), u the state marker is missing (enforce acts as
+-- monitor).  Returns the refusing reply (enforce), or nil and the note
+-- for the final reply (monitor, or enforce before enforce_from), or nil.
+local function identity(KEYS, account, addr, flags, id, kev, evmax)
+    local kids, kobs, kobsidx = KEYS[id.kidx], KEYS[id.kidx + 1], KEYS[id.kidx + 2]
+    local real = addr ~= '' and addr ~= '<>' and addr ~= '!'
+    if real then
+        local got
+        if id.domains then
+            got = redis.call('HMGET', kids, addr, '@' .. (string.match(addr, '@([^@]*)$') or ''))
+        else
+            got = redis.call('HMGET', kids, addr)
         end
-    end
-end
-local kclass = classes[class]
-
--- 4. suspension (an expired hash is gone already; `until` is checked too,
--- so that a late expiry never keeps an account suspended)
-if account ~= '' then
-    local s = redis.call('HMGET', KEYS[1], 'reason', 'until')
-    if s[1] then
-        local untl = s[2] or '0'
-        local u = tonumber(untl)
-        local susp = kclass and kclass.susp or 'R'
-        if not u or u == 0 then
-            return { 'suspended', s[1], '0', susp }
-        end
-        if u > now_ms() then
-            return { 'suspended', s[1], untl, susp }
-        end
-    end
-end
--- 4b. the sender identity (doc/keys.md "Sender identities").  idnote is
--- set in monitor mode (or enforce before enforce_from) when the sender is
--- not authorized; fin() adds it to the reply that ends the evaluation.
-local idnote
-local nlimits = tonumber(ARGV[12 + nclass]) or 0
--- the events line: "KIDX\tEVMAX\tLIMIT_WINDOW_MS" (absent: no events)
-local kev, evmax, limwin
-do
-    local i, m, w = string.match(ARGV[14 + nclass + nlimits] or '', '^(%d+)\t(%d+)\t(%d+)$')
-    if i and KEYS[tonumber(i)] then
-        kev, evmax, limwin = KEYS[tonumber(i)], m, tonumber(w)
-    end
-end
-local idline = ARGV[15 + nclass + nlimits]
-if account ~= '' and kev and idline and idline ~= '' then
-    local mode, from, addr, iflags, win, obsmax, obsttl, kidx = string.match(idline,
-        '^(%a)\t(%d+)\t([^\t]*)\t(%a*)\t(%d+)\t(%d+)\t(%d+)\t(%d+)$')
-    if mode then
-        kidx = tonumber(kidx)
-        local kids, kobs, kobsidx = KEYS[kidx], KEYS[kidx + 1], KEYS[kidx + 2]
-        local real = addr ~= '' and addr ~= '<>' and addr ~= '!'
-        local authorized = false
-        if real then
-            local fields = { addr }
-            if string.find(iflags, 'g', 1, true) then
-                fields[2] = '@' .. string.match(addr, '@([^@]*)$')
-            end
-            local got = redis.call('HMGET', kids, unpack(fields))
-            -- the grant is JSON written by outpost_identity; two patterns
-            -- read the two fields needed (cheaper than cjson.decode)
-            for i = 1, #fields do
-                local g = got[i]
-                if g and string.find(g, '"state"%s*:%s*"verified"') then
-                    local u = tonumber(string.match(g, '"until"%s*:%s*(%d+)')) or 0
-                    if u == 0 or u > now_ms() then authorized = true end
-                end
+        -- the grant is JSON written by outpost_identity; two patterns
+        -- read the two fields needed (cheaper than cjson.decode)
+        for i = 1, #got do
+            local g = got[i]
+            if g and string.find(g, '"state"%s*:%s*"verified"') then
+                local u = tonumber(string.match(g, '"until"%s*:%s*(%d+)')) or 0
+                if u == 0 or u > now_ms() then return nil end
             end
         end
-        if not authorized then
-            local new = '0'
-            if real and string.find(iflags, 'f', 1, true) then
-                local t = now_ms()
-                local rec
-                local cur = redis.call('HGET', kobs, addr)
-                if cur then
-                    local okj, r = pcall(cjson.decode, cur)
-                    if okj and type(r) == 'table' then rec = r end
-                end
-                if rec then
-                    rec.count = (tonumber(rec.count) or 0) + 1
-                    rec.last = t
-                elseif cur or redis.call('HLEN', kobs) - redis.call('HEXISTS', kobs, 'overflow')
-                              < tonumber(obsmax) then     -- 'overflow' is no address
-                    rec = { count = 1, first = t, last = t, ev = 0 }
-                else
-                    redis.call('HINCRBY', kobs, 'overflow', 1)
-                end
-                if rec then
-                    local state = mode == 'e' and
-                        (tonumber(from) == 0 or t >= tonumber(from)) and 'enforce' or 'monitor'
-                    if t - (tonumber(rec.ev) or 0) >= tonumber(win) then
-                        rec.ev = t
-                        new = '1'
-                        redis.call('XADD', kev, 'MAXLEN', '~', evmax, '*', 'v', '1',
-                                   'type', 'identity_violation', 'account', account,
-                                   'json', cjson.encode({ v = 1, type = 'identity_violation',
-                                       op = 'identity_violation', at = t,
-                                       account = account, address = addr,
-                                       mode = state, count = rec.count }))
-                    end
-                    redis.call('HSET', kobs, addr, cjson.encode(rec))
-                end
-                redis.call('PEXPIRE', kobs, obsttl)
-                redis.call('ZADD', kobsidx, t, account)
-            end
-            if mode == 'e' and (tonumber(from) == 0 or now_ms() >= tonumber(from)) then
-                return { 'identity', addr, new }
-            end
-            idnote = { '#identity', mode == 'e' and 'early' or 'monitor', addr, new }
+    end
+    local enforce = id.enforce and not string.find(flags, 'u', 1, true)
+    local new = '0'
+    if real and string.find(flags, 'f', 1, true) then
+        local t = now_ms()
+        local rec
+        local cur = redis.call('HGET', kobs, addr)
+        if cur then
+            local okj, r = pcall(cjson.decode, cur)
+            if okj and type(r) == 'table' then rec = r end
         end
+        if rec then
+            rec.count = (tonumber(rec.count) or 0) + 1
+            rec.last = t
+        elseif cur or redis.call('HLEN', kobs) - redis.call('HEXISTS', kobs, 'overflow')
+                      < id.obsmax then     -- 'overflow' is no address
+            rec = { count = 1, first = t, last = t, ev = 0 }
+        else
+            redis.call('HINCRBY', kobs, 'overflow', 1)
+        end
+        if rec then
+            local state = enforce and (id.from == 0 or t >= id.from) and 'enforce' or 'monitor'
+            if t - (tonumber(rec.ev) or 0) >= id.win then
+                rec.ev = t
+                new = '1'
+                redis.call('XADD', kev, 'MAXLEN', '~', evmax, '*', 'v', '1',
+                           'type', 'identity_violation', 'account', account,
+                           'json', cjson.encode({ v = 1, type = 'identity_violation',
+                               op = 'identity_violation', at = t,
+                               account = account, address = addr,
+                               mode = state, count = rec.count }))
+            end
+            redis.call('HSET', kobs, addr, cjson.encode(rec))
+        end
+        redis.call('PEXPIRE', kobs, id.obsttl)
+        redis.call('ZADD', kobsidx, t, account)
     end
-end
-local function fin(reply)
-    if idnote then
-        for _, v in ipairs(idnote) do reply[#reply + 1] = v end
+    if enforce and (id.from == 0 or now_ms() >= id.from) then
+        return { 'identity', addr, new }
     end
-    return reply
-end
-if string.find(flags, 'm', 1, true) then       -- MAIL: nothing is counted here
-    return fin({ 'ok', class, '0' })
+    return nil, { '#identity', enforce and 'early' or 'monitor', addr, new }
 end
 
-if not kclass then
-    return fin({ 'ok', class, '0' })
-end
-
--- 5. the per-message recipient cap
-local units = { m = tonumber(ARGV[7]) or 1, r = tonumber(ARGV[8]) or 0,
-                b = tonumber(ARGV[9]) or 0 }
-if kclass.maxrcpt > 0 and units.r > kclass.maxrcpt then
-    return fin({ 'recipients', tostring(kclass.maxrcpt) })
-end
-
--- A message counted before (Postfix retried the same END-OF-MESSAGE) is
--- admitted again without checking or counting; an undone count ("[]")
--- does not count as counted.
-local dedupe = at_eom and KEYS[13] and KEYS[13] ~= ''
-    and not string.find(flags, 'n', 1, true)
-if dedupe then
-    local v = redis.call('GET', KEYS[13])
-    if v and v ~= '[]' then return fin({ 'ok', class, 'dup' }) end
-end
-
--- 6. the class's limits.  A counter hash holds its width 'w', a bucket
--- field per bucket number, and the running figures 't' (the sum of every
--- bucket in the hash), 'o' and 'n' (bounds: no bucket below o or above n).
--- window(): the units in the buckets lo..b (lo = floor((now - per + 1) /
--- w): they cover the last P and lie within the last P + w).  Fast path,
--- one HMGET of 4 fields: when every bucket lies in the window (lo <= o, n
--- <= b) the sum is t.  Otherwise (a bucket aged out, a hash of an older
--- version, another width) the whole hash is read (HGETALL).  Returns the
--- sum and the state kept for counting (l fields: same, exists, fast,
--- fields, inwin, t, o, n).
+-- A counter hash holds its width 'w', a bucket field per bucket number,
+-- and the running figures 't' (the sum of every bucket in the hash), 'o'
+-- and 'n' (bounds: no bucket below o or above n).  The window of a limit
+-- is the buckets lo..b (lo = floor((now - per + 1) / w), b = floor(now /
+-- w): they cover the last PER and lie within the last PER + w).
+--
+-- window_all(): the whole hash h (HGETALL) read into the limit's state l
+-- (fields: same width, exists, the buckets, those in the window); returns
+-- the window's sum.
 local function window_all(l, h)
     local fields, same = {}, false
     for i = 1, #h, 2 do
@@ -329,18 +302,6 @@ local function window_all(l, h)
     return sum
 end
 
--- The fast path alone: the sum, or nil (then read the whole hash).
-local function window_fast(key, w, lo, b)
-    local m = redis.call('HMGET', key, 'w', 't', 'o', 'n')
-    if tonumber(m[1]) == w then
-        local o, n = tonumber(m[3]), tonumber(m[4])
-        if o and n and o >= lo and n <= b then
-            return tonumber(m[2]), n
-        end
-    end
-    return nil
-end
-
 -- ms until the oldest buckets have freed `need` units: bucket k leaves
 -- the window when floor((t - per + 1) / w) > k, i.e. at (k+1)w + per - 1.
 -- If they never can (N = 0), a whole period.
@@ -354,53 +315,192 @@ local function retry_after(inwin, need, w, per)
     return per
 end
 
--- KEYS indexes with no counter for this request (e.g. a client_address
--- limit for a client that is not an IP address): "14,17"
-local absent = {}
-for idx in string.gmatch(ARGV[13 + nclass + nlimits] or '', '%d+') do
-    absent[tonumber(idx)] = true
+local function fmt(x)
+    return string.format('%.0f', x)
 end
-local limits, shadows = {}, {}
-local refuse, exceeds
-local prefix = class .. '\t'
-for i = 13 + nclass, 12 + nclass + nlimits do
-    local line = ARGV[i]
-    if string.sub(line, 1, #prefix) == prefix then
-        local name, cnt, max, per, act, shadow, keyidx = string.match(line,
-            '^[^\t]*\t([^\t]+)\t(%a)\t(%d+)\t(%d+)\t(%a)\t(%d)\t(%d+)$')
-        local key = name and not absent[tonumber(keyidx)] and KEYS[tonumber(keyidx)]
+
+-- reply with the identity note (if any) added: the reply that ends the
+-- evaluation
+local function fin(idnote, reply)
+    if idnote then
+        for _, v in ipairs(idnote) do reply[#reply + 1] = v end
+    end
+    return reply
+end
+
+local KINDS = { a = 'account', c = 'client_address', d = 'sender_domain' }
+
+local function decide(KEYS, ARGV)
+    local account, client, sender, domain, flags =
+        ARGV[1] or '', ARGV[2] or '', ARGV[3] or '', ARGV[4] or '', ARGV[5] or ''
+    now, clock_arg = nil, ARGV[6] or ''
+    local at_eom = string.find(flags, 'e', 1, true) ~= nil
+    local spec, why = spec_of(ARGV[11] or '')
+    if not spec then
+        return redis.error_reply('ERR outpost: decide: configuration text: ' .. why)
+    end
+
+    -- 1. the allow list, 2. the deny list, 4. the suspension: one EXISTS
+    -- of their keys first, as most requests meet empty lists and no
+    -- suspension (a client list exists iff its clientlens hash does)
+    local lists = redis.call('EXISTS', KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7],
+                             KEYS[9], KEYS[10], KEYS[11], KEYS[1]) > 0
+    if lists then
+        if has(KEYS[2], account) then return { 'allow:account' } end
+        if client_match(client, KEYS[3], KEYS[4]) then return { 'allow:client' } end
+        if account == '' then
+            if has(KEYS[5], sender) then return { 'allow:sender' } end
+            if domain_match(domain, KEYS[6]) then return { 'allow:domain' } end
+        end
+    end
+    -- the static deny list first (decided by outpostd), then Redis
+    if string.find(flags, 'd', 1, true) then return { 'deny:static' } end
+    if lists then
+        if has(KEYS[7], account) then return { 'deny:account', account } end
+        local hit = client_match(client, KEYS[8], KEYS[9])
+        if hit then return { 'deny:client', hit } end
+        if has(KEYS[10], sender) then return { 'deny:sender', sender } end
+        hit = domain_match(domain, KEYS[11])
+        if hit then return { 'deny:domain', hit } end
+    end
+
+    -- 3. the account's class: its own (acct hash) if the configuration
+    -- knows it, else ARGV[10] (default_class, or unauthenticated_class)
+    local class = ARGV[10] or ''
+    local overrides
+    if account ~= '' then
+        local h = redis.call('HGETALL', KEYS[12])
+        for i = 1, #h, 2 do
+            local f, v = h[i], h[i + 1]
+            if f == 'class' then
+                if spec.classes[v] then class = v end
+            elseif string.sub(f, 1, 3) == 'ovr' then
+                overrides = overrides or {}
+                if string.sub(f, 1, 4) == 'ovr:' then
+                    local name = string.sub(f, 5)
+                    overrides[name] = overrides[name] or {}
+                    overrides[name].max = tonumber(v)
+                elseif string.sub(f, 1, 10) == 'ovr_until:' then
+                    local name = string.sub(f, 11)
+                    overrides[name] = overrides[name] or {}
+                    overrides[name].untl = tonumber(v)
+                end
+            end
+        end
+    end
+    local kclass = spec.classes[class]
+
+    -- 4. suspension (an expired hash is gone already; `until` is checked
+    -- too, so that a late expiry never keeps an account suspended)
+    if lists and account ~= '' then
+        local s = redis.call('HMGET', KEYS[1], 'reason', 'until')
+        if s[1] then
+            local untl = s[2] or '0'
+            local u = tonumber(untl)
+            local susp = kclass and kclass.susp or 'R'
+            if not u or u == 0 then
+                return { 'suspended', s[1], '0', susp }
+            end
+            if u > now_ms() then
+                return { 'suspended', s[1], untl, susp }
+            end
+        end
+    end
+
+    -- 4b. the sender identity.  idnote is set in monitor mode (or enforce
+    -- before enforce_from) when the sender is not authorized; fin() adds
+    -- it to the reply that ends the evaluation.
+    local idnote
+    local kev = spec.kev and KEYS[spec.kev]
+    if account ~= '' and spec.id and kev and ARGV[13] and ARGV[13] ~= '' then
+        local refused
+        refused, idnote = identity(KEYS, account, ARGV[13], flags, spec.id, kev, spec.evmax)
+        if refused then return refused end
+    end
+    if string.find(flags, 'm', 1, true) then   -- MAIL: nothing is counted here
+        return fin(idnote, { 'ok', class, '0' })
+    end
+    if not kclass then
+        return fin(idnote, { 'ok', class, '0' })
+    end
+
+    -- 5. the per-message recipient cap
+    local um, ur, ub = tonumber(ARGV[7]) or 1, tonumber(ARGV[8]) or 0, tonumber(ARGV[9]) or 0
+    if kclass.maxrcpt > 0 and ur > kclass.maxrcpt then
+        return fin(idnote, { 'recipients', tostring(kclass.maxrcpt) })
+    end
+
+    -- A message counted before (Postfix retried the same END-OF-MESSAGE)
+    -- is admitted again without checking or counting; an undone count
+    -- ("[]") does not count as counted.
+    local dedupe = at_eom and KEYS[13] and KEYS[13] ~= ''
+        and not string.find(flags, 'n', 1, true)
+    if dedupe then
+        local v = redis.call('GET', KEYS[13])
+        if v and v ~= '[]' then return fin(idnote, { 'ok', class, 'dup' }) end
+    end
+
+    -- 6. the class's limits.  Fast path, one HMGET of 'w', 't', 'o', 'n'
+    -- (and at END-OF-MESSAGE the bucket b): when every bucket lies in the
+    -- window (lo <= o, n <= b) the sum is t.  Otherwise (a bucket aged
+    -- out, a hash of an older version, another width) the whole hash is
+    -- read (HGETALL).  A limit's state l is kept only when it is used: to
+    -- count (END-OF-MESSAGE), to refuse, or after a full read.
+    -- ARGV[12]: KEYS indexes with no counter for this request (e.g. a
+    -- client_address limit for a client that is not an IP address): "14,17"
+    local absent
+    if ARGV[12] and ARGV[12] ~= '' then
+        absent = {}
+        for idx in string.gmatch(ARGV[12], '%d+') do absent[tonumber(idx)] = true end
+    end
+    local limits, shadows = {}, nil
+    local refuse, exceeds
+    for _, L in ipairs(kclass.limits) do
+        local key = not (absent and absent[L.kidx]) and KEYS[L.kidx]
         if key and key ~= '' then
-            max, per = tonumber(max), tonumber(per)
-            local o = overrides[name]
+            local max, per, w, name = L.max, L.per, L.w, L.name
+            local o = overrides and overrides[name]
             if o and o.max and (not o.untl or o.untl == 0 or o.untl > now_ms()) then
                 max = o.max
             end
-            local u = units[cnt] or 0
+            local u = L.cnt == 'm' and um or L.cnt == 'r' and ur or ub
             if not at_eom and u < 1 then u = 1 end   -- RCPT: is it exhausted?
-            local w = math.ceil(per / 60)
-            local b, lo = math.floor(now_ms() / w), math.floor((now_ms() - per + 1) / w)
-            local sum, n = window_fast(key, w, lo, b)
-            -- the state of a limit is kept only when it will be used: to
-            -- count (END-OF-MESSAGE), to refuse, or after a full read
+            local t = now_ms()
+            local b, lo = math.floor(t / w), math.floor((t - per + 1) / w)
+            local m
+            if at_eom then
+                m = redis.call('HMGET', key, 'w', 't', 'o', 'n', b)
+            else
+                m = redis.call('HMGET', key, 'w', 't', 'o', 'n')
+            end
+            local sum, n
+            if tonumber(m[1]) == w then
+                local mo, mn = tonumber(m[3]), tonumber(m[4])
+                if mo and mn and mo >= lo and mn <= b then
+                    sum, n = tonumber(m[2]), mn
+                end
+            end
             local l
             if not sum or at_eom or sum + u > max or (u > max and max > 0) then
-                l = { name = name, cnt = cnt, max = max, per = per, act = act,
-                      key = key, w = w, b = b, u = u, lo = lo }
-                if sum then
-                    l.exists, l.same, l.fast, l.n, l.t = true, true, true, n, sum
-                else
+                l = { name = name, cnt = L.cnt, max = max, per = per, act = L.act,
+                      key = key, w = w, b = b, u = u, lo = lo,
+                      exists = true, same = true, fast = true, n = n, t = sum,
+                      cur = sum and tonumber(m[5]), fields = false, inwin = false }
+                if not sum then
                     sum = window_all(l, redis.call('HGETALL', key))
                 end
                 limits[#limits + 1] = l
             end
             if u > max and max > 0 then        -- never admissible: permanent
-                if shadow == '1' then
+                if L.shadow then
+                    shadows = shadows or {}
                     shadows[#shadows + 1] = name
                 elseif not exceeds then
                     exceeds = l
                 end
             elseif sum + u > max then
-                if shadow == '1' then
+                if L.shadow then
+                    shadows = shadows or {}
                     shadows[#shadows + 1] = name
                 else
                     if l.fast then          -- the buckets themselves, now
@@ -412,47 +512,49 @@ for i = 13 + nclass, 12 + nclass + nlimits do
             end
         end
     end
-end
-if exceeds then
-    return fin({ 'exceeds', exceeds.name, exceeds.act, tostring(exceeds.max),
-                 tostring(exceeds.per), exceeds.cnt, class })
-end
-if refuse then
-    -- one limit_reached event per counter per events.limit_window; the
-    -- time of the last one is the counter hash's field 'e' (not a bucket)
-    if kev then
-        local last = tonumber(redis.call('HGET', refuse.key, 'e')) or 0
-        if now_ms() - last >= limwin then
-            redis.call('HSET', refuse.key, 'e', now_ms())
-            if not refuse.exists then
-                redis.call('PEXPIRE', refuse.key, refuse.per + refuse.w + 60000)
-            end
-            local kinds = { a = 'account', c = 'client_address', d = 'sender_domain' }
-            redis.call('XADD', kev, 'MAXLEN', '~', evmax, '*', 'v', '1',
-                       'type', 'limit_reached', 'account', account,
-                       'json', cjson.encode({ v = 1, type = 'limit_reached', at = now_ms(),
-                           account = account, limit = refuse.name, class = class,
-                           key = kinds[string.match(refuse.key, '{(%a):') or 'a'],
-                           max = refuse.max, per = refuse.per }))
-        end
+    if exceeds then
+        return fin(idnote, { 'exceeds', exceeds.name, exceeds.act, tostring(exceeds.max),
+                     tostring(exceeds.per), exceeds.cnt, class })
     end
-    return fin({ 'limit', refuse.name, refuse.act, tostring(refuse.max),
-                 tostring(refuse.per), refuse.cnt, tostring(refuse.retry), class })
-end
+    if refuse then
+        -- one limit_reached event per counter per events.limit_window; the
+        -- time of the last one is the counter hash's field 'e' (not a bucket)
+        if kev then
+            local last = tonumber(redis.call('HGET', refuse.key, 'e')) or 0
+            if now_ms() - last >= spec.limwin then
+                redis.call('HSET', refuse.key, 'e', now_ms())
+                if not refuse.exists then
+                    redis.call('PEXPIRE', refuse.key, refuse.per + refuse.w + 60000)
+                end
+                redis.call('XADD', kev, 'MAXLEN', '~', spec.evmax, '*', 'v', '1',
+                           'type', 'limit_reached', 'account', account,
+                           'json', cjson.encode({ v = 1, type = 'limit_reached', at = now_ms(),
+                               account = account, limit = refuse.name, class = class,
+                               key = KINDS[string.match(refuse.key, '{(%a):') or 'a'],
+                               max = refuse.max, per = refuse.per }))
+            end
+        end
+        return fin(idnote, { 'limit', refuse.name, refuse.act, tostring(refuse.max),
+                     tostring(refuse.per), refuse.cnt, tostring(refuse.retry), class })
+    end
 
--- 7. END-OF-MESSAGE: count every limit of the class, once per message
-local counted = '0'
-if at_eom then
-    do
+    -- 7. END-OF-MESSAGE: count every limit of the class, once per message
+    local counted = '0'
+    if at_eom then
         local record = {}
         for _, l in ipairs(limits) do
             if l.u > 0 then
                 if l.fast then
-                    -- every bucket is in the window: add, keep t and n
-                    -- (t was read in this same atomic call)
-                    redis.call('HINCRBY', l.key, l.b, l.u)
-                    redis.call('HSET', l.key, 't', string.format('%.0f', l.t + l.u),
-                               'n', string.format('%.0f', math.max(l.n, l.b)))
+                    -- every bucket is in the window: one HSET of the bucket
+                    -- (read in this same atomic call), t and n.  The TTL is
+                    -- set when a bucket is created: it then outlasts the
+                    -- newest bucket's time in the window, so it needs no
+                    -- refresh while that bucket takes counts.
+                    redis.call('HSET', l.key, l.b, fmt((l.cur or 0) + l.u),
+                               't', fmt(l.t + l.u), 'n', fmt(math.max(l.n, l.b)))
+                    if not l.cur then
+                        redis.call('PEXPIRE', l.key, l.per + l.w + 60000)
+                    end
                 else
                     if not l.same and l.exists then
                         redis.call('DEL', l.key)      -- width changed: start again
@@ -472,10 +574,9 @@ if at_eom then
                     end
                     if #stale > 0 then redis.call('HDEL', l.key, unpack(stale)) end
                     redis.call('HINCRBY', l.key, l.b, l.u)
-                    redis.call('HSET', l.key, 'w', l.w, 't', string.format('%.0f', t),
-                               'o', string.format('%.0f', o), 'n', string.format('%.0f', n))
+                    redis.call('HSET', l.key, 'w', l.w, 't', fmt(t), 'o', fmt(o), 'n', fmt(n))
+                    redis.call('PEXPIRE', l.key, l.per + l.w + 60000)
                 end
-                redis.call('PEXPIRE', l.key, l.per + l.w + 60000)
                 record[#record + 1] = { l.key, l.b, l.u }
             end
         end
@@ -484,8 +585,9 @@ if at_eom then
         end
         counted = '1'
     end
+    local reply = fin(idnote, { 'ok', class, counted })   -- before the shadow names: never cut off
+    for _, name in ipairs(shadows or {}) do reply[#reply + 1] = name end
+    return reply
 end
-local reply = { 'ok', class, counted }
-reply = fin(reply)                 -- before the shadow names: never cut off
-for _, name in ipairs(shadows) do reply[#reply + 1] = name end
-return reply
+
+redis.register_function('outpost_decide_2', decide)

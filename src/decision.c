@@ -5,7 +5,7 @@
  *           -> static allow list -> DUNNO, rule "allow:<kind>"
  *           -> static deny list  -> remembered (the Redis allow list may
  *                                   still exempt the request)
- *           -> policy/decide.lua, one EVALSHA:
+ *           -> policy/decide.lua, one FCALL of its Function:
  *                Redis allow list       -> DUNNO, "allow:redis:<kind>"
  *                static deny            -> texts.deny, "deny:<kind>"
  *                Redis deny list        -> texts.deny, "deny:redis:<kind>"
@@ -20,13 +20,15 @@
  *                one message > a limit  -> texts.exceeds, "exceeds:<name>"
  *                otherwise              -> DUNNO, "default" (at
  *                                          END-OF-MESSAGE: counted)
- * The classes and limits of the config travel as decide.lua's arguments;
- * they are formatted once per config (struct decision_spec).  A count whose
+ * The classes and limits of the config travel as one argument of
+ * decide.lua, a text formatted once per config (struct decision_spec) and
+ * parsed once by the Function, which keeps it by its bytes.  A count whose
  * reply comes after the client was told DEFER by failure_action is undone
  * with policy/undo.lua.
  *           -> no answer from Redis: static deny, cached suspension, or
  *              failure_action, rule "failure"
  * decision_finish() writes the reply through conn.c and logs one line. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,84 +110,115 @@ void decision_format(char out[PROTO_TEXT_MAX + 1], const char *tmpl,
 static void decision_finish(struct decision_env *env, struct request *rq,
                             const struct decision *d);
 
-/* decide.lua's view of the classes and limits of one config (doc/keys.md):
- * class lines, limit lines, and the distinct counter keys they need. */
+/* decide.lua's view of the classes and limits of one config (doc/keys.md
+ * "The configuration text"): one text, the same bytes on every call, which
+ * the Function parses once and keeps; and the distinct counter keys the
+ * limits need. */
 struct decision_spec {
     struct config *cfg;         /* a reference: the config it describes */
-    char         **lines;       /* owned: nclass class lines, then nlimit */
-    size_t         nclass, nlimit;
+    char          *text;        /* owned: the configuration text */
     struct {
         enum limit_key kind;
         const char    *name;    /* into cfg */
     }             *ctr;         /* owned; the counter keys, KEYS[14..] */
     size_t         nctr;
-    char           nclass_s[24], nlimit_s[24];
     char           evkey[KEYS_MAX];     /* P{events} */
-    char           evline[96];          /* the events line (doc/keys.md) */
 };
 
 static void decision_spec_free(struct decision_spec *sp)
 {
     if (sp == NULL)
         return;
-    for (size_t i = 0; i < sp->nclass + sp->nlimit; i++)
-        free(sp->lines[i]);
-    free(sp->lines);
+    free(sp->text);
     free(sp->ctr);
     config_unref(sp->cfg);
     free(sp);
 }
 
+/* The first line of the configuration text: the layout decide.lua parses. */
+#define DECISION_TEXT_HEADER "outpost-decide 2"
+
 static const char decision_counts[] = { 'm', 'r', 'b' };   /* enum limit_count */
 static const char *const decision_units[] = { "messages", "recipients", "bytes" };
+
+/* Appends a formatted line to the growing text *buf (length *len). */
+static void decision_text_add(char **buf, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void decision_text_add(char **buf, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    *buf = xrealloc(*buf, *len + (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(*buf + *len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    *len += (size_t)n;
+}
+
+/* The counter key of limit l: its index in sp->ctr, added if new (sp->ctr
+ * has room for every limit of the config). */
+static size_t decision_spec_ctr(struct decision_spec *sp, const struct config_limit *l)
+{
+    size_t c;
+    for (c = 0; c < sp->nctr; c++)
+        if (sp->ctr[c].kind == l->key && strcmp(sp->ctr[c].name, l->name) == 0)
+            return c;
+    sp->ctr[c].kind = l->key;
+    sp->ctr[c].name = l->name;
+    sp->nctr++;
+    return c;
+}
 
 static struct decision_spec *decision_spec_new(struct config *cfg)
 {
     struct decision_spec *sp = xcalloc(1, sizeof *sp);
-    size_t nlimits = 0;
+    size_t nlimits = 0, len = 0;
 
     sp->cfg = config_ref(cfg);
     for (size_t i = 0; i < cfg->nclasses; i++)
         nlimits += cfg->classes[i].nlimits;
-    sp->lines = xcalloc(cfg->nclasses + nlimits + 1, sizeof *sp->lines);
     sp->ctr = xcalloc(nlimits + 1, sizeof *sp->ctr);
+    for (size_t i = 0; i < cfg->nclasses; i++)
+        for (size_t j = 0; j < cfg->classes[i].nlimits; j++)
+            decision_spec_ctr(sp, &cfg->classes[i].limits[j]);
+    /* the events key sits right after the counter keys: KEYS[14 + nctr] */
+    decision_text_add(&sp->text, &len, "%s\ne\t%zu\t%llu\t%lld\n", DECISION_TEXT_HEADER,
+                      14 + sp->nctr, (unsigned long long)cfg->events.max_length,
+                      (long long)cfg->events.limit_window_ms);
+    /* the identity keys follow the events key: KEYS[15 + nctr] */
+    if (cfg->identities.mode != IDENTITY_OFF)
+        decision_text_add(&sp->text, &len, "i\t%c\t%lld\t%d\t%lld\t%llu\t%lld\t%zu\n",
+                          cfg->identities.mode == IDENTITY_ENFORCE ? 'e' : 'm',
+                          (long long)cfg->identities.enforce_from_ms,
+                          cfg->identities.domain_grants ? 1 : 0,
+                          (long long)cfg->identities.event_window_ms,
+                          (unsigned long long)cfg->identities.observed_max,
+                          (long long)cfg->identities.observed_ttl_ms, 15 + sp->nctr);
     for (size_t i = 0; i < cfg->nclasses; i++) {
         const struct config_class *k = &cfg->classes[i];
-        char line[256];
-        snprintf(line, sizeof line, "%s\t%llu\t%c", k->name,
-                 (unsigned long long)k->max_recipients_per_message,
-                 k->suspended_action == ACTION_HOLD ? 'H' : 'R');
-        sp->lines[sp->nclass++] = xstrdup(line);
+        decision_text_add(&sp->text, &len, "c\t%s\t%llu\t%c\n", k->name,
+                          (unsigned long long)k->max_recipients_per_message,
+                          k->suspended_action == ACTION_HOLD ? 'H' : 'R');
     }
     for (size_t i = 0; i < cfg->nclasses; i++) {
         const struct config_class *k = &cfg->classes[i];
         for (size_t j = 0; j < k->nlimits; j++) {
             const struct config_limit *l = &k->limits[j];
-            size_t c;
-            for (c = 0; c < sp->nctr; c++)
-                if (sp->ctr[c].kind == l->key && strcmp(sp->ctr[c].name, l->name) == 0)
-                    break;
-            if (c == sp->nctr) {
-                sp->ctr[c].kind = l->key;
-                sp->ctr[c].name = l->name;
-                sp->nctr++;
-            }
-            char line[256];
-            snprintf(line, sizeof line, "%s\t%s\t%c\t%llu\t%lld\t%c\t%d\t%zu", k->name,
-                     l->name, decision_counts[l->count], (unsigned long long)l->max,
-                     (long long)l->per_ms,
-                     l->action == ACTION_REJECT ? 'R' : l->action == ACTION_HOLD ? 'H' : 'D',
-                     l->shadow ? 1 : 0, 14 + c);
-            sp->lines[sp->nclass + sp->nlimit++] = xstrdup(line);
+            size_t c = decision_spec_ctr(sp, l);
+            decision_text_add(&sp->text, &len, "l\t%s\t%s\t%c\t%llu\t%lld\t%c\t%d\t%zu\n",
+                              k->name, l->name, decision_counts[l->count],
+                              (unsigned long long)l->max, (long long)l->per_ms,
+                              l->action == ACTION_REJECT ? 'R'
+                              : l->action == ACTION_HOLD ? 'H' : 'D',
+                              l->shadow ? 1 : 0, 14 + c);
         }
     }
-    snprintf(sp->nclass_s, sizeof sp->nclass_s, "%zu", sp->nclass);
-    snprintf(sp->nlimit_s, sizeof sp->nlimit_s, "%zu", sp->nlimit);
-    /* the events key sits right after the counter keys: KEYS[14 + nctr] */
     keys_global(sp->evkey, cfg->redis.prefix, "events", NULL);
-    snprintf(sp->evline, sizeof sp->evline, "%zu\t%llu\t%lld", 14 + sp->nctr,
-             (unsigned long long)cfg->events.max_length,
-             (long long)cfg->events.limit_window_ms);
     return sp;
 }
 
@@ -603,14 +636,14 @@ static void decision_on_late(struct request *rq, const struct store_reply *r, vo
 /* The identity check of rq, if it has one (doc/keys.md "Sender
  * identities"): authenticated, identities.mode not off, at the configured
  * stage, and not a null sender that null_sender allows.  Then the three
- * keys ids, observed and the observed index, and the line
- * "MODE\tFROM_MS\tADDR\tFLAGS\tWINDOW_MS\tOBSMAX\tOBSTTL_MS\tKIDX" (ADDR the
- * normal form, "<>" a refused null sender, "!" not an address). */
-static bool decision_identity(struct decision_env *env, const struct request *rq,
-                              char keys[3][KEYS_MAX], size_t kidx, char *line, size_t cap)
+ * keys ids, observed and the observed index, and the address argument
+ * (the normal form, "<>" a refused null sender, "!" not an address); the
+ * rest of the check is in the configuration text's identity line. */
+static bool decision_identity(const struct request *rq, char keys[3][KEYS_MAX],
+                              char addr[IDENTITY_ADDR_MAX + 1])
 {
     const struct config *cfg = rq->cfg;
-    char addr[IDENTITY_ADDR_MAX + 1], err[128];
+    char err[128];
     const char *sender = rq->attr[PA_SENDER];
 
     if (rq->account[0] == '\0' || cfg->identities.mode == IDENTITY_OFF)
@@ -624,19 +657,9 @@ static bool decision_identity(struct decision_env *env, const struct request *rq
         memcpy(addr, "<>", 3);
     else if (identity_norm(cfg, sender, false, addr, err, sizeof err) != IDENTITY_ADDRESS)
         memcpy(addr, "!", 2);
-    /* Redis emptied or replaced: nobody's grants are there (SPEC §9) */
-    bool enforce = cfg->identities.mode == IDENTITY_ENFORCE && !store_state_lost(env->store);
-    if (!keys_account(keys[0], cfg->redis.prefix, rq->account, KEYS_IDS)
-        || !keys_account(keys[1], cfg->redis.prefix, rq->account, KEYS_OBSERVED)
-        || !keys_global(keys[2], cfg->redis.prefix, "idx", "observed"))
-        return false;
-    int n = snprintf(line, cap, "%c\t%lld\t%s\t%s%s\t%lld\t%llu\t%lld\t%zu",
-                     enforce ? 'e' : 'm', (long long)cfg->identities.enforce_from_ms, addr,
-                     cfg->identities.domain_grants ? "g" : "", rq->id_first ? "f" : "",
-                     (long long)cfg->identities.event_window_ms,
-                     (unsigned long long)cfg->identities.observed_max,
-                     (long long)cfg->identities.observed_ttl_ms, kidx);
-    return n > 0 && (size_t)n < cap;
+    return keys_account(keys[0], cfg->redis.prefix, rq->account, KEYS_IDS)
+        && keys_account(keys[1], cfg->redis.prefix, rq->account, KEYS_OBSERVED)
+        && keys_global(keys[2], cfg->redis.prefix, "idx", "observed");
 }
 
 /* Builds decide.lua's keys and arguments (doc/keys.md) and sends it. */
@@ -644,16 +667,16 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
 {
     const struct config *cfg = rq->cfg;
     struct decision_spec *sp = decision_spec_get(env, rq->cfg);
-    char idkeys[3][KEYS_MAX], idline[IDENTITY_ADDR_MAX + 128];
-    bool id = decision_identity(env, rq, idkeys, 15 + sp->nctr, idline, sizeof idline);
+    char idkeys[3][KEYS_MAX], idaddr[IDENTITY_ADDR_MAX + 1];
+    bool id = decision_identity(rq, idkeys, idaddr);
     size_t nkeys = 14 + sp->nctr + (id ? 3 : 0);
-    size_t argc = nkeys + 14 + sp->nclass + sp->nlimit + (id ? 1 : 0);
+    size_t argc = nkeys + 12 + (id ? 1 : 0);
     struct decision_ids ids;
-    char units_m[] = "1", units_r[24], units_b[24], flags[5];
+    char units_m[] = "1", units_r[24], units_b[24], flags[8];
     const char *why;
 
     if (argc > STORE_ARGS_MAX) {
-        decision_failed(env, rq, "too many classes and limits for one call");
+        decision_failed(env, rq, "too many limits for one call");
         return;
     }
     char *keys[13 + sp->nctr];
@@ -669,6 +692,11 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     flags[f++] = rq->stage == STAGE_EOM ? 'e' : rq->stage == STAGE_MAIL ? 'm' : 'r';
     if (!decision_has_dedupe(rq))
         flags[f++] = 'n';
+    if (id && rq->id_first)
+        flags[f++] = 'f';
+    /* Redis emptied or replaced: nobody's grants are there (SPEC §9) */
+    if (id && store_state_lost(env->store))
+        flags[f++] = 'u';
     flags[f] = '\0';
     /* KEYS indexes of counters this request has no key for */
     char absent[STORE_ARGS_MAX * 5 + 1] = "";
@@ -702,16 +730,10 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     DECISION_ARG(units_r);
     DECISION_ARG(units_b);
     DECISION_ARG(klass);
-    DECISION_ARG(sp->nclass_s);
-    for (size_t i = 0; i < sp->nclass; i++)
-        DECISION_ARG(sp->lines[i]);
-    DECISION_ARG(sp->nlimit_s);
-    for (size_t i = 0; i < sp->nlimit; i++)
-        DECISION_ARG(sp->lines[sp->nclass + i]);
+    DECISION_ARG(sp->text);
     DECISION_ARG(absent);
-    DECISION_ARG(sp->evline);
     if (id)
-        DECISION_ARG(idline);
+        DECISION_ARG(idaddr);
 #undef DECISION_ARG
 
     int rc = store_eval(env->store, STORE_DECIDE, rq, (int)n, argv, lens, (int)nkeys,

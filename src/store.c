@@ -2,7 +2,8 @@
  *
  * States:  DOWN --(backoff timer)--> RESOLVING (uv_getaddrinfo, host names
  * only) --> CONNECTING (redisAsyncConnect*, commands of the handshake
- * already queued: AUTH, SELECT, FUNCTION LOAD REPLACE, SCRIPT LOAD, CONFIG
+ * already queued: AUTH, SELECT, FUNCTION LOAD REPLACE (both libraries),
+ * SCRIPT LOAD, CONFIG
  * GET maxmemory-policy, EXISTS marker) --(last handshake reply)--> READY.
  * One timer bounds CONNECTING+handshake (redis.connect_timeout_ms); any
  * failure goes back to DOWN and arms the backoff timer (100 ms doubling to
@@ -10,8 +11,8 @@
  * a repeated identical error is logged again at most once a minute.
  *
  * Calls: store_eval() copies its arguments into a struct store_call (kept
- * for a NOSCRIPT resend), links it at the tail of s->calls (send order),
- * takes a reference on the request and sends EVALSHA.  The single deadline
+ * for a resend), links it at the tail of s->calls (send order), takes a
+ * reference on the request and sends FCALL or EVALSHA.  The single deadline
  * timer walks the list: calls past their deadline are answered ok == false
  * (the reply, when it comes, is dropped); if the oldest call is 2 x
  * timeout_ms old the connection is dropped, which makes hiredis answer
@@ -53,8 +54,13 @@ enum store_step { STEP_AUTH = 1, STEP_SELECT, STEP_FUNCTION, STEP_SCRIPT,
                   STEP_SCRIPT_LAST = STEP_SCRIPT + STORE_NSCRIPTS - 1,
                   STEP_POLICY, STEP_MARKER };
 
+/* The Lua files of policy_dir: decide.lua is a Functions library of its
+ * own (called with FCALL, the function named like the library on its
+ * first line "#!lua name=NAME"), undo.lua a script (EVALSHA). */
 static const char *const store_files[STORE_NSCRIPTS] = { "decide.lua", "undo.lua" };
+static const bool store_is_function[STORE_NSCRIPTS] = { true, false };
 #define STORE_LIBRARY "outpost.lua"
+#define STORE_FN_MAX  64                /* bytes of a library's name */
 
 struct store_call {
     struct store      *s;
@@ -69,7 +75,7 @@ struct store_call {
     uint64_t           deadline_ms;
     uint64_t           stale_ms;        /* past it, the link is dropped */
     bool               answered;        /* cb has run */
-    bool               retried;         /* NOSCRIPT resend done */
+    bool               retried;         /* NOSCRIPT / function-missing resend done */
     enum store_script  which;
     int                argc, nkeys;
     const char       **argv;            /* into buf */
@@ -101,7 +107,8 @@ struct store {
 
     char                 *body[STORE_NSCRIPTS];  /* owned script texts */
     size_t                body_len[STORE_NSCRIPTS];
-    char                  sha[STORE_NSCRIPTS][41];
+    char                  sha[STORE_NSCRIPTS][41];  /* scripts */
+    char                  fn[STORE_NSCRIPTS][STORE_FN_MAX + 1]; /* Functions */
     char                 *library;      /* owned; the Functions library */
     size_t                library_len;
 
@@ -218,6 +225,26 @@ static char *store_read_file(const char *dir, const char *name, size_t *len)
     return buf;
 }
 
+/* The NAME of a library's first line "#!lua name=NAME" into fn; -1 if
+ * there is no such line or NAME is not 1..STORE_FN_MAX of [A-Za-z0-9_]. */
+static int store_library_name(const char *body, char fn[STORE_FN_MAX + 1])
+{
+    static const char shebang[] = "#!lua name=";
+    size_t n = 0;
+
+    if (strncmp(body, shebang, sizeof shebang - 1) != 0)
+        return -1;
+    for (const char *p = body + sizeof shebang - 1; *p != '\n' && *p != '\0'; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                  || (*p >= '0' && *p <= '9') || *p == '_';
+        if (!ok || n == STORE_FN_MAX)
+            return -1;
+        fn[n++] = *p;
+    }
+    fn[n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
 /* Scripts are read again at every connect: an upgrade of policy/ applies
  * at the next reconnect or reload. */
 static int store_load_files(struct store *s)
@@ -228,6 +255,12 @@ static int store_load_files(struct store *s)
         char *b = store_read_file(dir, store_files[i], &len);
         if (b == NULL)
             return -1;
+        if (store_is_function[i] && store_library_name(b, s->fn[i]) != 0) {
+            log_err("redis: %s/%s: the first line is not \"#!lua name=NAME\" "
+                    "(NAME: 1 to %d letters, digits or _)", dir, store_files[i], STORE_FN_MAX);
+            free(b);
+            return -1;
+        }
         free(s->body[i]);
         s->body[i] = b;
         s->body_len[i] = len;
@@ -364,7 +397,7 @@ static void store_ready_now(struct store *s)
     s->last_err[0] = '\0';
     s->suppressed = 0;
     log_notice("%s: connected to %s (db %lld), %s loaded", s->name, cfg->redis.address,
-               (long long)cfg->redis.db, s->role == STORE_ROLE_DECIDE ? "scripts" : "Functions");
+               (long long)cfg->redis.db, s->role == STORE_ROLE_DECIDE ? "Functions and scripts" : "Functions");
     if (s->role == STORE_ROLE_DECIDE)
         uv_timer_start(&s->health, store_on_health, STORE_HEALTH_MS, STORE_HEALTH_MS);
 }
@@ -398,11 +431,29 @@ static void store_on_handshake(redisAsyncContext *ac, void *reply, void *arg)
                            STORE_LIBRARY, log_escs(e, r->str));
             break;
         default:
-            store_fail_log(s, "handshake step %d failed: %s", (int)step, log_escs(e, r->str));
+            if (step >= STEP_SCRIPT && step <= STEP_SCRIPT_LAST)
+                store_fail_log(s, "%s %s/%s failed: %s",
+                               store_is_function[step - STEP_SCRIPT] ? "FUNCTION LOAD"
+                                                                     : "SCRIPT LOAD",
+                               (*s->cfg)->policy_dir, store_files[step - STEP_SCRIPT],
+                               log_escs(e, r->str));
+            else
+                store_fail_log(s, "handshake step %d failed: %s", (int)step,
+                               log_escs(e, r->str));
             break;
         }
         s->hs_failed = true;    /* one failure, one log line, no READY */
         store_drop_later(s, "handshake failed");
+        return;
+    }
+    if (step >= STEP_SCRIPT && step <= STEP_SCRIPT_LAST && store_is_function[step - STEP_SCRIPT]) {
+        int i = (int)(step - STEP_SCRIPT);
+        if (r->type != REDIS_REPLY_STRING || strcmp(r->str, s->fn[i]) != 0) {
+            store_fail_log(s, "FUNCTION LOAD %s did not load library %s", store_files[i],
+                           s->fn[i]);
+            s->hs_failed = true;
+            store_drop_later(s, "handshake failed");
+        }
         return;
     }
     if (step >= STEP_SCRIPT && step <= STEP_SCRIPT_LAST) {
@@ -487,9 +538,15 @@ static void store_handshake(struct store *s)
     if (s->role == STORE_ROLE_STREAM)
         return;                 /* no scripts, no marker: see store_role */
     for (int i = 0; i < STORE_NSCRIPTS; i++) {
-        const char *argv[3] = { "SCRIPT", "LOAD", s->body[i] };
-        size_t lens[3] = { 6, 4, s->body_len[i] };
-        store_send(s, (enum store_step)(STEP_SCRIPT + i), 3, argv, lens);
+        if (store_is_function[i]) {
+            const char *argv[4] = { "FUNCTION", "LOAD", "REPLACE", s->body[i] };
+            size_t lens[4] = { 8, 4, 7, s->body_len[i] };
+            store_send(s, (enum store_step)(STEP_SCRIPT + i), 4, argv, lens);
+        } else {
+            const char *argv[3] = { "SCRIPT", "LOAD", s->body[i] };
+            size_t lens[3] = { 6, 4, s->body_len[i] };
+            store_send(s, (enum store_step)(STEP_SCRIPT + i), 3, argv, lens);
+        }
     }
     {
         const char *argv[3] = { "CONFIG", "GET", "maxmemory-policy" };
@@ -752,7 +809,25 @@ static void store_arm_deadline(struct store *s)
 static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg);
 static void store_link(struct store *s, struct store_call *c);
 
-static int store_send_call(struct store *s, struct store_call *c, bool eval)
+/* The reply to a FUNCTION LOAD sent before a resend: only an error is
+ * news (the resent call then fails too, and says so). */
+static void store_on_reload(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct store *s = ac->data;
+    redisReply *r = reply;
+    (void)arg;
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        char e[LOG_ESC_SIZE];
+        store_fail_log(s, "FUNCTION LOAD %s/%s failed: %s", (*s->cfg)->policy_dir,
+                       store_files[STORE_DECIDE], log_escs(e, r->str));
+    }
+}
+
+/* Sends c: FCALL of a Function, EVALSHA of a script.  again: the call was
+ * answered NOSCRIPT or "Function not found" (Redis restarted, flushed,
+ * failed over): a script is sent whole (EVAL caches it), a library is
+ * loaded again first (the same link: Redis runs the two in order). */
+static int store_send_call(struct store *s, struct store_call *c, bool again)
 {
     const char *argv[STORE_ARGS_MAX + 3];
     size_t lens[STORE_ARGS_MAX + 3];
@@ -762,10 +837,23 @@ static int store_send_call(struct store *s, struct store_call *c, bool eval)
     if (c->argc > STORE_ARGS_MAX)
         return -1;
     snprintf(nkeys, sizeof nkeys, "%d", c->nkeys);
-    argv[n] = eval ? "EVAL" : "EVALSHA";
-    lens[n++] = eval ? 4 : 7;
-    argv[n] = eval ? s->body[c->which] : s->sha[c->which];
-    lens[n++] = eval ? s->body_len[c->which] : 40;
+    if (store_is_function[c->which]) {
+        if (again) {
+            const char *largv[4] = { "FUNCTION", "LOAD", "REPLACE", s->body[c->which] };
+            size_t llens[4] = { 8, 4, 7, s->body_len[c->which] };
+            if (redisAsyncCommandArgv(s->ac, store_on_reload, NULL, 4, largv, llens) != REDIS_OK)
+                return -1;
+        }
+        argv[n] = "FCALL";
+        lens[n++] = 5;
+        argv[n] = s->fn[c->which];
+        lens[n++] = strlen(s->fn[c->which]);
+    } else {
+        argv[n] = again ? "EVAL" : "EVALSHA";
+        lens[n++] = again ? 4 : 7;
+        argv[n] = again ? s->body[c->which] : s->sha[c->which];
+        lens[n++] = again ? s->body_len[c->which] : 40;
+    }
     argv[n] = nkeys;
     lens[n++] = strlen(nkeys);
     for (int i = 0; i < c->argc; i++) {
@@ -795,9 +883,10 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
         return;
     }
 
-    if (r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0
-        && !c->retried && ac == s->ac) {
-        /* the script did not run: send its body once (EVAL caches it) */
+    if (r != NULL && r->type == REDIS_REPLY_ERROR && !c->retried && ac == s->ac
+        && (store_is_function[c->which] ? strcmp(r->str, "ERR Function not found") == 0
+                                        : strncmp(r->str, "NOSCRIPT", 8) == 0)) {
+        /* it did not run: load it again, send it once more */
         c->retried = true;
         s->st.noscript++;
         if (store_send_call(s, c, true) == 0)

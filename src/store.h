@@ -3,13 +3,16 @@
  * One asynchronous connection (hiredis 0.14 on the libuv loop through
  * store_uv.c).  The store connects by itself and reconnects with capped,
  * jittered exponential backoff; on every connect it authenticates, selects
- * the database, loads the Functions library (policy/outpost.lua) and the
- * decision script (policy/decide.lua), and only then is READY.  While not
- * READY, store_eval() refuses at once, so nothing queues without bound.
+ * the database, loads the Functions libraries (policy/outpost.lua and the
+ * decision library policy/decide.lua) and the undo script, and only then
+ * is READY.  While not READY, store_eval() refuses at once, so nothing
+ * queues without bound.
  *
- * store_eval() sends one EVALSHA: exactly one Redis command per policy
- * request (a NOSCRIPT answer, meaning the script did not run, is resent
- * once as EVAL).  Every call has a deadline (redis.timeout_ms): when it
+ * store_eval() sends one command: FCALL of the decision Function (named on
+ * decide.lua's first line) or EVALSHA of undo.lua; exactly one Redis
+ * command per policy request.  An answer meaning it did not run ("Function
+ * not found", NOSCRIPT) makes it resend once, after FUNCTION LOAD for the
+ * Function, as EVAL for the script.  Every call has a deadline (redis.timeout_ms): when it
  * passes, the callback runs with ok == false and the late reply is dropped
  * when it comes.  A connection whose oldest call is 2 x timeout_ms late
  * is dropped and rebuilt (a stopped or wedged Redis).  The request is

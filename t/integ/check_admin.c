@@ -504,10 +504,11 @@ END_TEST
 
 static char *decide_body;
 
-/* EVAL decide.lua with the keys of the given (escaped) account key part,
- * at RCPT, without classes or limits (doc/keys.md "The decision script":
- * then an admitted request answers "ok", class "", counted "0", and a
- * suspension carries the default action R). */
+/* FCALL of decide.lua's Function (FUNCTION LOAD of decide_body first,
+ * in test_decide) with the keys of the given (escaped) account key part,
+ * at RCPT, with a configuration text without classes or limits (doc/keys.md
+ * "The decision Function": then an admitted request answers "ok", class
+ * "", counted "0", and a suspension carries the default action R). */
 static const char *decide(const char *esc_account, const char *account, const char *hex,
                           const char *sender, const char *domain, const char *flags)
 {
@@ -515,14 +516,15 @@ static const char *decide(const char *esc_account, const char *account, const ch
     snprintf(susp, sizeof susp, P "{a:%s}:susp", esc_account);
     snprintf(acct, sizeof acct, P "{a:%s}:acct", esc_account);
     snprintf(eom, sizeof eom, P "{a:%s}:eom:i:q", esc_account);
-    return CLI("EVAL", decide_body, "13", susp,
+    return CLI("FCALL", tdecide_fn(), "13", susp,
                P "{lists}:allow:account", P "{lists}:allow:client",
                P "{lists}:allow:clientlens", P "{lists}:allow:sender",
                P "{lists}:allow:domain",
                P "{lists}:deny:account", P "{lists}:deny:client",
                P "{lists}:deny:clientlens", P "{lists}:deny:sender",
                P "{lists}:deny:domain", acct, eom,
-               account, hex, sender, domain, flags, "", "1", "1", "0", "", "0", "0");
+               account, hex, sender, domain, flags, "", "1", "1", "0", "",
+               "outpost-decide 2\n", "");
 }
 
 #define OK "ok\n\n0"               /* admitted, no class, not counted */
@@ -538,6 +540,9 @@ START_TEST(test_decide)
     snprintf(path, sizeof path, "%s/decide.lua", env("T_POLICY"));
     decide_body = tfile_read(path);
     ck_assert_msg(decide_body != NULL, "cannot read %s", path);
+    CLI("FUNCTION", "LOAD", "REPLACE", decide_body);
+    ck_assert_msg(strcmp(cli_out, tdecide_fn()) == 0, "FUNCTION LOAD decide.lua: got \"%s\"",
+                  tvis(cli_out));
 
     /* empty lists */
     expect_cli(decide("alice", "alice", V4("0a000001"), "a@b.example", "b.example", ""),
@@ -626,20 +631,17 @@ START_TEST(test_decide)
     expect_cli(decide("a%7Db%20c", "a}b c", NOHEX, "spam@x.test", "x.test", ""),
                "deny:sender\nspam@x.test", "deny before suspension");
 
-    /* read-only: EVALSHA of the script works on a replica-style read-only call */
-    CLI("SCRIPT", "LOAD", decide_body);
-    char sha[41];
-    ck_assert_msg(strlen(cli_out) == 40, "SCRIPT LOAD: got \"%s\"", cli_out);
-    memcpy(sha, cli_out, sizeof sha);
-    expect_cli(CLI("EVALSHA_RO", sha, "13", P "{a:old}:susp",
-                   P "{lists}:allow:account", P "{lists}:allow:client",
-                   P "{lists}:allow:clientlens", P "{lists}:allow:sender",
-                   P "{lists}:allow:domain", P "{lists}:deny:account",
-                   P "{lists}:deny:client", P "{lists}:deny:clientlens",
-                   P "{lists}:deny:sender", P "{lists}:deny:domain",
-                   P "{a:old}:acct", P "{a:old}:eom:i:q",
-                   "old", "", "", "", "r", "", "1", "1", "0", "", "0", "0"),
-               "suspended\nr\n0\nR", "EVALSHA_RO (no-writes)");
+    /* a configuration text decide.lua cannot read is an error, not a decision */
+    CLI("FCALL", tdecide_fn(), "13", P "{a:old}:susp",
+        P "{lists}:allow:account", P "{lists}:allow:client",
+        P "{lists}:allow:clientlens", P "{lists}:allow:sender",
+        P "{lists}:allow:domain", P "{lists}:deny:account",
+        P "{lists}:deny:client", P "{lists}:deny:clientlens",
+        P "{lists}:deny:sender", P "{lists}:deny:domain",
+        P "{a:old}:acct", P "{a:old}:acct",
+        "old", "", "", "", "r", "", "1", "1", "0", "", "outpost-decide 1\n", "");
+    ck_assert_msg(strstr(cli_out, "configuration text") != NULL,
+                  "a text of another layout: got \"%s\", want the error", tvis(cli_out));
     free(decide_body);
     decide_body = NULL;
     tfix_stop_all();

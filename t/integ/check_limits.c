@@ -191,26 +191,32 @@ static long long hint(redisContext *c, const char *cmd, const char *key)
     return v;
 }
 
-/* SCRIPT LOAD of policy/<file>; sha gets the SHA1. */
+/* SCRIPT LOAD of policy/<file> (undo.lua): sha gets the SHA1; FUNCTION
+ * LOAD of decide.lua, the library of the decision Function: sha gets its
+ * name (the function is named like the library). */
 static void load_script(redisContext *c, const char *file, char sha[41])
 {
     const char *dir = getenv("T_POLICY");
     char path[512];
+    bool lib = strcmp(file, "decide.lua") == 0;
     ck_assert_msg(dir != NULL, "T_POLICY is not set (the policy/ directory)");
     snprintf(path, sizeof path, "%s/%s", dir, file);
     char *body = tfile_read(path);
     ck_assert_msg(body != NULL, "cannot read %s", path);
-    const char *argv[3] = { "SCRIPT", "LOAD", body };
-    redisReply *r = hcmd(c, "SCRIPT LOAD", 3, argv);
+    const char *argv[4] = { "FUNCTION", "LOAD", "REPLACE", body };
+    const char *sargv[3] = { "SCRIPT", "LOAD", body };
+    redisReply *r = lib ? hcmd(c, "FUNCTION LOAD", 4, argv) : hcmd(c, "SCRIPT LOAD", 3, sargv);
     free(body);
-    ck_assert_msg(r->type == REDIS_REPLY_STRING && r->len == 40, "SCRIPT LOAD %s: bad reply",
-                  file);
-    memcpy(sha, r->str, 41);
+    ck_assert_msg(r->type == REDIS_REPLY_STRING && (lib ? r->len > 0 && r->len < 41
+                                                        : r->len == 40),
+                  "%s %s: bad reply", lib ? "FUNCTION LOAD" : "SCRIPT LOAD", file);
+    memcpy(sha, r->str, r->len + 1);
     freeReplyObject(r);
 }
 
 /* What decision.c passes for one request: the account, class "standard"
- * (class line "standard\t0\tR"), its limit lines and counter keys. */
+ * (class line "c\tstandard\t0\tR" of the configuration text), its limit
+ * lines (without their "l\t") and counter keys. */
 #define DSPEC_MAX 4
 struct dspec {
     char account[64];
@@ -253,14 +259,15 @@ static const char *const list_keys[10] = {
     PFX "{lists}:deny:domain",
 };
 
-/* Appends one EVALSHA of decide.lua as decision_ask_redis() sends it:
+/* Appends one FCALL of decide.lua's Function (fn) as decision_ask_redis()
+ * sends it (no events line, no identity line):
  * eomkey NULL is a RCPT check (flags "r", KEYS[13] the acct key), else an
  * END-OF-MESSAGE (flags "e").  units: messages, recipients, bytes. */
-static int p_decide(struct pipe *p, const char *sha, const struct dspec *sp,
+static int p_decide(struct pipe *p, const char *fn, const struct dspec *sp,
                     const char *eomkey, long long now, const long long units[3])
 {
-    char susp[128], acct[128], nkeys[16], snow[24], um[24], ur[24], ub[24], nlim[16];
-    char sender[96];
+    char susp[128], acct[128], nkeys[16], snow[24], um[24], ur[24], ub[24];
+    char sender[96], text[64 + DSPEC_MAX * 170];
     const char *argv[80];
     int n = 0;
 
@@ -271,11 +278,14 @@ static int p_decide(struct pipe *p, const char *sha, const struct dspec *sp,
     snprintf(um, sizeof um, "%lld", units[0]);
     snprintf(ur, sizeof ur, "%lld", units[1]);
     snprintf(ub, sizeof ub, "%lld", units[2]);
-    snprintf(nlim, sizeof nlim, "%d", sp->nlim);
     snprintf(sender, sizeof sender, "%s@example.net", sp->account);
+    size_t tl = (size_t)snprintf(text, sizeof text, "outpost-decide 2\nc\tstandard\t0\tR\n");
+    for (int i = 0; i < sp->nlim; i++)
+        tl += (size_t)snprintf(text + tl, sizeof text - tl, "l\t%s\n", sp->line[i]);
+    ck_assert_uint_lt(tl, sizeof text);
 
-    argv[n++] = "EVALSHA";
-    argv[n++] = sha;
+    argv[n++] = "FCALL";
+    argv[n++] = fn;
     argv[n++] = nkeys;
     argv[n++] = susp;                                   /* KEYS[1] */
     for (int i = 0; i < 10; i++)
@@ -294,11 +304,8 @@ static int p_decide(struct pipe *p, const char *sha, const struct dspec *sp,
     argv[n++] = ur;
     argv[n++] = ub;
     argv[n++] = "standard";                             /* ARGV[10] */
-    argv[n++] = "1";
-    argv[n++] = "standard\t0\tR";
-    argv[n++] = nlim;
-    for (int i = 0; i < sp->nlim; i++)
-        argv[n++] = sp->line[i];
+    argv[n++] = text;                                   /* ARGV[11] */
+    argv[n++] = "";                                     /* ARGV[12]: none absent */
     p_argv(p, n, argv);
     return p->n - 1;
 }
@@ -1105,6 +1112,20 @@ START_TEST(test_ttl_idle)
                       "%lld before: a RCPT check must not touch the TTL", sp.ctr[l], now,
                       before[l]);
     }
+    /* a count that opens a new bucket sets the TTL afresh, also on the fast
+     * path (msgs: w = 1 s, 5 buckets later, every bucket still in the
+     * window); one that adds to an existing bucket leaves it (rcpts: w =
+     * 60 s, the same bucket): the TTL set with that bucket outlasts it */
+    tsleep_ms(30);
+    long long mid[2] = { hint(rcx, "PTTL", sp.ctr[0]), hint(rcx, "PTTL", sp.ctr[1]) };
+    eom_key(ek, sizeof ek, &sp, "i", "Q5");
+    decide1(rcx, sha, &sp, ek, t + 5002, u, &s, "new bucket");
+    ck_assert_msg(is(&s, "ok"), "new bucket: %s", sreply_str(&s));
+    long long after[2] = { hint(rcx, "PTTL", sp.ctr[0]), hint(rcx, "PTTL", sp.ctr[1]) };
+    ck_assert_msg(after[0] > mid[0], "msgs: PTTL %lld after a count in a new bucket, %lld "
+                  "before: want it set afresh", after[0], mid[0]);
+    ck_assert_msg(after[1] <= mid[1], "rcpts: PTTL %lld after a count in its current bucket, "
+                  "%lld before: want it left", after[1], mid[1]);
     /* once expired (PEXPIRE stands in for idling), the account starts afresh */
     for (int l = 0; l < 3; l++) {
         const char *pargv[3] = { "PEXPIRE", sp.ctr[l], "1" };

@@ -419,9 +419,9 @@ END_TEST
 
 /* ---- 3. exactly one Redis command per evaluated request */
 
-/* INFO commandstats also counts the commands a script runs (decide.lua's
- * HEXISTS, HKEYS, HMGET, TIME), so which client sent what is checked with
- * MONITOR, where script commands appear as "[0 lua]". */
+/* INFO commandstats also counts the commands a Function runs (decide.lua's
+ * EXISTS, HMGET, TIME, ...), so which client sent what is checked with
+ * MONITOR, where those appear as "[0 lua]". */
 static pid_t monitor_pid;               /* the test process's redis-cli MONITOR */
 
 static void monitor_stop(void)
@@ -459,15 +459,17 @@ static void monitor_start(const struct tredis *r, const char *path)
     }
 }
 
-/* Counts the client commands (not "[0 lua]") in MONITOR output: *evalsha
- * gets the EVALSHA ones; returns the number of the others but INFO,
- * CONFIG and EXISTS (the health check) and the verdict stream reads,
- * listed in which. */
-static long monitor_count(const char *path, long *evalsha, char *which, size_t cap)
+/* Counts the client commands (not "[0 lua]") in MONITOR output: *decide
+ * gets the FCALLs of the decision Function; returns the number of the
+ * others but INFO, CONFIG and EXISTS (the health check) and the verdict
+ * stream reads, listed in which. */
+static long monitor_count(const char *path, long *decide, char *which, size_t cap)
 {
     char *text = tfile_read(path);
     long other = 0;
-    *evalsha = 0;
+    char fcall[96];
+    snprintf(fcall, sizeof fcall, "FCALL\" \"%s\"", tdecide_fn());
+    *decide = 0;
     which[0] = '\0';
     for (char *line = text; line != NULL && *line != '\0';) {
         char *eol = strchr(line, '\n');
@@ -478,8 +480,8 @@ static long monitor_count(const char *path, long *evalsha, char *which, size_t c
         if (e != NULL && strncmp(b, "[0 lua]", 7) != 0) {
             const char *cmd = e + 3;
             size_t n = strcspn(cmd, "\"");
-            if (n == 7 && strncasecmp(cmd, "evalsha", 7) == 0) {
-                (*evalsha)++;
+            if (strncasecmp(cmd, fcall, strlen(fcall)) == 0) {
+                (*decide)++;
             } else if (!(n == 4 && strncasecmp(cmd, "info", 4) == 0)
                        && !(n == 6 && strncasecmp(cmd, "config", 6) == 0)
                        && !(n == 6 && strncasecmp(cmd, "exists", 6) == 0)
@@ -502,24 +504,24 @@ static long monitor_count(const char *path, long *evalsha, char *which, size_t c
     return other;
 }
 
-/* Waits (2 s at most) until MONITOR has shown want EVALSHA commands, then
- * stops it and checks: exactly want EVALSHA, no other client command. */
+/* Waits (2 s at most) until MONITOR has shown want decision FCALLs, then
+ * stops it and checks: exactly want of them, no other client command. */
 static void monitor_expect(const char *path, long want, const char *what)
 {
     char which[2048];
-    long evalsha = 0, other = 0;
+    long decide = 0, other = 0;
     long until = tms_mono() + 2000;
     do {
-        other = monitor_count(path, &evalsha, which, sizeof which);
-        if (evalsha >= want)
+        other = monitor_count(path, &decide, which, sizeof which);
+        if (decide >= want)
             break;
         tsleep_ms(20);
     } while (tms_mono() < until);
     tsleep_ms(50);              /* a stray extra command would show now */
     monitor_stop();
-    other = monitor_count(path, &evalsha, which, sizeof which);
-    ck_assert_msg(evalsha == want, "%s: MONITOR saw %ld EVALSHA from clients, want %ld",
-                  what, evalsha, want);
+    other = monitor_count(path, &decide, which, sizeof which);
+    ck_assert_msg(decide == want, "%s: MONITOR saw %ld FCALL %s from clients, want %ld",
+                  what, decide, tdecide_fn(), want);
     ck_assert_msg(other == 0, "%s: MONITOR saw %ld other client commands, want 0: %s",
                   what, other, which);
 }
@@ -530,16 +532,16 @@ START_TEST(test_one_command_per_request)
     struct tredis *r = &redises[0];
     struct tdaemon *d = &daemons[0];
     /* commandstats: what decide.lua runs inside counts too (MONITOR below
-     * tells client commands from script commands) */
-    static const char *const skip[] = { "evalsha", "info", "config", "exists", "hexists",
+     * tells client commands from the Function's) */
+    static const char *const skip[] = { "fcall", "info", "config", "exists", "hexists",
                                         "hkeys", "hmget", "time", "monitor", "hgetall",
                                         "get", "set", "hset", "hincrby", "hdel", "del",
                                         "pexpire",
                                         /* the verdict consumer's own link */
                                         "xgroup", "xautoclaim", "xreadgroup",
-                                        /* its outpost_verdict_prune (MONITOR above
-                                         * shows any other FCALL) and what it runs */
-                                        "fcall", "xinfo", NULL };
+                                        /* and what its outpost_verdict_prune runs
+                                         * (MONITOR shows any other FCALL) */
+                                        "xinfo", NULL };
     char extra[1024], info[8192], others[2048], got[256], req[512], mon[160];
     long off = 0;
 
@@ -566,10 +568,12 @@ START_TEST(test_one_command_per_request)
     }
     monitor_expect(mon, 200, "200 RCPT requests");
     info_commandstats(r, info, sizeof info);
-    long evalsha = cmd_calls(info, "evalsha");
+    /* FCALL: the 200 decisions, and any prune of the verdict consumer
+     * (MONITOR counted the decisions exactly) */
+    long fcalls = cmd_calls(info, "fcall");
     long other = other_calls(info, skip, others, sizeof others);
-    ck_assert_msg(evalsha == 200, "200 RCPT requests: got %ld EVALSHA calls, want 200\n%s",
-                  evalsha, tvis(info));
+    ck_assert_msg(fcalls >= 200 && fcalls <= 202, "200 RCPT requests: got %ld FCALL calls, "
+                  "want 200\n%s", fcalls, tvis(info));
     ck_assert_msg(other == 0, "200 RCPT requests: want no other Redis command; got %ld: %s",
                   other, others);
 
@@ -596,10 +600,10 @@ START_TEST(test_one_command_per_request)
     }
     monitor_expect(mon, 20, "END-OF-MESSAGE/DATA/VRFY requests");
     info_commandstats(r, info, sizeof info);
-    evalsha = cmd_calls(info, "evalsha");
+    fcalls = cmd_calls(info, "fcall");
     other = other_calls(info, skip, others, sizeof others);
-    ck_assert_msg(evalsha == 20, "20 END-OF-MESSAGE + 20 DATA + 20 VRFY requests: got %ld "
-                  "EVALSHA calls, want 20\n%s", evalsha, tvis(info));
+    ck_assert_msg(fcalls >= 20 && fcalls <= 22, "20 END-OF-MESSAGE + 20 DATA + 20 VRFY "
+                  "requests: got %ld FCALL calls, want 20\n%s", fcalls, tvis(info));
     ck_assert_msg(other == 0, "END-OF-MESSAGE/DATA/VRFY: want no other Redis command; got "
                   "%ld: %s", other, others);
     close(fd);
@@ -742,9 +746,11 @@ START_TEST(test_redis_restart)
 }
 END_TEST
 
-/* ---- 6. SCRIPT FLUSH: NOSCRIPT, then EVAL */
+/* ---- 6. the decision Function deleted (FUNCTION DELETE, as after FUNCTION
+ * FLUSH or a restore without it): "Function not found", FUNCTION LOAD,
+ * the call again */
 
-START_TEST(test_script_flush)
+START_TEST(test_function_flush)
 {
     struct tredis *r = &redises[0];
     struct tdaemon *d = &daemons[0];
@@ -758,26 +764,27 @@ START_TEST(test_script_flush)
     int fd = txconnect(d);
     fcall_suspend(r, "mallory", "0");
     expect_decision(d, fd, &off, "Q6a", RCPT("203.0.113.5", "mallory", "m@example.net"),
-                    SUSP_TEXT, "suspended", "mallory before SCRIPT FLUSH");
+                    SUSP_TEXT, "suspended", "mallory before FUNCTION DELETE");
 
     reset_stats(r);
-    cli_ok(tredis_cli(r, out, sizeof out, "SCRIPT", "FLUSH", (char *)NULL), out,
-           "SCRIPT FLUSH");
+    cli_ok(tredis_cli(r, out, sizeof out, "FUNCTION", "DELETE", tdecide_fn(), (char *)NULL),
+           out, "FUNCTION DELETE");
     expect_decision(d, fd, &off, "Q6b", RCPT("203.0.113.5", "mallory", "m@example.net"),
-                    SUSP_TEXT, "suspended", "mallory just after SCRIPT FLUSH (NOSCRIPT path)");
+                    SUSP_TEXT, "suspended", "mallory just after FUNCTION DELETE");
     info_commandstats(r, info, sizeof info);
-    long eval = cmd_calls(info, "eval");
-    ck_assert_msg(eval == 1, "after SCRIPT FLUSH and one request: got %ld EVAL calls, want 1"
-                  "\n%s", eval, tvis(info));
-    /* EVAL cached the script again: the next ones are EVALSHA */
+    long load = cmd_calls(info, "function|load");
+    ck_assert_msg(load == 1, "after FUNCTION DELETE and one request: got %ld FUNCTION LOAD, "
+                  "want 1\n%s", load, tvis(info));
+    /* loaded again: the next ones are plain FCALLs */
     expect_decision(d, fd, &off, "Q6c", RCPT("203.0.113.5", "bob", "bob@example.net"),
-                    "DUNNO", "default", "bob after the EVAL");
+                    "DUNNO", "default", "bob after the FUNCTION LOAD");
     expect_decision(d, fd, &off, "Q6d", RCPT("203.0.113.5", "mallory", "m@example.net"),
-                    SUSP_TEXT, "suspended", "mallory after the EVAL");
+                    SUSP_TEXT, "suspended", "mallory after the FUNCTION LOAD");
     info_commandstats(r, info, sizeof info);
-    long eval2 = cmd_calls(info, "eval"), evalsha = cmd_calls(info, "evalsha");
-    ck_assert_msg(eval2 == 1 && evalsha == 3, "after 3 requests: got EVAL %ld, EVALSHA %ld; "
-                  "want 1 and 3 (one NOSCRIPT)\n%s", eval2, evalsha, tvis(info));
+    long load2 = cmd_calls(info, "function|load"), fcalls = cmd_calls(info, "fcall");
+    ck_assert_msg(load2 == 1 && fcalls >= 4 && fcalls <= 5, "after 3 requests: got FUNCTION "
+                  "LOAD %ld, FCALL %ld; want 1 and 4 (one not found)\n%s", load2, fcalls,
+                  tvis(info));
     close(fd);
     texpect_clean_stop(d);
 }
@@ -1120,7 +1127,7 @@ int main(void)
     tfix_add(s, "redis_stopped_dunno", test_redis_stopped_dunno, TIMEOUT_S, all_stop);
     tfix_add(s, "redis_stopped_defer", test_redis_stopped_defer, TIMEOUT_S, all_stop);
     tfix_add(s, "redis_restart", test_redis_restart, TIMEOUT_S, all_stop);
-    tfix_add(s, "script_flush", test_script_flush, TIMEOUT_S, all_stop);
+    tfix_add(s, "function_flush", test_function_flush, TIMEOUT_S, all_stop);
     tfix_add(s, "auth", test_auth, TIMEOUT_S, all_stop);
     tfix_add(s, "auth_default_nopass", test_auth_default_nopass, TIMEOUT_S, all_stop);
     tfix_add(s, "marker", test_marker, TIMEOUT_S, all_stop);

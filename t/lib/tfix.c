@@ -194,6 +194,26 @@ const char *tfile_tail(const char *path, size_t max)
     return buf;
 }
 
+const char *tdecide_fn(void)
+{
+    static char name[65];
+    const char *dir = getenv("T_POLICY");
+    char path[512];
+
+    if (name[0] != '\0')
+        return name;
+    ck_assert_msg(dir != NULL, "T_POLICY is not set (run through make check)");
+    snprintf(path, sizeof path, "%s/decide.lua", dir);
+    char *text = tfile_read(path);
+    ck_assert_msg(text != NULL, "cannot read %s", path);
+    int n = 0;
+    int ok = sscanf(text, "#!lua name=%64[A-Za-z0-9_]%n", name, &n) == 1
+             && (text[n] == '\n' || text[n] == '\0');
+    free(text);
+    ck_assert_msg(ok, "%s: the first line is not \"#!lua name=NAME\"", path);
+    return name;
+}
+
 int tfile_count(const char *path, const char *needle)
 {
     char *text = tfile_read(path);

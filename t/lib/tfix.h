@@ -106,6 +106,11 @@ void texpect_clean_stop(struct tdaemon *d);
 /* texpect_clean_stop(), and no sanitizer report in d's log either. */
 void texpect_clean_stop_san(struct tdaemon *d);
 
+/* The decision Function's name: NAME of the first line "#!lua name=NAME"
+ * of $T_POLICY/decide.lua (outpostd calls the function named like its
+ * library), in a static buffer; failure is a test failure. */
+const char *tdecide_fn(void);
+
 /* tconnect_unix(d->sock); failure is a test failure. */
 int txconnect(const struct tdaemon *d);
 

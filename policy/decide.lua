@@ -473,19 +473,24 @@ local function decide(KEYS, ARGV)
             else
                 m = redis.call('HMGET', key, 'w', 't', 'o', 'n')
             end
-            local sum, n
+            local sum, n, fresh
             if tonumber(m[1]) == w then
                 local mo, mn = tonumber(m[3]), tonumber(m[4])
                 if mo and mn and mo >= lo and mn <= b then
                     sum, n = tonumber(m[2]), mn
                 end
+            elseif not m[1] and not at_eom then
+                -- no width at all: no bucket counts (what window_all would
+                -- find), and a check needs nothing more (a new counter:
+                -- every RCPT of an account that has not sent yet)
+                sum, fresh = 0, true
             end
             local l
             if not sum or at_eom or sum + u > max or (u > max and max > 0) then
                 l = { name = name, cnt = L.cnt, max = max, per = per, act = L.act,
                       key = key, w = w, b = b, u = u, lo = lo,
-                      exists = true, same = true, fast = true, n = n, t = sum,
-                      cur = sum and tonumber(m[5]), fields = false, inwin = false }
+                      exists = not fresh, same = not fresh, fast = not fresh, n = n, t = sum,
+                      cur = sum and tonumber(m[5]), fields = fresh and {}, inwin = fresh and {} }
                 if not sum then
                     sum = window_all(l, redis.call('HGETALL', key))
                 end

@@ -1146,6 +1146,56 @@ START_TEST(test_ttl_idle)
 }
 END_TEST
 
+/* ---- 1d'. a counter that does not exist yet (an account that has not sent
+ * in the period): a RCPT check reads it as empty without writing it, at
+ * the exact edge of each limit; a hash without a width (only the time of
+ * a limit_reached event) is empty too. */
+START_TEST(test_fresh_counter)
+{
+    struct tredis *r = &redises[0];
+    char sha[41], w[16];
+    struct dspec sp;
+    struct sreply s;
+    long long t = 1700000000000LL + 99;
+
+    tfix_start_redis(r, NULL);
+    rcx = hconnect(r);
+    load_script(rcx, "decide.lua", sha);
+    dspec_init(&sp, "fresh");
+    dspec_limit(&sp, "msgs", 'm', 1, 60000, 0);
+    dspec_limit(&sp, "rcpts", 'r', 3, 3600000, 0);
+    dspec_limit(&sp, "bytes", 'b', 1000, 60000, 0);
+    const long long edge[3] = { 1, 3, 1000 };
+    decide1(rcx, sha, &sp, NULL, t, edge, &s, "RCPT at every edge");
+    ck_assert_msg(is(&s, "ok"), "RCPT at max of every fresh limit: %s, want ok",
+                  sreply_str(&s));
+    const long long over[3] = { 1, 4, 1000 };
+    decide1(rcx, sha, &sp, NULL, t, over, &s, "RCPT over one");
+    ck_assert_msg(is(&s, "exceeds") && strcmp(s.v[1], "rcpts") == 0,
+                  "RCPT with 4 recipients against 3: %s, want exceeds rcpts", sreply_str(&s));
+    for (int l = 0; l < 3; l++)
+        ck_assert_msg(hint(rcx, "EXISTS", sp.ctr[l]) == 0, "a RCPT check created %s",
+                      sp.ctr[l]);
+    /* only the limit_reached time: no width, no bucket: still empty */
+    const char *eargv[4] = { "HSET", sp.ctr[0], "e", "1700000000000" };
+    freeReplyObject(hcmd(rcx, "HSET e", 4, eargv));
+    decide1(rcx, sha, &sp, NULL, t, edge, &s, "RCPT, e only");
+    ck_assert_msg(is(&s, "ok"), "RCPT at the edge, hash with only e: %s, want ok",
+                  sreply_str(&s));
+    /* and the first count goes in whole */
+    char ek[160];
+    eom_key(ek, sizeof ek, &sp, "i", "F1");
+    decide1(rcx, sha, &sp, ek, t, edge, &s, "first count");
+    ck_assert_msg(is(&s, "ok") && strcmp(s.v[2], "1") == 0, "first count: %s, want ok "
+                  "standard 1", sreply_str(&s));
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[0], w, sizeof w), 1);
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[1], w, sizeof w), 3);
+    ck_assert_int_eq(bucket_sum(rcx, sp.ctr[2], w, sizeof w), 1000);
+    decide1(rcx, sha, &sp, NULL, t + 1, edge, &s, "RCPT after the count");
+    ck_assert_msg(is(&s, "limit"), "RCPT after the count: %s, want limit", sreply_str(&s));
+}
+END_TEST
+
 /* ---- 1e. a changed period: another bucket width resets the counter, the
  * same width keeps it; a RCPT check with another width writes nothing. */
 START_TEST(test_width_change)
@@ -2007,6 +2057,7 @@ int main(void)
     tfix_add(s, "horizon", test_horizon, TIMEOUT_S, all_stop);
     tfix_add(s, "dedupe_undo", test_dedupe_undo, TIMEOUT_S, all_stop);
     tfix_add(s, "ttl_idle", test_ttl_idle, TIMEOUT_S, all_stop);
+    tfix_add(s, "fresh_counter", test_fresh_counter, TIMEOUT_S, all_stop);
     tfix_add(s, "width_change", test_width_change, TIMEOUT_S, all_stop);
     tfix_add(s, "concurrency", test_concurrency, TIMEOUT_S, all_stop);
     tfix_add(s, "rcpt_cap", test_rcpt_cap, TIMEOUT_S, all_stop);

@@ -20,9 +20,10 @@
  *                one message > a limit  -> texts.exceeds, "exceeds:<name>"
  *                otherwise              -> DUNNO, "default" (at
  *                                          END-OF-MESSAGE: counted)
- * The classes and limits of the config travel as one argument of
- * decide.lua, a text formatted once per config (struct decision_spec) and
- * parsed once by the Function, which keeps it by its bytes.  A count whose
+ * The classes and limits of the config are one text formatted once per
+ * config (struct decision_spec); each call carries its SHA-1, and the text
+ * itself only when the Function does not have it yet (store.c resends the
+ * call with it on the answer OUTPOSTCFG).  A count whose
  * reply comes after the client was told DEFER by failure_action is undone
  * with policy/undo.lua.
  *           -> no answer from Redis: static deny, cached suspension, or
@@ -42,6 +43,7 @@
 #include "list.h"
 #include "log.h"
 #include "request.h"
+#include "sha1.h"
 #include "store.h"
 #include "suspend.h"
 #include "xalloc.h"
@@ -111,12 +113,14 @@ static void decision_finish(struct decision_env *env, struct request *rq,
                             const struct decision *d);
 
 /* decide.lua's view of the classes and limits of one config (doc/keys.md
- * "The configuration text"): one text, the same bytes on every call, which
- * the Function parses once and keeps; and the distinct counter keys the
- * limits need. */
+ * "The configuration text"): one text, which the Function parses once and
+ * keeps under its SHA-1 (every call carries the SHA-1, the text only when
+ * the Function asks for it); and the distinct counter keys the limits
+ * need. */
 struct decision_spec {
     struct config *cfg;         /* a reference: the config it describes */
     char          *text;        /* owned: the configuration text */
+    char           id[41];      /* its SHA-1, as redis.sha1hex() */
     struct {
         enum limit_key kind;
         const char    *name;    /* into cfg */
@@ -218,6 +222,7 @@ static struct decision_spec *decision_spec_new(struct config *cfg)
                               l->shadow ? 1 : 0, 14 + c);
         }
     }
+    sha1_hex(sp->text, len, sp->id);
     keys_global(sp->evkey, cfg->redis.prefix, "events", NULL);
     return sp;
 }
@@ -670,7 +675,7 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     char idkeys[3][KEYS_MAX], idaddr[IDENTITY_ADDR_MAX + 1];
     bool id = decision_identity(rq, idkeys, idaddr);
     size_t nkeys = 14 + sp->nctr + (id ? 3 : 0);
-    size_t argc = nkeys + 12 + (id ? 1 : 0);
+    size_t argc = nkeys + 14;
     struct decision_ids ids;
     char units_m[] = "1", units_r[24], units_b[24], flags[8];
     const char *why;
@@ -730,10 +735,10 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     DECISION_ARG(units_r);
     DECISION_ARG(units_b);
     DECISION_ARG(klass);
-    DECISION_ARG(sp->text);
+    DECISION_ARG(sp->id);
     DECISION_ARG(absent);
-    if (id)
-        DECISION_ARG(idaddr);
+    DECISION_ARG(id ? idaddr : "");
+    DECISION_ARG(sp->text);             /* the last: only when asked (store.h) */
 #undef DECISION_ARG
 
     int rc = store_eval(env->store, STORE_DECIDE, rq, (int)n, argv, lens, (int)nkeys,

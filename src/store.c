@@ -59,6 +59,9 @@ enum store_step { STEP_AUTH = 1, STEP_SELECT, STEP_FUNCTION, STEP_SCRIPT,
  * first line "#!lua name=NAME"), undo.lua a script (EVALSHA). */
 static const char *const store_files[STORE_NSCRIPTS] = { "decide.lua", "undo.lua" };
 static const bool store_is_function[STORE_NSCRIPTS] = { true, false };
+/* The call's last argument is sent only when Redis answers OUTPOSTCFG
+ * (the decision Function's configuration text; see store.h). */
+static const bool store_last_on_demand[STORE_NSCRIPTS] = { true, false };
 #define STORE_LIBRARY "outpost.lua"
 #define STORE_FN_MAX  64                /* bytes of a library's name */
 
@@ -76,6 +79,7 @@ struct store_call {
     uint64_t           stale_ms;        /* past it, the link is dropped */
     bool               answered;        /* cb has run */
     bool               retried;         /* NOSCRIPT / function-missing resend done */
+    bool               with_last;       /* the on-demand last argument is sent */
     enum store_script  which;
     int                argc, nkeys;
     const char       **argv;            /* into buf */
@@ -826,7 +830,8 @@ static void store_on_reload(redisAsyncContext *ac, void *reply, void *arg)
 /* Sends c: FCALL of a Function, EVALSHA of a script.  again: the call was
  * answered NOSCRIPT or "Function not found" (Redis restarted, flushed,
  * failed over): a script is sent whole (EVAL caches it), a library is
- * loaded again first (the same link: Redis runs the two in order). */
+ * loaded again first (the same link: Redis runs the two in order).  An
+ * on-demand last argument goes only when c->with_last. */
 static int store_send_call(struct store *s, struct store_call *c, bool again)
 {
     const char *argv[STORE_ARGS_MAX + 3];
@@ -856,7 +861,8 @@ static int store_send_call(struct store *s, struct store_call *c, bool again)
     }
     argv[n] = nkeys;
     lens[n++] = strlen(nkeys);
-    for (int i = 0; i < c->argc; i++) {
+    int argc = store_last_on_demand[c->which] && !c->with_last ? c->argc - 1 : c->argc;
+    for (int i = 0; i < argc; i++) {
         argv[n] = c->argv[i];
         lens[n++] = c->lens[i];
     }
@@ -890,6 +896,15 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
         c->retried = true;
         s->st.noscript++;
         if (store_send_call(s, c, true) == 0)
+            return;
+    }
+    if (r != NULL && r->type == REDIS_REPLY_ERROR && store_last_on_demand[c->which]
+        && !c->with_last && ac == s->ac && strncmp(r->str, "OUTPOSTCFG", 10) == 0) {
+        /* the Function answered before reading anything: it lacks the
+         * configuration text; send the call once more, with it */
+        c->with_last = true;
+        s->st.noscript++;
+        if (store_send_call(s, c, false) == 0)
             return;
     }
     if (!c->answered || c->late != NULL) {

@@ -12,7 +12,8 @@
  * decide.lua's first line) or EVALSHA of undo.lua; exactly one Redis
  * command per policy request.  An answer meaning it did not run ("Function
  * not found", NOSCRIPT) makes it resend once, after FUNCTION LOAD for the
- * Function, as EVAL for the script.  Every call has a deadline (redis.timeout_ms): when it
+ * Function, as EVAL for the script; so does OUTPOSTCFG, the Function's
+ * "send the configuration text" (see store_eval).  Every call has a deadline (redis.timeout_ms): when it
  * passes, the callback runs with ok == false and the late reply is dropped
  * when it comes.  A connection whose oldest call is 2 x timeout_ms late
  * is dropped and rebuilt (a stopped or wedged Redis).  The request is
@@ -86,7 +87,10 @@ bool store_state_lost(const struct store *s);
 const struct store_stats *store_stats(const struct store *s);
 
 /* argv[0..nkeys) are keys, the rest arguments; lens[i] their lengths
- * (binary-safe); argc <= STORE_ARGS_MAX.  0: cb will run exactly once.
+ * (binary-safe); argc <= STORE_ARGS_MAX.  STORE_DECIDE: the last argument
+ * (the configuration text) is sent only when the Function answers
+ * OUTPOSTCFG, then with the same call once more (the Function answers so
+ * before reading or writing anything).  0: cb will run exactly once.
  * -1: refused now (not connected, too many in flight), cb will not run;
  * *why says why.  late (may be NULL) gets the reply that arrives after cb
  * already ran with a timeout (ok == true replies only): for undoing a

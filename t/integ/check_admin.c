@@ -38,6 +38,7 @@
 #include <jansson.h>
 
 #include "../lib/tfix.h"
+#include "sha1.h"
 
 #define TIMEOUT_S 60
 #define P "outpost:"
@@ -516,6 +517,8 @@ static const char *decide(const char *esc_account, const char *account, const ch
     snprintf(susp, sizeof susp, P "{a:%s}:susp", esc_account);
     snprintf(acct, sizeof acct, P "{a:%s}:acct", esc_account);
     snprintf(eom, sizeof eom, P "{a:%s}:eom:i:q", esc_account);
+    char id[41];
+    sha1_hex("outpost-decide 2\n", 17, id);
     return CLI("FCALL", tdecide_fn(), "13", susp,
                P "{lists}:allow:account", P "{lists}:allow:client",
                P "{lists}:allow:clientlens", P "{lists}:allow:sender",
@@ -523,8 +526,8 @@ static const char *decide(const char *esc_account, const char *account, const ch
                P "{lists}:deny:account", P "{lists}:deny:client",
                P "{lists}:deny:clientlens", P "{lists}:deny:sender",
                P "{lists}:deny:domain", acct, eom,
-               account, hex, sender, domain, flags, "", "1", "1", "0", "",
-               "outpost-decide 2\n", "");
+               account, hex, sender, domain, flags, "", "1", "1", "0", "", id, "", "",
+               "outpost-decide 2\n");
 }
 
 #define OK "ok\n\n0"               /* admitted, no class, not counted */
@@ -631,17 +634,32 @@ START_TEST(test_decide)
     expect_cli(decide("a%7Db%20c", "a}b c", NOHEX, "spam@x.test", "x.test", ""),
                "deny:sender\nspam@x.test", "deny before suspension");
 
-    /* a configuration text decide.lua cannot read is an error, not a decision */
-    CLI("FCALL", tdecide_fn(), "13", P "{a:old}:susp",
-        P "{lists}:allow:account", P "{lists}:allow:client",
-        P "{lists}:allow:clientlens", P "{lists}:allow:sender",
-        P "{lists}:allow:domain", P "{lists}:deny:account",
-        P "{lists}:deny:client", P "{lists}:deny:clientlens",
-        P "{lists}:deny:sender", P "{lists}:deny:domain",
-        P "{a:old}:acct", P "{a:old}:acct",
-        "old", "", "", "", "r", "", "1", "1", "0", "", "outpost-decide 1\n", "");
-    ck_assert_msg(strstr(cli_out, "configuration text") != NULL,
+    /* the configuration: asked for when not kept (before anything is read
+     * or written), checked against its SHA-1, parsed; errors, not decisions */
+#define DECIDE_CFG(id, ...) CLI("FCALL", tdecide_fn(), "13", P "{a:old}:susp", \
+        P "{lists}:allow:account", P "{lists}:allow:client", \
+        P "{lists}:allow:clientlens", P "{lists}:allow:sender", \
+        P "{lists}:allow:domain", P "{lists}:deny:account", \
+        P "{lists}:deny:client", P "{lists}:deny:clientlens", \
+        P "{lists}:deny:sender", P "{lists}:deny:domain", \
+        P "{a:old}:acct", P "{a:old}:acct", \
+        "old", "", "", "", "r", "", "1", "1", "0", "", id, "", "" __VA_ARGS__)
+    char id1[41], id2[41];
+    sha1_hex("outpost-decide 1\n", 17, id1);
+    sha1_hex("outpost-decide 2\nc\tx\t0\tR\n", 25, id2);
+    DECIDE_CFG(id2);
+    ck_assert_msg(strncmp(cli_out, "OUTPOSTCFG", 10) == 0,
+                  "a configuration not kept, without its text: got \"%s\"", tvis(cli_out));
+    DECIDE_CFG(id2, , "outpost-decide 2\nc\tx\t0\tS\n");
+    ck_assert_msg(strstr(cli_out, "not the one of its SHA-1") != NULL,
+                  "a text that is not the SHA-1's: got \"%s\", want the error", tvis(cli_out));
+    DECIDE_CFG(id1, , "outpost-decide 1\n");
+    ck_assert_msg(strstr(cli_out, "configuration text: the first line") != NULL,
                   "a text of another layout: got \"%s\", want the error", tvis(cli_out));
+    expect_cli(DECIDE_CFG(id2, , "outpost-decide 2\nc\tx\t0\tR\n"), "suspended\nr\n0\nR",
+               "a configuration sent with its SHA-1");
+    expect_cli(DECIDE_CFG(id2), "suspended\nr\n0\nR", "the same, kept: no text needed");
+#undef DECIDE_CFG
     free(decide_body);
     decide_body = NULL;
     tfix_stop_all();

@@ -63,6 +63,7 @@
 #include <hiredis/hiredis.h>
 
 #include "../lib/tfix.h"
+#include "sha1.h"
 
 #define NDAEMONS 2
 #define NREDIS 1
@@ -260,14 +261,15 @@ static const char *const list_keys[10] = {
 };
 
 /* Appends one FCALL of decide.lua's Function (fn) as decision_ask_redis()
- * sends it (no events line, no identity line):
+ * sends it (no events line, no identity), with the configuration text
+ * always there (outpostd sends it only when the Function asks):
  * eomkey NULL is a RCPT check (flags "r", KEYS[13] the acct key), else an
  * END-OF-MESSAGE (flags "e").  units: messages, recipients, bytes. */
 static int p_decide(struct pipe *p, const char *fn, const struct dspec *sp,
                     const char *eomkey, long long now, const long long units[3])
 {
     char susp[128], acct[128], nkeys[16], snow[24], um[24], ur[24], ub[24];
-    char sender[96], text[64 + DSPEC_MAX * 170];
+    char sender[96], text[64 + DSPEC_MAX * 170], id[41];
     const char *argv[80];
     int n = 0;
 
@@ -283,6 +285,7 @@ static int p_decide(struct pipe *p, const char *fn, const struct dspec *sp,
     for (int i = 0; i < sp->nlim; i++)
         tl += (size_t)snprintf(text + tl, sizeof text - tl, "l\t%s\n", sp->line[i]);
     ck_assert_uint_lt(tl, sizeof text);
+    sha1_hex(text, tl, id);
 
     argv[n++] = "FCALL";
     argv[n++] = fn;
@@ -304,8 +307,10 @@ static int p_decide(struct pipe *p, const char *fn, const struct dspec *sp,
     argv[n++] = ur;
     argv[n++] = ub;
     argv[n++] = "standard";                             /* ARGV[10] */
-    argv[n++] = text;                                   /* ARGV[11] */
+    argv[n++] = id;                                     /* ARGV[11] */
     argv[n++] = "";                                     /* ARGV[12]: none absent */
+    argv[n++] = "";                                     /* ARGV[13]: no identity */
+    argv[n++] = text;                                   /* ARGV[14] */
     p_argv(p, n, argv);
     return p->n - 1;
 }

@@ -222,17 +222,23 @@ static void fcall_list(const struct tredis *r, bool add, const char *l, const ch
 }
 
 /* The outpost Functions library into a Redis outpostd has not seen yet. */
-static void load_functions(const struct tredis *r)
+/* FUNCTION LOAD REPLACE of policy/<file> (a library). */
+static void load_library(const struct tredis *r, const char *file)
 {
     const char *dir = getenv("T_POLICY");
     char path[512], out[256];
     ck_assert_msg(dir != NULL, "T_POLICY is not set (the policy/ directory)");
-    snprintf(path, sizeof path, "%s/outpost.lua", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
     char *lib = tfile_read(path);
     ck_assert_msg(lib != NULL, "cannot read %s", path);
     int rc = tredis_cli(r, out, sizeof out, "FUNCTION", "LOAD", "REPLACE", lib, (char *)NULL);
     free(lib);
-    cli_ok(rc, out, "FUNCTION LOAD REPLACE outpost.lua");
+    cli_ok(rc, out, "FUNCTION LOAD REPLACE");
+}
+
+static void load_functions(const struct tredis *r)
+{
+    load_library(r, "outpost.lua");
 }
 
 /* calls= of "cmdstat_NAME:" in INFO commandstats text (0 if absent). */
@@ -242,6 +248,17 @@ static long cmd_calls(const char *info, const char *name)
     snprintf(needle, sizeof needle, "cmdstat_%s:calls=", name);
     const char *p = strstr(info, needle);
     return p ? strtol(p + strlen(needle), NULL, 10) : 0;
+}
+
+/* failed_calls of command name in INFO commandstats (0 if not there). */
+static long cmd_failed(const char *info, const char *name)
+{
+    char needle[96];
+    snprintf(needle, sizeof needle, "cmdstat_%s:calls=", name);
+    const char *p = strstr(info, needle);
+    const char *eol = p ? strchr(p, '\n') : NULL;
+    const char *f = p ? strstr(p, "failed_calls=") : NULL;
+    return f && (eol == NULL || f < eol) ? strtol(f + 13, NULL, 10) : 0;
 }
 
 /* Sum of calls of every command but those named in skip (a command
@@ -551,6 +568,11 @@ START_TEST(test_one_command_per_request)
     wait_connected(d, &off);
     int fd = txconnect(d);
     snprintf(mon, sizeof mon, "%s/monitor.out", r->dir);
+    /* the first call of a configuration carries its text once more (the
+     * Function answers OUTPOSTCFG): test_config_text; not counted here */
+    tquery(fd, "protocol_state=RCPT\nclient_address=203.0.113.1\nsasl_username=w\n"
+           "sender=w@example.net\nrecipient=r@example.com\nqueue_id=Q3W\n", got, sizeof got);
+    ck_assert_msg(strcmp(got, "DUNNO") == 0, "warm-up: got \"%s\"", tvis(got));
 
     reset_stats(r);
     monitor_start(r, mon);
@@ -782,9 +804,11 @@ START_TEST(test_function_flush)
                     SUSP_TEXT, "suspended", "mallory after the FUNCTION LOAD");
     info_commandstats(r, info, sizeof info);
     long load2 = cmd_calls(info, "function|load"), fcalls = cmd_calls(info, "fcall");
-    ck_assert_msg(load2 == 1 && fcalls >= 4 && fcalls <= 5, "after 3 requests: got FUNCTION "
-                  "LOAD %ld, FCALL %ld; want 1 and 4 (one not found)\n%s", load2, fcalls,
-                  tvis(info));
+    /* the first request: not found; loaded, sent again: OUTPOSTCFG (the
+     * new library keeps no configuration); sent with the text */
+    ck_assert_msg(load2 == 1 && fcalls >= 5 && fcalls <= 6, "after 3 requests: got FUNCTION "
+                  "LOAD %ld, FCALL %ld; want 1 and 5 (one not found, one OUTPOSTCFG)\n%s",
+                  load2, fcalls, tvis(info));
     close(fd);
     texpect_clean_stop(d);
 }
@@ -1113,6 +1137,63 @@ START_TEST(test_sighup_switch)
 }
 END_TEST
 
+/* ---- 12. the configuration text travels only when the Function lacks it:
+ * the first call after outpostd starts, after any FUNCTION LOAD of the
+ * decision library (another MTA connecting), after a reload with another
+ * configuration; each such call is answered OUTPOSTCFG and sent once more
+ * with the text, and decides right. */
+
+/* One RCPT of mallory (suspended): want the suspension's answer; then the
+ * FCALLs (calls, failed) since the last reset_stats must be as given
+ * (a prune of the verdict consumer may add one call). */
+static void config_step(struct tdaemon *d, const struct tredis *r, int fd, long *off,
+                        const char *qid, long calls, long failed, const char *what)
+{
+    char info[8192];
+    expect_decision(d, fd, off, qid, RCPT("203.0.113.5", "mallory", "m@example.net"),
+                    SUSP_TEXT, "suspended", what);
+    info_commandstats(r, info, sizeof info);
+    long c = cmd_calls(info, "fcall"), f = cmd_failed(info, "fcall");
+    ck_assert_msg((c == calls || c == calls + 1) && f == failed, "%s: FCALL calls %ld, "
+                  "failed %ld; want %ld and %ld\n%s", what, c, f, calls, failed, tvis(info));
+}
+
+START_TEST(test_config_text)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024];
+    long off = 0;
+
+    tfix_start_redis(r, NULL);
+    redis_extra_unix(extra, sizeof extra, r, "");
+    tfix_start_daemon(d, NULL, extra);
+    wait_connected(d, &off);
+    int fd = txconnect(d);
+    fcall_suspend(r, "mallory", "0");
+    reset_stats(r);
+    config_step(d, r, fd, &off, "Q12a", 2, 1, "the first request: asked for the text");
+    reset_stats(r);
+    config_step(d, r, fd, &off, "Q12b", 1, 0, "the second: one call");
+    config_step(d, r, fd, &off, "Q12c", 2, 0, "the third: one call");
+
+    load_library(r, "decide.lua");              /* as another MTA at its connect */
+    reset_stats(r);
+    config_step(d, r, fd, &off, "Q12d", 2, 1, "after FUNCTION LOAD: asked again");
+    config_step(d, r, fd, &off, "Q12e", 3, 1, "and kept again");
+
+    redis_extra_unix(extra, sizeof extra, r, "\"events\": {\"limit_window\": \"2s\"},");
+    tdaemon_rewrite(d, extra);
+    ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+    texpect_log(d, &off, "configuration reloaded", 5000, "SIGHUP with another events line");
+    reset_stats(r);
+    config_step(d, r, fd, &off, "Q12f", 2, 1, "another configuration: asked for it");
+    config_step(d, r, fd, &off, "Q12g", 3, 1, "another configuration, kept");
+    close(fd);
+    texpect_clean_stop(d);
+}
+END_TEST
+
 /* ---- the suite */
 
 int main(void)
@@ -1128,6 +1209,7 @@ int main(void)
     tfix_add(s, "redis_stopped_defer", test_redis_stopped_defer, TIMEOUT_S, all_stop);
     tfix_add(s, "redis_restart", test_redis_restart, TIMEOUT_S, all_stop);
     tfix_add(s, "function_flush", test_function_flush, TIMEOUT_S, all_stop);
+    tfix_add(s, "config_text", test_config_text, TIMEOUT_S, all_stop);
     tfix_add(s, "auth", test_auth, TIMEOUT_S, all_stop);
     tfix_add(s, "auth_default_nopass", test_auth_default_nopass, TIMEOUT_S, all_stop);
     tfix_add(s, "marker", test_marker, TIMEOUT_S, all_stop);

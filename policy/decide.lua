@@ -61,6 +61,14 @@ local HEADER = 'outpost-decide 2'
 
 local specs, nspecs = {}, 0
 
+-- An integer (below 2^53) as decimal digits, by printf's integer path: a
+-- number given to redis.call as it is, or formatted with %.0f, goes
+-- through the floating-point formatter, several times slower (a tenth of
+-- Redis' time at END-OF-MESSAGE before this).
+local function fmt(x)
+    return string.format('%d', x)
+end
+
 -- The configuration text -> { classes = {NAME = {maxrcpt, susp, limits}},
 -- kev, evmax, limwin, id } or nil and why.  Lines (tab-separated fields;
 -- doc/keys.md "The configuration text"):
@@ -98,9 +106,11 @@ local function parse(text)
             local k = class and spec.classes[class]
             per = tonumber(per)
             if not k or per < 1 then return nil, 'bad limit line ' .. n end
+            local w = math.ceil(per / 60)
             k.limits[#k.limits + 1] = {
                 name = name, cnt = cnt, max = tonumber(max), per = per, act = act,
-                shadow = shadow == '1', kidx = tonumber(kidx), w = math.ceil(per / 60) }
+                shadow = shadow == '1', kidx = tonumber(kidx), w = w, ws = fmt(w),
+                ttl = fmt(per + w + 60000) }
         else
             return nil, 'bad line ' .. n
         end
@@ -324,10 +334,6 @@ local function retry_after(inwin, need, w, per)
     return per
 end
 
-local function fmt(x)
-    return string.format('%.0f', x)
-end
-
 -- reply with the identity note (if any) added: the reply that ends the
 -- evaluation
 local function fin(idnote, reply)
@@ -479,14 +485,15 @@ local function decide(KEYS, ARGV)
             if not at_eom and u < 1 then u = 1 end   -- RCPT: is it exhausted?
             local t = now_ms()
             local b, lo = math.floor(t / w), math.floor((t - per + 1) / w)
-            local m
+            local m, bs
             if at_eom then
-                m = redis.call('HMGET', key, 'w', 't', 'o', 'n', b)
+                bs = fmt(b)
+                m = redis.call('HMGET', key, 'w', 't', 'o', 'n', bs)
             else
                 m = redis.call('HMGET', key, 'w', 't', 'o', 'n')
             end
             local sum, n, fresh
-            if tonumber(m[1]) == w then
+            if m[1] == L.ws or tonumber(m[1]) == w then
                 local mo, mn = tonumber(m[3]), tonumber(m[4])
                 if mo and mn and mo >= lo and mn <= b then
                     sum, n = tonumber(m[2]), mn
@@ -500,7 +507,7 @@ local function decide(KEYS, ARGV)
             local l
             if not sum or at_eom or sum + u > max or (u > max and max > 0) then
                 l = { name = name, cnt = L.cnt, max = max, per = per, act = L.act,
-                      key = key, w = w, b = b, u = u, lo = lo,
+                      key = key, w = w, b = b, u = u, lo = lo, bs = bs, L = L,
                       exists = not fresh, same = not fresh, fast = not fresh, n = n, t = sum,
                       cur = sum and tonumber(m[5]), fields = fresh and {}, inwin = fresh and {} }
                 if not sum then
@@ -539,9 +546,9 @@ local function decide(KEYS, ARGV)
         if kev then
             local last = tonumber(redis.call('HGET', refuse.key, 'e')) or 0
             if now_ms() - last >= spec.limwin then
-                redis.call('HSET', refuse.key, 'e', now_ms())
+                redis.call('HSET', refuse.key, 'e', fmt(now_ms()))
                 if not refuse.exists then
-                    redis.call('PEXPIRE', refuse.key, refuse.per + refuse.w + 60000)
+                    redis.call('PEXPIRE', refuse.key, refuse.L.ttl)
                 end
                 redis.call('XADD', kev, 'MAXLEN', '~', spec.evmax, '*', 'v', '1',
                            'type', 'limit_reached', 'account', account,
@@ -567,10 +574,10 @@ local function decide(KEYS, ARGV)
                     -- set when a bucket is created: it then outlasts the
                     -- newest bucket's time in the window, so it needs no
                     -- refresh while that bucket takes counts.
-                    redis.call('HSET', l.key, l.b, fmt((l.cur or 0) + l.u),
+                    redis.call('HSET', l.key, l.bs, fmt((l.cur or 0) + l.u),
                                't', fmt(l.t + l.u), 'n', fmt(math.max(l.n, l.b)))
                     if not l.cur then
-                        redis.call('PEXPIRE', l.key, l.per + l.w + 60000)
+                        redis.call('PEXPIRE', l.key, l.L.ttl)
                     end
                 else
                     if not l.same and l.exists then
@@ -582,7 +589,7 @@ local function decide(KEYS, ARGV)
                     local stale, t, o, n = {}, l.u, l.b, l.b
                     for _, f in ipairs(l.fields) do
                         if f[1] < l.lo then
-                            stale[#stale + 1] = f[1]
+                            stale[#stale + 1] = fmt(f[1])
                         else            -- (above b only if Redis' clock went back)
                             t = t + f[2]
                             if f[1] < o then o = f[1] end
@@ -590,15 +597,15 @@ local function decide(KEYS, ARGV)
                         end
                     end
                     if #stale > 0 then redis.call('HDEL', l.key, unpack(stale)) end
-                    redis.call('HINCRBY', l.key, l.b, l.u)
-                    redis.call('HSET', l.key, 'w', l.w, 't', fmt(t), 'o', fmt(o), 'n', fmt(n))
-                    redis.call('PEXPIRE', l.key, l.per + l.w + 60000)
+                    redis.call('HINCRBY', l.key, l.bs, fmt(l.u))
+                    redis.call('HSET', l.key, 'w', l.L.ws, 't', fmt(t), 'o', fmt(o), 'n', fmt(n))
+                    redis.call('PEXPIRE', l.key, l.L.ttl)
                 end
-                record[#record + 1] = { l.key, l.b, l.u }
+                record[#record + 1] = { l.key, l.bs, fmt(l.u) }
             end
         end
         if dedupe then
-            redis.call('SET', KEYS[13], cjson.encode(record), 'PX', 600000)
+            redis.call('SET', KEYS[13], cjson.encode(record), 'PX', '600000')
         end
         counted = '1'
     end

@@ -614,4 +614,7 @@ local function decide(KEYS, ARGV)
     return reply
 end
 
+-- No flags: without allow-oom, Redis refuses the whole call when it is
+-- over maxmemory, and outpostd answers as if Redis were unreachable (a full
+-- Redis is not pushed further; doc/operations.md "Sizing").
 redis.register_function('outpost_decide_2', decide)

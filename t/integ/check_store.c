@@ -1194,6 +1194,54 @@ START_TEST(test_config_text)
 }
 END_TEST
 
+/* ---- 13. Redis over maxmemory refuses the decision Function as a whole
+ * (no allow-oom: a full Redis is not pushed further): every decision goes
+ * the failure way, as with Redis down, logged once; back when it has room */
+
+START_TEST(test_oom)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], out[256];
+    long off = 0;
+
+    tfix_start_redis(r, NULL);
+    redis_extra_unix(extra, sizeof extra, r, "\"failure_action\": \"DEFER\", "
+                     "\"suspension_cache\": {\"ttl\": \"30s\"},");
+    tfix_start_daemon(d, NULL, extra);
+    wait_connected(d, &off);
+    int fd = txconnect(d);
+    fcall_suspend(r, "mallory", "0");
+    expect_decision(d, fd, &off, "Q13a", RCPT("203.0.113.5", "mallory", "m@example.net"),
+                    SUSP_TEXT, "suspended", "mallory before the OOM");
+    expect_decision(d, fd, &off, "Q13b", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                    "DUNNO", "default", "bob before the OOM");
+
+    cli_ok(tredis_cli(r, out, sizeof out, "CONFIG", "SET", "maxmemory", "1", (char *)NULL), out,
+           "CONFIG SET maxmemory 1");
+    long log0 = off;
+    for (int i = 0; i < 5; i++) {
+        char qid[16];
+        snprintf(qid, sizeof qid, "Q13c%d", i);
+        expect_decision(d, fd, &off, qid, RCPT("203.0.113.5", "bob", "bob@example.net"),
+                        DEFER_TEXT, "failure", "bob while Redis is over maxmemory");
+    }
+    expect_decision(d, fd, &off, "Q13d", RCPT("203.0.113.5", "mallory", "m@example.net"),
+                    SUSP_TEXT, "suspended:cache", "mallory while Redis is over maxmemory");
+    texpect_log(d, &log0, "script error: \"OOM command not allowed", 2000,
+                "the OOM is logged");
+    ck_assert_msg(!tdaemon_log_wait_from(d, &log0, "script error: \"OOM", 200),
+                  "the OOM logged more than once for 6 requests:\n%s", tlog_tail(d));
+
+    cli_ok(tredis_cli(r, out, sizeof out, "CONFIG", "SET", "maxmemory", "0", (char *)NULL), out,
+           "CONFIG SET maxmemory 0");
+    expect_decision(d, fd, &off, "Q13e", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                    "DUNNO", "default", "bob once Redis has room again");
+    close(fd);
+    texpect_clean_stop(d);
+}
+END_TEST
+
 /* ---- the suite */
 
 int main(void)
@@ -1210,6 +1258,7 @@ int main(void)
     tfix_add(s, "redis_restart", test_redis_restart, TIMEOUT_S, all_stop);
     tfix_add(s, "function_flush", test_function_flush, TIMEOUT_S, all_stop);
     tfix_add(s, "config_text", test_config_text, TIMEOUT_S, all_stop);
+    tfix_add(s, "oom", test_oom, TIMEOUT_S, all_stop);
     tfix_add(s, "auth", test_auth, TIMEOUT_S, all_stop);
     tfix_add(s, "auth_default_nopass", test_auth_default_nopass, TIMEOUT_S, all_stop);
     tfix_add(s, "marker", test_marker, TIMEOUT_S, all_stop);

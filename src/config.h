@@ -113,6 +113,7 @@ struct config {
         char   *prefix;         /* owned; default "outpost:" */
         int64_t timeout_ms;     /* 250; 10..30000 */
         int64_t connect_timeout_ms; /* 1000; 10..60000 */
+        int64_t max_in_flight;  /* 10000; 1..1000000: calls sent, unanswered */
     } redis;
 
     enum action failure_action; /* DUNNO (default) or DEFER */

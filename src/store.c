@@ -747,6 +747,24 @@ void store_reconfigure(struct store *s, const struct config *old)
 
 /* ---- calls ------------------------------------------------------------- */
 
+/* -1 (counted as refused, *why set) when a call of argc arguments cannot
+ * be taken: redis.max_in_flight calls are in flight, or argc is out of
+ * 1..STORE_ARGS_MAX. */
+static int store_full(struct store *s, int argc, const char **why)
+{
+    if (s->ncalls >= (size_t)(*s->cfg)->redis.max_in_flight) {
+        s->st.refused++;
+        *why = "too many calls in flight";
+        return -1;
+    }
+    if (argc < 1 || argc > STORE_ARGS_MAX) {
+        s->st.refused++;
+        *why = "too many arguments";
+        return -1;
+    }
+    return 0;
+}
+
 static void store_unlink(struct store *s, struct store_call *c)
 {
     if (c->prev != NULL)
@@ -964,11 +982,8 @@ int store_eval(struct store *s, enum store_script which, struct request *rq,
         *why = "not connected";
         return -1;
     }
-    if (s->ncalls >= STORE_INFLIGHT_MAX || argc > STORE_ARGS_MAX) {
-        s->st.refused++;
-        *why = "too many calls in flight";
+    if (store_full(s, argc, why) != 0)
         return -1;
-    }
     size_t total = (size_t)argc * (sizeof(char *) + sizeof(size_t));
     for (int i = 0; i < argc; i++)
         total += lens[i] + 1;
@@ -1029,11 +1044,8 @@ int store_command(struct store *s, int argc, const char *const *argv, const size
         *why = "not connected";
         return -1;
     }
-    if (s->ncalls >= STORE_INFLIGHT_MAX || argc > STORE_ARGS_MAX || argc < 1) {
-        s->st.refused++;
-        *why = "too many calls in flight";
+    if (store_full(s, argc, why) != 0)
         return -1;
-    }
     struct store_call *c = xcalloc(1, sizeof *c);
     c->s = s;
     c->raw = cb;

@@ -35,7 +35,6 @@ struct redisReply;
 struct request;
 struct store;
 
-#define STORE_INFLIGHT_MAX 10000    /* calls in flight; more fail at once */
 #define STORE_REPLY_MAX    16       /* elements of a script reply kept */
 #define STORE_ARGS_MAX     1024     /* keys + arguments of one call */
 #define STORE_BACKOFF_MIN_MS 100
@@ -87,7 +86,9 @@ bool store_state_lost(const struct store *s);
 const struct store_stats *store_stats(const struct store *s);
 
 /* argv[0..nkeys) are keys, the rest arguments; lens[i] their lengths
- * (binary-safe); argc <= STORE_ARGS_MAX.  STORE_DECIDE: the last argument
+ * (binary-safe); argc <= STORE_ARGS_MAX.  At most redis.max_in_flight
+ * calls are in flight on a link (sent and not answered by Redis, or
+ * answered by their deadline but not yet by Redis); more are refused.  STORE_DECIDE: the last argument
  * (the configuration text) is sent only when the Function answers
  * OUTPOSTCFG, then with the same call once more (the Function answers so
  * before reading or writing anything).  0: cb will run exactly once.

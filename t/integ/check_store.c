@@ -1242,6 +1242,67 @@ START_TEST(test_oom)
 }
 END_TEST
 
+/* ---- 14. redis.max_in_flight: with Redis stopped, 3 calls in flight fill
+ * a limit of 3; the 4th request gets the failure action at once, logged
+ * "too many calls in flight"; the 3 get theirs at their deadline */
+
+START_TEST(test_max_in_flight)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], got[512], rule[128], rep[1024];
+    long off = 0;
+    int fds[3];
+
+    tfix_start_redis(r, NULL);
+    /* timeout 1500 ms: the 3 stay in flight while the 4th is asked */
+    snprintf(extra, sizeof extra, "\"redis\": {\"address\": \"unix:%s\", \"timeout_ms\": 1500,"
+             " \"connect_timeout_ms\": 500, \"max_in_flight\": 3},\n  "
+             "\"failure_action\": \"DEFER\",", r->sock);
+    tfix_start_daemon(d, NULL, extra);
+    wait_connected(d, &off);
+    for (int i = 0; i < 3; i++)
+        fds[i] = txconnect(d);
+    int fd4 = txconnect(d);
+    expect_decision(d, fd4, &off, "Q14a", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                    "DUNNO", "default", "bob before Redis is stopped");
+
+    ck_assert_int_eq(kill(r->pid, SIGSTOP), 0);
+    for (int i = 0; i < 3; i++) {
+        char req[512];
+        int n = snprintf(req, sizeof req, "request=smtpd_access_policy\nqueue_id=Q14b%d\n%s\n",
+                         i, RCPT("203.0.113.5", "bob", "bob@example.net"));
+        ck_assert(twrite_all(fds[i], req, (size_t)n));
+    }
+    tsleep_ms(200);                     /* the 3 are sent to the stopped Redis */
+    long t0 = tms_mono();
+    ask(d, fd4, &off, "Q14c", RCPT("203.0.113.5", "bob", "bob@example.net"), got, sizeof got,
+        rule, sizeof rule);
+    long took = tms_mono() - t0;
+    ck_assert_msg(strcmp(got, DEFER_TEXT) == 0 && strcmp(rule, "failure") == 0,
+                  "the 4th request: got \"%s\" rule=%s, want the failure action", tvis(got),
+                  rule);
+    ck_assert_msg(took < 1000, "the 4th request answered after %ld ms: want at once, not at "
+                  "its deadline (1500 ms)", took);
+    texpect_log(d, &(long){ 0 }, "redis unavailable (too many calls in flight)", 2000,
+                "the refusal is logged");
+    for (int i = 0; i < 3; i++) {
+        ck_assert_msg(tread_reply(fds[i], rep, sizeof rep, 5000) > 0, "request %d in flight: "
+                      "no answer", i);
+        ck_assert_msg(strncmp(rep, "action=" DEFER_TEXT "\n", 7 + strlen(DEFER_TEXT) + 1) == 0,
+                      "request %d in flight: got \"%s\", want the failure action at its "
+                      "deadline", i, tvis(rep));
+    }
+    ck_assert_int_eq(kill(r->pid, SIGCONT), 0);
+    poll_decision(d, fd4, &off, "Q14d", RCPT("203.0.113.5", "bob", "bob@example.net"),
+                  "DUNNO", "default", 5000, "after SIGCONT");
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    close(fd4);
+    texpect_clean_stop(d);
+}
+END_TEST
+
 /* ---- the suite */
 
 int main(void)
@@ -1259,6 +1320,7 @@ int main(void)
     tfix_add(s, "function_flush", test_function_flush, TIMEOUT_S, all_stop);
     tfix_add(s, "config_text", test_config_text, TIMEOUT_S, all_stop);
     tfix_add(s, "oom", test_oom, TIMEOUT_S, all_stop);
+    tfix_add(s, "max_in_flight", test_max_in_flight, TIMEOUT_S, all_stop);
     tfix_add(s, "auth", test_auth, TIMEOUT_S, all_stop);
     tfix_add(s, "auth_default_nopass", test_auth_default_nopass, TIMEOUT_S, all_stop);
     tfix_add(s, "marker", test_marker, TIMEOUT_S, all_stop);

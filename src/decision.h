@@ -33,8 +33,8 @@ struct decision_env {
     struct store         *store;    /* not owned */
     struct suspend_cache *cache;    /* not owned */
     struct metrics        metrics;  /* counters of every decision */
-    struct decision_spec *spec;     /* owned; the classes and limits as
-                                       decide.lua's arguments, per config */
+    struct decision_spec *spec;     /* owned; the configuration text for
+                                       decide.lua and its SHA-1, per config */
     uint64_t              fail_log_ms;  /* uv_now() of the last failure log */
     uint64_t              fail_unlogged;/* failures since then */
 };

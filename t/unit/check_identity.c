@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../lib/tfix.h"
 #include "config.h"
 #include "identity.h"
 
@@ -107,9 +108,5 @@ int main(void)
     tcase_add_test(tc, bad);
     tcase_add_test(tc, bounds);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return tfix_run(s);
 }

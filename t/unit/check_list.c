@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../lib/tfix.h"
 #include "list.h"
 
 static struct list *build(void)
@@ -157,9 +158,5 @@ int main(void)
     tcase_add_test(tc, entry_length_bound);
     tcase_add_test(tc, many_entries_sorted);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tfix_run(s);
 }

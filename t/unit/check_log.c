@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../lib/tfix.h"
 #include "log.h"
 
 START_TEST(escapes)
@@ -78,9 +79,5 @@ int main(void)
     tcase_add_test(tc, worst_case_fits);
     tcase_add_test(tc, levels);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tfix_run(s);
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "../lib/tfix.h"
 #include "config.h"
 #include "../lib/tlib.h"
 
@@ -329,9 +330,5 @@ int main(void)
     tcase_add_test(tc, config_keys_documented);
     tcase_add_test(tc, ctl_commands_documented);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tfix_run(s);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/tfix.h"
 #include "protocol.h"
 
 static const struct proto_limits lim_default = { 8192, 65536, 256 };
@@ -292,9 +293,5 @@ int main(void)
     tcase_add_test(tc, reply_format);
     tcase_add_test(tc, reply_cap);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tfix_run(s);
 }

@@ -3,6 +3,7 @@
  * continuation bytes). */
 #include <check.h>
 
+#include "../lib/tfix.h"
 #include "utf8.h"
 
 #define L(s) utf8_len((const unsigned char *)(s), sizeof(s) - 1)
@@ -48,9 +49,5 @@ int main(void)
     tcase_add_test(tc, valid);
     tcase_add_test(tc, invalid);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return tfix_run(s);
 }

@@ -83,6 +83,17 @@ static void wait_connected(const struct tdaemon *d, long *off)
     texpect_log(d, off, "redis: connected to", 5000, "connecting to Redis");
 }
 
+/* Starts r and d (d on r's UNIX socket, with more JSON members) and waits
+ * until d has its Redis connection. */
+static void start_up(struct tredis *r, struct tdaemon *d, const char *more, long *off)
+{
+    char extra[1024];
+    tfix_start_redis(r, NULL);
+    redis_extra_unix(extra, sizeof extra, r, more);
+    tfix_start_daemon(d, NULL, extra);
+    wait_connected(d, off);
+}
+
 /* Finds the decision line of queue id qid (the log from *off on, waiting
  * timeout_ms at most); rule gets its rule ("" if none), line the text
  * after "queue_id=...".  *off moves past it (requests on one connection
@@ -310,13 +321,9 @@ START_TEST(test_suspend_reinstate)
 {
     struct tredis *r = &redises[0];
     struct tdaemon *d = &daemons[0];
-    char extra[1024];
     long off = 0;
 
-    tfix_start_redis(r, NULL);
-    redis_extra_unix(extra, sizeof extra, r, "");
-    tfix_start_daemon(d, NULL, extra);
-    wait_connected(d, &off);
+    start_up(r, d, "", &off);
     int fd = txconnect(d);
 
     expect_decision(d, fd, &off, "Q1a", RCPT("203.0.113.5", "alice", "alice@example.net"),
@@ -358,7 +365,6 @@ START_TEST(test_redis_lists)
 {
     struct tredis *r = &redises[0];
     struct tdaemon *d = &daemons[0];
-    char extra[1024];
     long off = 0;
     static const struct {
         const char *attrs, *want, *rule, *why;
@@ -392,11 +398,7 @@ START_TEST(test_redis_lists)
     };
     char qid[32], what[256];
 
-    tfix_start_redis(r, NULL);
-    redis_extra_unix(extra, sizeof extra, r,
-                     "\"lists\": {\"deny\": {\"clients\": [\"192.0.2.0/24\"]}},");
-    tfix_start_daemon(d, NULL, extra);
-    wait_connected(d, &off);
+    start_up(r, d, "\"lists\": {\"deny\": {\"clients\": [\"192.0.2.0/24\"]}},", &off);
 
     /* canonical client forms of doc/keys.md */
     fcall_list(r, true, "deny", "client", "00000000000000000000ffffc6336400/120",
@@ -559,13 +561,10 @@ START_TEST(test_one_command_per_request)
                                         /* and what its outpost_verdict_prune runs
                                          * (MONITOR shows any other FCALL) */
                                         "xinfo", NULL };
-    char extra[1024], info[8192], others[2048], got[256], req[512], mon[160];
+    char info[8192], others[2048], got[256], req[512], mon[160];
     long off = 0;
 
-    tfix_start_redis(r, NULL);
-    redis_extra_unix(extra, sizeof extra, r, "");
-    tfix_start_daemon(d, NULL, extra);
-    wait_connected(d, &off);
+    start_up(r, d, "", &off);
     int fd = txconnect(d);
     snprintf(mon, sizeof mon, "%s/monitor.out", r->dir);
     /* the first call of a configuration carries its text once more (the
@@ -640,17 +639,13 @@ static void stopped_redis(bool defer)
     struct tredis *r = &redises[0];
     struct tdaemon *d = &daemons[0];
     const char *fail_text = defer ? DEFER_TEXT : "DUNNO";
-    char extra[1024], got[512], rule[128], qid[32];
+    char got[512], rule[128], qid[32];
     long off = 0;
     int fds[3];
 
-    tfix_start_redis(r, NULL);
-    redis_extra_unix(extra, sizeof extra, r,
-                     defer ? "\"failure_action\": \"DEFER\", \"suspension_cache\": "
-                             "{\"ttl\": \"30s\"},"
-                           : "\"suspension_cache\": {\"ttl\": \"30s\"},");
-    tfix_start_daemon(d, NULL, extra);
-    wait_connected(d, &off);
+    start_up(r, d, defer ? "\"failure_action\": \"DEFER\", \"suspension_cache\": "
+             "{\"ttl\": \"30s\"},"
+             : "\"suspension_cache\": {\"ttl\": \"30s\"},", &off);
     fcall_suspend(r, "mallory", "0");
     for (int i = 0; i < 3; i++) {
         fds[i] = txconnect(d);
@@ -718,13 +713,10 @@ START_TEST(test_redis_restart)
 {
     struct tredis *r = &redises[0];
     struct tdaemon *d = &daemons[0];
-    char extra[1024], got[512], rule[128], s[64];
+    char got[512], rule[128], s[64];
     long off = 0;
 
-    tfix_start_redis(r, NULL);
-    redis_extra_unix(extra, sizeof extra, r, "");
-    tfix_start_daemon(d, NULL, extra);
-    wait_connected(d, &off);
+    start_up(r, d, "", &off);
     int fd = txconnect(d);
     expect_decision(d, fd, &off, "Q5a", RCPT("203.0.113.5", "bob", "bob@example.net"),
                     "DUNNO", "default", "before Redis is killed");
@@ -776,13 +768,10 @@ START_TEST(test_function_flush)
 {
     struct tredis *r = &redises[0];
     struct tdaemon *d = &daemons[0];
-    char extra[1024], info[8192], out[64];
+    char info[8192], out[64];
     long off = 0;
 
-    tfix_start_redis(r, NULL);
-    redis_extra_unix(extra, sizeof extra, r, "");
-    tfix_start_daemon(d, NULL, extra);
-    wait_connected(d, &off);
+    start_up(r, d, "", &off);
     int fd = txconnect(d);
     fcall_suspend(r, "mallory", "0");
     expect_decision(d, fd, &off, "Q6a", RCPT("203.0.113.5", "mallory", "m@example.net"),
@@ -937,13 +926,10 @@ START_TEST(test_marker)
 {
     struct tredis *r = &redises[0];
     struct tdaemon *d = &daemons[0];
-    char extra[1024], out[256];
+    char out[256];
     long off = 0;
 
-    tfix_start_redis(r, NULL);
-    redis_extra_unix(extra, sizeof extra, r, "");
-    tfix_start_daemon(d, NULL, extra);
-    wait_connected(d, &off);
+    start_up(r, d, "", &off);
     long a = 0;
     texpect_log(d, &a, "ALARM", 3000, "no marker at connect");
 
@@ -982,15 +968,12 @@ START_TEST(test_reconnect_cycles)
 {
     struct tredis *r = &redises[0];
     struct tdaemon *d = &daemons[0];
-    char extra[1024], out[64], qid[32];
+    char out[64], qid[32];
     long off = 0;
     int kills = 0, requests = 0;
     long t0 = tms_mono();
 
-    tfix_start_redis(r, NULL);
-    redis_extra_unix(extra, sizeof extra, r, "");
-    tfix_start_daemon(d, NULL, extra);
-    wait_connected(d, &off);
+    start_up(r, d, "", &off);
     int fd = txconnect(d);
     for (int i = 0; i < 100; i++) {
         /* the daemon's link is up: a normal decision came back */
@@ -1165,10 +1148,7 @@ START_TEST(test_config_text)
     char extra[1024];
     long off = 0;
 
-    tfix_start_redis(r, NULL);
-    redis_extra_unix(extra, sizeof extra, r, "");
-    tfix_start_daemon(d, NULL, extra);
-    wait_connected(d, &off);
+    start_up(r, d, "", &off);
     int fd = txconnect(d);
     fcall_suspend(r, "mallory", "0");
     reset_stats(r);
@@ -1202,14 +1182,11 @@ START_TEST(test_oom)
 {
     struct tredis *r = &redises[0];
     struct tdaemon *d = &daemons[0];
-    char extra[1024], out[256];
+    char out[256];
     long off = 0;
 
-    tfix_start_redis(r, NULL);
-    redis_extra_unix(extra, sizeof extra, r, "\"failure_action\": \"DEFER\", "
-                     "\"suspension_cache\": {\"ttl\": \"30s\"},");
-    tfix_start_daemon(d, NULL, extra);
-    wait_connected(d, &off);
+    start_up(r, d, "\"failure_action\": \"DEFER\", "
+             "\"suspension_cache\": {\"ttl\": \"30s\"},", &off);
     int fd = txconnect(d);
     fcall_suspend(r, "mallory", "0");
     expect_decision(d, fd, &off, "Q13a", RCPT("203.0.113.5", "mallory", "m@example.net"),

@@ -69,7 +69,7 @@ static void daemon_page(void *arg, struct metrics_buf *b)
         "# TYPE outpost_redis_disconnects_total counter\noutpost_redis_disconnects_total %llu\n",
         (unsigned long long)st->calls, (unsigned long long)st->replies,
         (unsigned long long)st->timeouts, (unsigned long long)st->errors,
-        (unsigned long long)st->refused, (unsigned long long)st->noscript,
+        (unsigned long long)st->refused, (unsigned long long)st->resent,
         (unsigned long long)st->connects, (unsigned long long)st->disconnects);
     metrics_hist_render(b, "outpost_redis_seconds",
                         "Round-trip time of the script calls Redis answered.", &st->rtt);

@@ -51,17 +51,17 @@ enum store_state { ST_DOWN, ST_RESOLVING, ST_CONNECTING, ST_READY, ST_STOPPED };
 
 /* Handshake steps, passed as the reply callbacks' privdata. */
 enum store_step { STEP_AUTH = 1, STEP_SELECT, STEP_FUNCTION, STEP_SCRIPT,
-                  STEP_SCRIPT_LAST = STEP_SCRIPT + STORE_NSCRIPTS - 1,
+                  STEP_SCRIPT_LAST = STEP_SCRIPT + STORE_NLUA - 1,
                   STEP_POLICY, STEP_MARKER };
 
 /* The Lua files of policy_dir: decide.lua is a Functions library of its
  * own (called with FCALL, the function named like the library on its
  * first line "#!lua name=NAME"), undo.lua a script (EVALSHA). */
-static const char *const store_files[STORE_NSCRIPTS] = { "decide.lua", "undo.lua" };
-static const bool store_is_function[STORE_NSCRIPTS] = { true, false };
+static const char *const store_files[STORE_NLUA] = { "decide.lua", "undo.lua" };
+static const bool store_is_function[STORE_NLUA] = { true, false };
 /* The call's last argument is sent only when Redis answers OUTPOSTCFG
  * (the decision Function's configuration text; see store.h). */
-static const bool store_last_on_demand[STORE_NSCRIPTS] = { true, false };
+static const bool store_last_on_demand[STORE_NLUA] = { true, false };
 #define STORE_LIBRARY "outpost.lua"
 #define STORE_FN_MAX  64                /* bytes of a library's name */
 
@@ -80,7 +80,7 @@ struct store_call {
     bool               answered;        /* cb has run */
     bool               retried;         /* NOSCRIPT / function-missing resend done */
     bool               with_last;       /* the on-demand last argument is sent */
-    enum store_script  which;
+    enum store_lua  which;
     int                argc, nkeys;
     const char       **argv;            /* into buf */
     size_t            *lens;
@@ -109,10 +109,10 @@ struct store {
     struct store_call    *head, *tail;  /* calls in flight */
     size_t                ncalls;
 
-    char                 *body[STORE_NSCRIPTS];  /* owned script texts */
-    size_t                body_len[STORE_NSCRIPTS];
-    char                  sha[STORE_NSCRIPTS][41];  /* scripts */
-    char                  fn[STORE_NSCRIPTS][STORE_FN_MAX + 1]; /* Functions */
+    char                 *body[STORE_NLUA];  /* owned texts of the Lua files */
+    size_t                body_len[STORE_NLUA];
+    char                  sha[STORE_NLUA][41];  /* scripts */
+    char                  fn[STORE_NLUA][STORE_FN_MAX + 1]; /* Functions */
     char                 *library;      /* owned; the Functions library */
     size_t                library_len;
 
@@ -254,7 +254,7 @@ static int store_library_name(const char *body, char fn[STORE_FN_MAX + 1])
 static int store_load_files(struct store *s)
 {
     const char *dir = (*s->cfg)->policy_dir;
-    for (int i = 0; i < STORE_NSCRIPTS; i++) {
+    for (int i = 0; i < STORE_NLUA; i++) {
         size_t len;
         char *b = store_read_file(dir, store_files[i], &len);
         if (b == NULL)
@@ -541,7 +541,7 @@ static void store_handshake(struct store *s)
     }
     if (s->role == STORE_ROLE_STREAM)
         return;                 /* no scripts, no marker: see store_role */
-    for (int i = 0; i < STORE_NSCRIPTS; i++) {
+    for (int i = 0; i < STORE_NLUA; i++) {
         if (store_is_function[i]) {
             const char *argv[4] = { "FUNCTION", "LOAD", "REPLACE", s->body[i] };
             size_t lens[4] = { 8, 4, 7, s->body_len[i] };
@@ -912,7 +912,7 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
                                         : strncmp(r->str, "NOSCRIPT", 8) == 0)) {
         /* it did not run: load it again, send it once more */
         c->retried = true;
-        s->st.noscript++;
+        s->st.resent++;
         if (store_send_call(s, c, true) == 0)
             return;
     }
@@ -921,7 +921,7 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
         /* the Function answered before reading anything: it lacks the
          * configuration text; send the call once more, with it */
         c->with_last = true;
-        s->st.noscript++;
+        s->st.resent++;
         if (store_send_call(s, c, false) == 0)
             return;
     }
@@ -972,7 +972,7 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
     free(c);
 }
 
-int store_eval(struct store *s, enum store_script which, struct request *rq,
+int store_eval(struct store *s, enum store_lua which, struct request *rq,
                int argc, const char *const *argv, const size_t *lens,
                int nkeys, store_cb *cb, store_cb *late, void *arg,
                const char **why)
@@ -1089,7 +1089,7 @@ void store_free(struct store *s)
 {
     if (s == NULL)
         return;
-    for (int i = 0; i < STORE_NSCRIPTS; i++)
+    for (int i = 0; i < STORE_NLUA; i++)
         free(s->body[i]);
     free(s->library);
     free(s);

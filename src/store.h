@@ -41,7 +41,9 @@ struct store;
 #define STORE_BACKOFF_MAX_MS 2000
 #define STORE_HEALTH_MS    5000     /* marker check while connected */
 
-enum store_script { STORE_DECIDE, STORE_UNDO, STORE_NSCRIPTS };
+/* The Lua files of policy_dir a call runs: the decision Function
+ * (decide.lua) and the undo script (undo.lua). */
+enum store_lua { STORE_DECIDE, STORE_UNDO, STORE_NLUA };
 
 struct store_reply {
     bool        ok;                 /* false: no answer; see why */
@@ -54,7 +56,9 @@ struct store_reply {
 typedef void store_cb(struct request *rq, const struct store_reply *r, void *arg);
 
 struct store_stats {
-    uint64_t calls, replies, timeouts, errors, noscript, refused;
+    uint64_t calls, replies, timeouts, errors, refused;
+    uint64_t resent;                /* sent again: NOSCRIPT, Function not
+                                       found, OUTPOSTCFG (metric "noscript") */
     uint64_t connects, disconnects;
     struct metrics_hist rtt;        /* send to reply of each answered call */
 };
@@ -96,7 +100,7 @@ const struct store_stats *store_stats(const struct store *s);
  * *why says why.  late (may be NULL) gets the reply that arrives after cb
  * already ran with a timeout (ok == true replies only): for undoing a
  * count whose caller was told to come back. */
-int store_eval(struct store *s, enum store_script which, struct request *rq,
+int store_eval(struct store *s, enum store_lua which, struct request *rq,
                int argc, const char *const *argv, const size_t *lens,
                int nkeys, store_cb *cb, store_cb *late, void *arg,
                const char **why);

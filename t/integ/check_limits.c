@@ -192,10 +192,10 @@ static long long hint(redisContext *c, const char *cmd, const char *key)
     return v;
 }
 
-/* SCRIPT LOAD of policy/<file> (undo.lua): sha gets the SHA1; FUNCTION
- * LOAD of decide.lua, the library of the decision Function: sha gets its
- * name (the function is named like the library). */
-static void load_script(redisContext *c, const char *file, char sha[41])
+/* Loads policy/<file>: undo.lua with SCRIPT LOAD (out gets its SHA1),
+ * decide.lua with FUNCTION LOAD (out gets the library's name, which is the
+ * decision Function's). */
+static void load_lua(redisContext *c, const char *file, char out[41])
 {
     const char *dir = getenv("T_POLICY");
     char path[512];
@@ -211,7 +211,7 @@ static void load_script(redisContext *c, const char *file, char sha[41])
     ck_assert_msg(r->type == REDIS_REPLY_STRING && (lib ? r->len > 0 && r->len < 41
                                                         : r->len == 40),
                   "%s %s: bad reply", lib ? "FUNCTION LOAD" : "SCRIPT LOAD", file);
-    memcpy(sha, r->str, r->len + 1);
+    memcpy(out, r->str, r->len + 1);
     freeReplyObject(r);
 }
 
@@ -357,12 +357,12 @@ static bool is(const struct sreply *s, const char *what)
 }
 
 /* One decide.lua call on its own (a batch of one). */
-static void decide1(redisContext *c, const char *sha, const struct dspec *sp,
+static void decide1(redisContext *c, const char *fn, const struct dspec *sp,
                     const char *eomkey, long long now, const long long units[3],
                     struct sreply *out, const char *what)
 {
     struct pipe p = { .c = c };
-    p_decide(&p, sha, sp, eomkey, now, units);
+    p_decide(&p, fn, sp, eomkey, now, units);
     p_run(&p, what);
     sreply_take(p.r[0], out, what);
     p_free(&p);
@@ -424,7 +424,7 @@ struct mrun {
 struct model {
     const struct mrun *run;
     struct dspec       sp;
-    const char        *sha;
+    const char        *fn;
     redisContext      *c;
     long long          w[MAXLIM];
     int                ui[MAXLIM];      /* units index: 0 m, 1 r, 2 b */
@@ -689,7 +689,7 @@ static void mstep(struct model *m)
         i_rd0 = p.n;
         for (int l = 0; l < nl; l++)
             p_cmd(&p, "DUMP", m->sp.ctr[l], NULL);
-        i_rcpt = p_decide(&p, m->sha, &m->sp, NULL, m->t, m->units);
+        i_rcpt = p_decide(&p, m->fn, &m->sp, NULL, m->t, m->units);
         i_rdb1 = p_cmd(&p, "DBSIZE", NULL, NULL);
         i_rd1 = p.n;
         for (int l = 0; l < nl; l++)
@@ -698,7 +698,7 @@ static void mstep(struct model *m)
     int i_db0 = p_cmd(&p, "DBSIZE", NULL, NULL), i_d0 = p.n;
     for (int l = 0; l < nl; l++)
         p_cmd(&p, "DUMP", m->sp.ctr[l], NULL);
-    int i_eom = p_decide(&p, m->sha, &m->sp, eomkey, m->t, m->units);
+    int i_eom = p_decide(&p, m->fn, &m->sp, eomkey, m->t, m->units);
     int i_db1 = p_cmd(&p, "DBSIZE", NULL, NULL), i_d1 = p.n;
     for (int l = 0; l < nl; l++)
         p_cmd(&p, "DUMP", m->sp.ctr[l], NULL);
@@ -788,8 +788,8 @@ static void mstep(struct model *m)
         }
         /* the script itself, 1 ms before and at t + RETRY_MS */
         struct pipe q = { .c = m->c };
-        int i_b = p_decide(&q, m->sha, &m->sp, NULL, m->t + retry - 1, m->units);
-        int i_a = p_decide(&q, m->sha, &m->sp, NULL, m->t + retry, m->units);
+        int i_b = p_decide(&q, m->fn, &m->sp, NULL, m->t + retry - 1, m->units);
+        int i_a = p_decide(&q, m->fn, &m->sp, NULL, m->t + retry, m->units);
         p_run(&q, "retry check");
         struct sreply sb, sa;
         sreply_take(q.r[i_b], &sb, "RCPT at t + RETRY_MS - 1");
@@ -833,17 +833,17 @@ static void model_run(const struct mrun *run)
 {
     struct tredis *r = &redises[0];
     struct model *m = calloc(1, sizeof *m);
-    char sha[41];
+    char fn[41];
     long t_start = tms_mono();
 
     ck_assert_ptr_nonnull(m);
     model_mem[2] = m;
     tfix_start_redis(r, NULL);
     rcx = hconnect(r);
-    load_script(rcx, "decide.lua", sha);
+    load_lua(rcx, "decide.lua", fn);
     m->run = run;
     m->c = rcx;
-    m->sha = sha;
+    m->fn = fn;
     m->seed = seed_make();
     m->rng = m->seed;
     dspec_init(&m->sp, "model");
@@ -916,13 +916,13 @@ START_TEST(test_horizon)
 {
     static const long long pers[] = { 1000, 7000, 10000, 60000, 600000, 3600000, 86400000 };
     struct tredis *r = &redises[0];
-    char sha[41], bad[4000] = "";
+    char fn[41], bad[4000] = "";
     size_t nb = 0;
     int fails = 0;
 
     tfix_start_redis(r, NULL);
     rcx = hconnect(r);
-    load_script(rcx, "decide.lua", sha);
+    load_lua(rcx, "decide.lua", fn);
     for (size_t i = 0; i < sizeof pers / sizeof pers[0]; i++) {
         for (int end = 0; end < 2; end++) {
             long long per = pers[i], w = ceil_div(per, 60), max = 3;
@@ -937,13 +937,13 @@ START_TEST(test_horizon)
             for (int k = 0; k < max; k++) {
                 snprintf(q, sizeof q, "Q%d", k);
                 eom_key(ek, sizeof ek, &sp, "i", q);
-                decide1(rcx, sha, &sp, ek, t0, units, &s, "fill");
+                decide1(rcx, fn, &sp, ek, t0, units, &s, "fill");
                 ck_assert_msg(is(&s, "ok"), "P=%lld: message %d at t0: %s", per, k,
                               sreply_str(&s));
             }
             snprintf(what, sizeof what, "P=%lld w=%lld t0=%s of a bucket", per, w,
                      end ? "last ms" : "first ms");
-            decide1(rcx, sha, &sp, NULL, t0, units, &s, "at t0");
+            decide1(rcx, fn, &sp, NULL, t0, units, &s, "at t0");
             long long retry = is(&s, "limit") && s.n == 8 ? strtoll(s.v[6], NULL, 10) : -1;
             ck_assert_msg(retry > 0, "%s: at t0: %s, want limit with RETRY_MS > 0", what,
                           sreply_str(&s));
@@ -952,10 +952,10 @@ START_TEST(test_horizon)
                 nb += (size_t)snprintf(bad + nb, sizeof bad - nb, "\n  %s: RETRY_MS at t0 "
                                        "is %lld > P + w = %lld", what, retry, per + w);
             }
-            decide1(rcx, sha, &sp, NULL, t0 + per - 1, units, &s, "at t0+P-1");
+            decide1(rcx, fn, &sp, NULL, t0 + per - 1, units, &s, "at t0+P-1");
             ck_assert_msg(is(&s, "limit"), "%s: VIOLATION: one more at t0+P-1 got %s: N+1 "
                           "units in an interval of length P", what, sreply_str(&s));
-            decide1(rcx, sha, &sp, NULL, t0 + per + w, units, &s, "at t0+P+w");
+            decide1(rcx, fn, &sp, NULL, t0 + per + w, units, &s, "at t0+P+w");
             if (!is(&s, "ok")) {
                 fails++;
                 nb += (size_t)snprintf(bad + nb, sizeof bad - nb, "\n  %s: one more at "
@@ -974,7 +974,7 @@ END_TEST
 START_TEST(test_dedupe_undo)
 {
     struct tredis *r = &redises[0];
-    char sha[41], undo[41], k1[160], ek[160], q[16], w[16];
+    char fn[41], undo[41], k1[160], ek[160], q[16], w[16];
     struct dspec sp;
     struct sreply s;
     long long t = 1700000000000LL + 12345;
@@ -982,14 +982,14 @@ START_TEST(test_dedupe_undo)
 
     tfix_start_redis(r, NULL);
     rcx = hconnect(r);
-    load_script(rcx, "decide.lua", sha);
-    load_script(rcx, "undo.lua", undo);
+    load_lua(rcx, "decide.lua", fn);
+    load_lua(rcx, "undo.lua", undo);
     dspec_init(&sp, "dd");
     dspec_limit(&sp, "msgs", 'm', 10, 60000, 0);
     dspec_limit(&sp, "rcpts", 'r', 100, 3600000, 0);
     eom_key(k1, sizeof k1, &sp, "inst1", "Q1");
 
-    decide1(rcx, sha, &sp, k1, t, u5, &s, "first count");
+    decide1(rcx, fn, &sp, k1, t, u5, &s, "first count");
     ck_assert_msg(is(&s, "ok") && strcmp(s.v[2], "1") == 0, "first count: %s",
                   sreply_str(&s));
     ck_assert_int_eq(bucket_sum(rcx, sp.ctr[0], w, sizeof w), 1);
@@ -998,7 +998,7 @@ START_TEST(test_dedupe_undo)
     /* the same END-OF-MESSAGE again: dup, nothing counted */
     const char *dump0[2] = { "DUMP", sp.ctr[0] }, *dump1[2] = { "DUMP", sp.ctr[1] };
     redisReply *a0 = hcmd(rcx, "DUMP", 2, dump0), *a1 = hcmd(rcx, "DUMP", 2, dump1);
-    decide1(rcx, sha, &sp, k1, t + 5, u5, &s, "repeated count");
+    decide1(rcx, fn, &sp, k1, t + 5, u5, &s, "repeated count");
     ck_assert_msg(s.n == 3 && is(&s, "ok") && strcmp(s.v[1], "standard") == 0
                   && strcmp(s.v[2], "dup") == 0,
                   "the same END-OF-MESSAGE (same eom key) again: %s, want \"ok standard dup\"",
@@ -1015,14 +1015,14 @@ START_TEST(test_dedupe_undo)
     for (int k = 2; k <= 10; k++) {
         snprintf(q, sizeof q, "Q%d", k);
         eom_key(ek, sizeof ek, &sp, "inst1", q);
-        decide1(rcx, sha, &sp, ek, t + 10 + k, u1, &s, "fill");
+        decide1(rcx, fn, &sp, ek, t + 10 + k, u1, &s, "fill");
         ck_assert_msg(is(&s, "ok"), "message %d: %s", k, sreply_str(&s));
     }
     eom_key(ek, sizeof ek, &sp, "inst1", "Q11");
-    decide1(rcx, sha, &sp, ek, t + 30, u1, &s, "11th");
+    decide1(rcx, fn, &sp, ek, t + 30, u1, &s, "11th");
     ck_assert_msg(is(&s, "limit") && strcmp(s.v[1], "msgs") == 0, "11th message: %s",
                   sreply_str(&s));
-    decide1(rcx, sha, &sp, k1, t + 31, u5, &s, "dup at the limit");
+    decide1(rcx, fn, &sp, k1, t + 31, u5, &s, "dup at the limit");
     ck_assert_msg(is(&s, "ok") && strcmp(s.v[2], "dup") == 0,
                   "a repeat of a counted message while the limit is exhausted: %s, want ok "
                   "dup", sreply_str(&s));
@@ -1053,7 +1053,7 @@ START_TEST(test_dedupe_undo)
     ck_assert_int_eq(bucket_sum(rcx, sp.ctr[1], w, sizeof w), 9);
 
     /* an undone message counts again when it comes back */
-    decide1(rcx, sha, &sp, k1, t + 40, u5, &s, "after undo");
+    decide1(rcx, fn, &sp, k1, t + 40, u5, &s, "after undo");
     ck_assert_msg(is(&s, "ok") && strcmp(s.v[2], "1") == 0,
                   "the undone message again: %s, want ok standard 1", sreply_str(&s));
     ck_assert_int_eq(bucket_sum(rcx, sp.ctr[0], w, sizeof w), 10);
@@ -1067,7 +1067,7 @@ END_TEST
 START_TEST(test_ttl_idle)
 {
     struct tredis *r = &redises[0];
-    char sha[41], ek[160], q[16];
+    char fn[41], ek[160], q[16];
     struct dspec sp;
     struct sreply s;
     long long t = 1700000000000LL + 777;
@@ -1075,7 +1075,7 @@ START_TEST(test_ttl_idle)
 
     tfix_start_redis(r, NULL);
     rcx = hconnect(r);
-    load_script(rcx, "decide.lua", sha);
+    load_lua(rcx, "decide.lua", fn);
     dspec_init(&sp, "idle");
     dspec_limit(&sp, "msgs", 'm', 10, 60000, 0);
     dspec_limit(&sp, "rcpts", 'r', 100, 3600000, 0);
@@ -1083,7 +1083,7 @@ START_TEST(test_ttl_idle)
     for (int k = 0; k < 2; k++) {
         snprintf(q, sizeof q, "Q%d", k);
         eom_key(ek, sizeof ek, &sp, "i", q);
-        decide1(rcx, sha, &sp, ek, t + k, u, &s, "count");
+        decide1(rcx, fn, &sp, ek, t + k, u, &s, "count");
         ck_assert_msg(is(&s, "ok"), "count %d: %s", k, sreply_str(&s));
     }
     static const long long pers[3] = { 60000, 3600000, 1000 };
@@ -1108,7 +1108,7 @@ START_TEST(test_ttl_idle)
     /* RCPT checks read only: no TTL is extended */
     tsleep_ms(20);
     for (int k = 0; k < 3; k++) {
-        decide1(rcx, sha, &sp, NULL, t + 1000000 * k, u, &s, "rcpt");
+        decide1(rcx, fn, &sp, NULL, t + 1000000 * k, u, &s, "rcpt");
         ck_assert_msg(is(&s, "ok") || is(&s, "limit"), "RCPT: %s", sreply_str(&s));
     }
     for (int l = 0; l < 3; l++) {
@@ -1124,7 +1124,7 @@ START_TEST(test_ttl_idle)
     tsleep_ms(30);
     long long mid[2] = { hint(rcx, "PTTL", sp.ctr[0]), hint(rcx, "PTTL", sp.ctr[1]) };
     eom_key(ek, sizeof ek, &sp, "i", "Q5");
-    decide1(rcx, sha, &sp, ek, t + 5002, u, &s, "new bucket");
+    decide1(rcx, fn, &sp, ek, t + 5002, u, &s, "new bucket");
     ck_assert_msg(is(&s, "ok"), "new bucket: %s", sreply_str(&s));
     long long after[2] = { hint(rcx, "PTTL", sp.ctr[0]), hint(rcx, "PTTL", sp.ctr[1]) };
     ck_assert_msg(after[0] > mid[0], "msgs: PTTL %lld after a count in a new bucket, %lld "
@@ -1142,7 +1142,7 @@ START_TEST(test_ttl_idle)
         tsleep_ms(5);
     ck_assert_msg(hint(rcx, "EXISTS", sp.ctr[0]) == 0, "counter still there after PEXPIRE 1");
     eom_key(ek, sizeof ek, &sp, "i", "Q9");
-    decide1(rcx, sha, &sp, ek, t + 10, u, &s, "after expiry");
+    decide1(rcx, fn, &sp, ek, t + 10, u, &s, "after expiry");
     ck_assert_msg(is(&s, "ok"), "after expiry: %s", sreply_str(&s));
     char w[16];
     ck_assert_int_eq(bucket_sum(rcx, sp.ctr[0], w, sizeof w), 1);
@@ -1158,24 +1158,24 @@ END_TEST
 START_TEST(test_fresh_counter)
 {
     struct tredis *r = &redises[0];
-    char sha[41], w[16];
+    char fn[41], w[16];
     struct dspec sp;
     struct sreply s;
     long long t = 1700000000000LL + 99;
 
     tfix_start_redis(r, NULL);
     rcx = hconnect(r);
-    load_script(rcx, "decide.lua", sha);
+    load_lua(rcx, "decide.lua", fn);
     dspec_init(&sp, "fresh");
     dspec_limit(&sp, "msgs", 'm', 1, 60000, 0);
     dspec_limit(&sp, "rcpts", 'r', 3, 3600000, 0);
     dspec_limit(&sp, "bytes", 'b', 1000, 60000, 0);
     const long long edge[3] = { 1, 3, 1000 };
-    decide1(rcx, sha, &sp, NULL, t, edge, &s, "RCPT at every edge");
+    decide1(rcx, fn, &sp, NULL, t, edge, &s, "RCPT at every edge");
     ck_assert_msg(is(&s, "ok"), "RCPT at max of every fresh limit: %s, want ok",
                   sreply_str(&s));
     const long long over[3] = { 1, 4, 1000 };
-    decide1(rcx, sha, &sp, NULL, t, over, &s, "RCPT over one");
+    decide1(rcx, fn, &sp, NULL, t, over, &s, "RCPT over one");
     ck_assert_msg(is(&s, "exceeds") && strcmp(s.v[1], "rcpts") == 0,
                   "RCPT with 4 recipients against 3: %s, want exceeds rcpts", sreply_str(&s));
     for (int l = 0; l < 3; l++)
@@ -1184,19 +1184,19 @@ START_TEST(test_fresh_counter)
     /* only the limit_reached time: no width, no bucket: still empty */
     const char *eargv[4] = { "HSET", sp.ctr[0], "e", "1700000000000" };
     freeReplyObject(hcmd(rcx, "HSET e", 4, eargv));
-    decide1(rcx, sha, &sp, NULL, t, edge, &s, "RCPT, e only");
+    decide1(rcx, fn, &sp, NULL, t, edge, &s, "RCPT, e only");
     ck_assert_msg(is(&s, "ok"), "RCPT at the edge, hash with only e: %s, want ok",
                   sreply_str(&s));
     /* and the first count goes in whole */
     char ek[160];
     eom_key(ek, sizeof ek, &sp, "i", "F1");
-    decide1(rcx, sha, &sp, ek, t, edge, &s, "first count");
+    decide1(rcx, fn, &sp, ek, t, edge, &s, "first count");
     ck_assert_msg(is(&s, "ok") && strcmp(s.v[2], "1") == 0, "first count: %s, want ok "
                   "standard 1", sreply_str(&s));
     ck_assert_int_eq(bucket_sum(rcx, sp.ctr[0], w, sizeof w), 1);
     ck_assert_int_eq(bucket_sum(rcx, sp.ctr[1], w, sizeof w), 3);
     ck_assert_int_eq(bucket_sum(rcx, sp.ctr[2], w, sizeof w), 1000);
-    decide1(rcx, sha, &sp, NULL, t + 1, edge, &s, "RCPT after the count");
+    decide1(rcx, fn, &sp, NULL, t + 1, edge, &s, "RCPT after the count");
     ck_assert_msg(is(&s, "limit"), "RCPT after the count: %s, want limit", sreply_str(&s));
 }
 END_TEST
@@ -1206,7 +1206,7 @@ END_TEST
 START_TEST(test_width_change)
 {
     struct tredis *r = &redises[0];
-    char sha[41], ek[160], q[16], w[16];
+    char fn[41], ek[160], q[16], w[16];
     struct dspec a, b, c;
     struct sreply s;
     long long t = 1700000000000LL + 4242;
@@ -1215,7 +1215,7 @@ START_TEST(test_width_change)
 
     tfix_start_redis(r, NULL);
     rcx = hconnect(r);
-    load_script(rcx, "decide.lua", sha);
+    load_lua(rcx, "decide.lua", fn);
     dspec_init(&a, "wc");
     dspec_limit(&a, "msgs", 'm', 5, 60000, 0);          /* w = 1000 */
     dspec_init(&b, "wc");
@@ -1226,7 +1226,7 @@ START_TEST(test_width_change)
 #define WC_EOM(sp, at, want) do { \
         snprintf(q, sizeof q, "Q%d", n++); \
         eom_key(ek, sizeof ek, (sp), "i", q); \
-        decide1(rcx, sha, (sp), ek, (at), u, &s, "eom"); \
+        decide1(rcx, fn, (sp), ek, (at), u, &s, "eom"); \
         ck_assert_msg(is(&s, (want)), "message %s at T+%lld: %s, want %s", q, \
                       (long long)((at) - t), sreply_str(&s), (want)); \
     } while (0)
@@ -1237,7 +1237,7 @@ START_TEST(test_width_change)
     /* a RCPT check with the new width: admitted, nothing written */
     const char *dargv[2] = { "DUMP", a.ctr[0] };
     redisReply *d0 = hcmd(rcx, "DUMP", 2, dargv);
-    decide1(rcx, sha, &b, NULL, t + 1, u, &s, "rcpt");
+    decide1(rcx, fn, &b, NULL, t + 1, u, &s, "rcpt");
     ck_assert_msg(is(&s, "ok"), "RCPT with P changed to 120000: %s, want ok (another width "
                   "counts as empty)", sreply_str(&s));
     redisReply *d1 = hcmd(rcx, "DUMP", 2, dargv);

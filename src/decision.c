@@ -126,7 +126,9 @@ struct decision_spec {
         const char    *name;    /* into cfg */
     }             *ctr;         /* owned; the counter keys, KEYS[14..] */
     size_t         nctr;
+    char           lists[10][KEYS_MAX]; /* P{lists}:..., KEYS[2..11] */
     char           evkey[KEYS_MAX];     /* P{events} */
+    char           obsidx[KEYS_MAX];    /* P{idx}:observed */
 };
 
 static void decision_spec_free(struct decision_spec *sp)
@@ -223,7 +225,10 @@ static struct decision_spec *decision_spec_new(struct config *cfg)
         }
     }
     sha1_hex(sp->text, len, sp->id);
+    for (int i = 0; i < 10; i++)
+        keys_global(sp->lists[i], cfg->redis.prefix, "lists", decision_list_keys[i]);
     keys_global(sp->evkey, cfg->redis.prefix, "events", NULL);
+    keys_global(sp->obsidx, cfg->redis.prefix, "idx", "observed");
     return sp;
 }
 
@@ -543,21 +548,22 @@ static void decision_ids(const struct request *rq, struct decision_ids *ids)
     ids->domain = at != NULL ? at + 1 : "";
 }
 
-/* decide.lua's keys for rq (doc/keys.md): 13 + the spec's counter keys,
- * in one allocation the caller frees; NULL if a key does not fit. */
-static char *decision_keys(const struct request *rq, const struct decision_spec *sp,
+/* decide.lua's keys for rq (doc/keys.md): 13 + the spec's counter keys;
+ * the account's in one allocation the caller frees, the lists' pointing
+ * into sp; NULL if a key does not fit. */
+static char *decision_keys(const struct request *rq, struct decision_spec *sp,
                            const struct decision_ids *ids, char **keys)
 {
     const struct config *cfg = rq->cfg;
-    size_t n = 13 + sp->nctr;
-    char *buf = xmalloc(n * KEYS_MAX);
+    char *buf = xmalloc((3 + sp->nctr) * KEYS_MAX);    /* KEYS 1, 12, 13, 14.. */
     size_t ok = 1;
 
-    for (size_t i = 0; i < n; i++)
-        keys[i] = buf + i * KEYS_MAX;
-    ok = ok && keys_account(keys[0], cfg->redis.prefix, rq->account, KEYS_SUSP);
+    keys[0] = buf;
     for (int i = 0; i < 10; i++)
-        ok = ok && keys_global(keys[i + 1], cfg->redis.prefix, "lists", decision_list_keys[i]);
+        keys[i + 1] = sp->lists[i];             /* the same for every request */
+    for (size_t i = 11; i < 13 + sp->nctr; i++)
+        keys[i] = buf + (i - 10) * KEYS_MAX;
+    ok = ok && keys_account(keys[0], cfg->redis.prefix, rq->account, KEYS_SUSP);
     ok = ok && keys_account(keys[11], cfg->redis.prefix, rq->account, KEYS_ACCT);
     /* The dedupe key of a message; where there is none (RCPT, or Postfix's
      * instance or queue_id missing or longer than a real one can be) the
@@ -640,11 +646,11 @@ static void decision_on_late(struct request *rq, const struct store_reply *r, vo
 
 /* The identity check of rq, if it has one (doc/keys.md "Sender
  * identities"): authenticated, identities.mode not off, at the configured
- * stage, and not a null sender that null_sender allows.  Then the three
- * keys ids, observed and the observed index, and the address argument
+ * stage, and not a null sender that null_sender allows.  Then the keys
+ * ids and observed (the observed index is sp->obsidx), and the address argument
  * (the normal form, "<>" a refused null sender, "!" not an address); the
  * rest of the check is in the configuration text's identity line. */
-static bool decision_identity(const struct request *rq, char keys[3][KEYS_MAX],
+static bool decision_identity(const struct request *rq, char keys[2][KEYS_MAX],
                               char addr[IDENTITY_ADDR_MAX + 1])
 {
     const struct config *cfg = rq->cfg;
@@ -663,8 +669,7 @@ static bool decision_identity(const struct request *rq, char keys[3][KEYS_MAX],
     else if (identity_norm(cfg, sender, false, addr, err, sizeof err) != IDENTITY_ADDRESS)
         memcpy(addr, "!", 2);
     return keys_account(keys[0], cfg->redis.prefix, rq->account, KEYS_IDS)
-        && keys_account(keys[1], cfg->redis.prefix, rq->account, KEYS_OBSERVED)
-        && keys_global(keys[2], cfg->redis.prefix, "idx", "observed");
+        && keys_account(keys[1], cfg->redis.prefix, rq->account, KEYS_OBSERVED);
 }
 
 /* Builds decide.lua's keys and arguments (doc/keys.md) and sends it. */
@@ -672,7 +677,7 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
 {
     const struct config *cfg = rq->cfg;
     struct decision_spec *sp = decision_spec_get(env, rq->cfg);
-    char idkeys[3][KEYS_MAX], idaddr[IDENTITY_ADDR_MAX + 1];
+    char idkeys[2][KEYS_MAX], idaddr[IDENTITY_ADDR_MAX + 1];
     bool id = decision_identity(rq, idkeys, idaddr);
     size_t nkeys = 14 + sp->nctr + (id ? 3 : 0);
     size_t argc = nkeys + 14;
@@ -723,8 +728,11 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     for (size_t i = 0; i < 13 + sp->nctr; i++)
         DECISION_ARG(keys[i]);
     DECISION_ARG(sp->evkey);
-    for (size_t i = 0; id && i < 3; i++)
-        DECISION_ARG(idkeys[i]);
+    if (id) {
+        DECISION_ARG(idkeys[0]);
+        DECISION_ARG(idkeys[1]);
+        DECISION_ARG(sp->obsidx);
+    }
     DECISION_ARG(rq->account);
     DECISION_ARG(ids.client);
     DECISION_ARG(ids.sender);

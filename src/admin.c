@@ -869,7 +869,8 @@ static redisReply *admin_acct_read(struct admin *a, const char *acct,
     return r;
 }
 
-/* The value of one field of an HGETALL reply, or NULL. */
+/* The value of one field of a flat [field, value, ...] array (an HGETALL
+ * reply, a stream entry's fields), or NULL. */
 static const redisReply *admin_hfield(const redisReply *h, const char *field)
 {
     size_t n = strlen(field);
@@ -2015,19 +2016,6 @@ void admin_interrupt(struct admin *a)
         shutdown(a->c->fd, SHUT_RDWR);
 }
 
-/* A stream field's value of an entry's [f, v, ...] array, or NULL. */
-static const redisReply *admin_sfield(const redisReply *fv, const char *name)
-{
-    size_t n = strlen(name);
-    for (size_t i = 0; i + 1 < fv->elements; i += 2) {
-        const redisReply *f = fv->element[i], *v = fv->element[i + 1];
-        if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING
-            && f->len == n && memcmp(f->str, name, n) == 0)
-            return v;
-    }
-    return NULL;
-}
-
 /* One events entry [id, [field, value, ...]] as documented in admin.h;
  * NULL if it is not an entry. */
 static json_t *admin_event(const redisReply *e)
@@ -2039,9 +2027,9 @@ static json_t *admin_event(const redisReply *e)
     const redisReply *fv = e->element[1];
     const redisReply *js = NULL, *ty = NULL, *ac = NULL;
     if (fv->type == REDIS_REPLY_ARRAY) {
-        js = admin_sfield(fv, "json");
-        ty = admin_sfield(fv, "type");
-        ac = admin_sfield(fv, "account");
+        js = admin_hfield(fv, "json");
+        ty = admin_hfield(fv, "type");
+        ac = admin_hfield(fv, "account");
     }
     json_t *o = NULL;
     if (js != NULL && js->len <= ADMIN_EVENT_JSON_MAX) {

@@ -10,8 +10,8 @@
  * 2 s, +-20 % jitter; reset once READY).  State changes are logged once;
  * a repeated identical error is logged again at most once a minute.
  *
- * Calls: store_eval() copies its arguments into a struct store_call (kept
- * for a resend), links it at the tail of s->calls (send order), takes a
+ * Calls: store_eval() formats its arguments (RESP) into a struct store_call
+ * (kept for a resend), links it at the tail of s->calls (send order), takes a
  * reference on the request and sends FCALL or EVALSHA.  The single deadline
  * timer walks the list: calls past their deadline are answered ok == false
  * (the reply, when it comes, is dropped); if the oldest call is 2 x
@@ -64,6 +64,9 @@ static const bool store_is_function[STORE_NLUA] = { true, false };
 static const bool store_last_on_demand[STORE_NLUA] = { true, false };
 #define STORE_LIBRARY "outpost.lua"
 #define STORE_FN_MAX  64                /* bytes of a library's name */
+/* "*N\r\n$7\r\nEVALSHA\r\n$40\r\nSHA\r\n$K\r\nNKEYS\r\n", or FCALL and a name of
+ * at most STORE_FN_MAX bytes */
+#define STORE_HEAD_MAX 128
 
 struct store_call {
     struct store      *s;
@@ -82,9 +85,12 @@ struct store_call {
     bool               with_last;       /* the on-demand last argument is sent */
     enum store_lua  which;
     int                argc, nkeys;
-    const char       **argv;            /* into buf */
-    size_t            *lens;
-    char               buf[];           /* owned: argv and lens arrays, strings */
+    size_t             args_len;        /* bytes of the arguments in buf */
+    size_t             last_len;        /* of which the last argument's */
+    /* STORE_HEAD_MAX bytes of room, then the arguments as RESP bulk
+     * strings: each send writes the header (array length, FCALL NAME
+     * NKEYS) right before them and hands hiredis one formatted command */
+    char               buf[];
 };
 
 struct store {
@@ -845,21 +851,57 @@ static void store_on_reload(redisAsyncContext *ac, void *reply, void *arg)
     }
 }
 
+/* Decimal digits of n, written backwards from end; returns the first. */
+static char *store_udec(char *end, size_t n)
+{
+    do {
+        *--end = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    return end;
+}
+
+/* Bytes of s (n bytes) as a RESP bulk string. */
+static size_t store_bulk_len(size_t n)
+{
+    char d[24];
+    return 1 + (size_t)(d + sizeof d - store_udec(d + sizeof d, n)) + 2 + n + 2;
+}
+
+/* Writes s (n bytes) as a RESP bulk string at o; returns the end. */
+static char *store_put_bulk(char *o, const char *s, size_t n)
+{
+    char d[24];
+    char *p = store_udec(d + sizeof d, n);
+    *o++ = '$';
+    memcpy(o, p, (size_t)(d + sizeof d - p));
+    o += d + sizeof d - p;
+    *o++ = '\r';
+    *o++ = '\n';
+    memcpy(o, s, n);
+    o += n;
+    *o++ = '\r';
+    *o++ = '\n';
+    return o;
+}
+
 /* Sends c: FCALL of a Function, EVALSHA of a script.  again: the call was
  * answered NOSCRIPT or "Function not found" (Redis restarted, flushed,
  * failed over): a script is sent whole (EVAL caches it), a library is
  * loaded again first (the same link: Redis runs the two in order).  An
- * on-demand last argument goes only when c->with_last. */
+ * on-demand last argument goes only when c->with_last.  The arguments
+ * were formatted once by store_eval(); only the header is written here
+ * (hiredis copies the command into its output buffer). */
 static int store_send_call(struct store *s, struct store_call *c, bool again)
 {
-    const char *argv[STORE_ARGS_MAX + 3];
-    size_t lens[STORE_ARGS_MAX + 3];
+    bool drop_last = store_last_on_demand[c->which] && !c->with_last;
+    size_t args = drop_last ? c->args_len - c->last_len : c->args_len;
+    int argc = drop_last ? c->argc - 1 : c->argc;
+    const char *cmd, *name;
+    size_t cmdlen, namelen;
     char nkeys[16];
-    int n = 0;
+    size_t nklen = (size_t)snprintf(nkeys, sizeof nkeys, "%d", c->nkeys);
 
-    if (c->argc > STORE_ARGS_MAX)
-        return -1;
-    snprintf(nkeys, sizeof nkeys, "%d", c->nkeys);
     if (store_is_function[c->which]) {
         if (again) {
             const char *largv[4] = { "FUNCTION", "LOAD", "REPLACE", s->body[c->which] };
@@ -867,24 +909,33 @@ static int store_send_call(struct store *s, struct store_call *c, bool again)
             if (redisAsyncCommandArgv(s->ac, store_on_reload, NULL, 4, largv, llens) != REDIS_OK)
                 return -1;
         }
-        argv[n] = "FCALL";
-        lens[n++] = 5;
-        argv[n] = s->fn[c->which];
-        lens[n++] = strlen(s->fn[c->which]);
+        cmd = "FCALL", cmdlen = 5;
+        name = s->fn[c->which], namelen = strlen(name);
     } else {
-        argv[n] = again ? "EVAL" : "EVALSHA";
-        lens[n++] = again ? 4 : 7;
-        argv[n] = again ? s->body[c->which] : s->sha[c->which];
-        lens[n++] = again ? s->body_len[c->which] : 40;
+        cmd = again ? "EVAL" : "EVALSHA", cmdlen = again ? 4 : 7;
+        name = again ? s->body[c->which] : s->sha[c->which];
+        namelen = again ? s->body_len[c->which] : 40;
     }
-    argv[n] = nkeys;
-    lens[n++] = strlen(nkeys);
-    int argc = store_last_on_demand[c->which] && !c->with_last ? c->argc - 1 : c->argc;
-    for (int i = 0; i < argc; i++) {
-        argv[n] = c->argv[i];
-        lens[n++] = c->lens[i];
+    char head[32];
+    int hn = snprintf(head, sizeof head, "*%d\r\n", argc + 3);
+    size_t need = (size_t)hn + store_bulk_len(cmdlen) + store_bulk_len(namelen)
+                + store_bulk_len(nklen);
+    char *big = NULL, *at;
+    if (need <= STORE_HEAD_MAX) {
+        at = c->buf + STORE_HEAD_MAX - need;
+    } else {                    /* EVAL with the script's text: rare */
+        big = xmalloc(need + args);
+        memcpy(big + need, c->buf + STORE_HEAD_MAX, args);
+        at = big;
     }
-    return redisAsyncCommandArgv(s->ac, store_on_reply, c, n, argv, lens) == REDIS_OK ? 0 : -1;
+    char *o = at;
+    memcpy(o, head, (size_t)hn);
+    o = store_put_bulk(o + hn, cmd, cmdlen);
+    o = store_put_bulk(o, name, namelen);
+    store_put_bulk(o, nkeys, nklen);
+    int rc = redisAsyncFormattedCommand(s->ac, store_on_reply, c, at, need + args);
+    free(big);
+    return rc == REDIS_OK ? 0 : -1;
 }
 
 static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
@@ -984,10 +1035,10 @@ int store_eval(struct store *s, enum store_lua which, struct request *rq,
     }
     if (store_full(s, argc, why) != 0)
         return -1;
-    size_t total = (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    size_t total = 0;
     for (int i = 0; i < argc; i++)
-        total += lens[i] + 1;
-    struct store_call *c = xmalloc(sizeof *c + total);
+        total += store_bulk_len(lens[i]);
+    struct store_call *c = xmalloc(sizeof *c + STORE_HEAD_MAX + total);
     memset(c, 0, sizeof *c);
     c->s = s;
     c->cb = cb;
@@ -996,16 +1047,11 @@ int store_eval(struct store *s, enum store_lua which, struct request *rq,
     c->which = which;
     c->argc = argc;
     c->nkeys = nkeys;
-    c->lens = (size_t *)(void *)c->buf;
-    c->argv = (const char **)(void *)(c->buf + (size_t)argc * sizeof(size_t));
-    char *o = c->buf + (size_t)argc * (sizeof(char *) + sizeof(size_t));
-    for (int i = 0; i < argc; i++) {
-        memcpy(o, argv[i], lens[i]);
-        o[lens[i]] = '\0';
-        c->argv[i] = o;
-        c->lens[i] = lens[i];
-        o += lens[i] + 1;
-    }
+    c->args_len = total;
+    c->last_len = store_bulk_len(lens[argc - 1]);
+    char *o = c->buf + STORE_HEAD_MAX;
+    for (int i = 0; i < argc; i++)
+        o = store_put_bulk(o, argv[i], lens[i]);
     if (store_send_call(s, c, false) != 0) {
         free(c);
         s->st.refused++;

@@ -1971,7 +1971,9 @@ END_TEST
  * (when outpostd would drop the link and the reply be lost).  Redis ends
  * a pause in its cron, every 1000/hz ms: with the default hz 10 a
  * "160 ms" pause lasts about 195 ms, hence --hz 100 (about +5 ms).  The
- * scenario is tried up to 3 times (a fresh account each time). */
+ * scenario is tried up to 3 times (a fresh account each time).  The
+ * scripts are flushed first, so the undo also proves the resend of a
+ * script whole (EVAL after NOSCRIPT). */
 START_TEST(test_late_undo)
 {
     struct tredis *r = &redises[0];
@@ -1992,6 +1994,9 @@ START_TEST(test_late_undo)
         expect_eom(d, fd, account, "I0", "Q0", 2, 100, "DUNNO", false, "a first message");
         ck_assert_int_eq(ctr_sum(r, account, "msgs", NULL, 0), 1);
         char out[64];
+        /* undo.lua is then answered NOSCRIPT and sent again whole (EVAL) */
+        cli_ok(tredis_cli(r, out, sizeof out, "SCRIPT", "FLUSH", (char *)NULL), out,
+               "SCRIPT FLUSH");
         cli_ok(tredis_cli(r, out, sizeof out, "CLIENT", "PAUSE", "300", "ALL", (char *)NULL),
                out, "CLIENT PAUSE");
         eom_attrs(attrs, sizeof attrs, account, "I1", "Qlate", 3, 100);

@@ -1,5 +1,6 @@
 /* keys.c - the Redis key schema (see keys.h and doc/keys.md). */
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,60 +30,107 @@ size_t keys_escape(char *out, size_t cap, const char *in)
     return o;
 }
 
+/* A key being built in out[KEYS_MAX] by appending (no printf: a request
+ * formats about seven keys); bad once a part did not fit with its NUL. */
+struct keys_buf {
+    char  *out;
+    size_t len;
+    bool   bad;
+};
+
+static void keys_put(struct keys_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (b->bad || b->len + n >= KEYS_MAX) {
+        b->bad = true;
+        return;
+    }
+    memcpy(b->out + b->len, s, n);
+    b->len += n;
+}
+
+/* s escaped (keys_escape(); "" is fine). */
+static void keys_put_esc(struct keys_buf *b, const char *s)
+{
+    if (b->bad)
+        return;
+    size_t n = keys_escape(b->out + b->len, KEYS_MAX - b->len, s);
+    if (n == 0 && s[0] != '\0')
+        b->bad = true;
+    b->len += n;
+}
+
+/* The key's length, or 0 when it does not fit in KEYS_MAX with its NUL. */
+static size_t keys_end(struct keys_buf *b)
+{
+    if (b->bad)
+        return 0;
+    b->out[b->len] = '\0';
+    return b->len;
+}
+
 size_t keys_account(char out[KEYS_MAX], const char *prefix, const char *account,
                     const char *suffix)
 {
-    char esc[KEYS_MAX];
-    if (keys_escape(esc, sizeof esc, account) == 0 && account[0] != '\0')
-        return 0;
-    int n = snprintf(out, KEYS_MAX, "%s{a:%s}:%s", prefix, esc, suffix);
-    return n > 0 && n < KEYS_MAX ? (size_t)n : 0;
+    struct keys_buf b = { out, 0, false };
+    keys_put(&b, prefix);
+    keys_put(&b, "{a:");
+    keys_put_esc(&b, account);
+    keys_put(&b, "}:");
+    keys_put(&b, suffix);
+    return keys_end(&b);
 }
 
 size_t keys_global(char out[KEYS_MAX], const char *prefix, const char *tag,
                    const char *name)
 {
-    int n = name ? snprintf(out, KEYS_MAX, "%s{%s}:%s", prefix, tag, name)
-                 : snprintf(out, KEYS_MAX, "%s{%s}", prefix, tag);
-    return n > 0 && n < KEYS_MAX ? (size_t)n : 0;
-}
-
-/* keys_escape() that also accepts "" (and fails only when it does not fit). */
-static int keys_esc(char out[KEYS_MAX], const char *in)
-{
-    return keys_escape(out, KEYS_MAX, in) != 0 || in[0] == '\0' ? 0 : -1;
+    struct keys_buf b = { out, 0, false };
+    keys_put(&b, prefix);
+    keys_put(&b, "{");
+    keys_put(&b, tag);
+    keys_put(&b, "}");
+    if (name != NULL) {
+        keys_put(&b, ":");
+        keys_put(&b, name);
+    }
+    return keys_end(&b);
 }
 
 size_t keys_counter(char out[KEYS_MAX], const char *prefix, enum limit_key kind,
                     const char *id, const char *limit)
 {
-    char eid[KEYS_MAX], elim[KEYS_MAX];
-    const char *tag = kind == LIMIT_KEY_CLIENT_ADDRESS ? "c"
-                    : kind == LIMIT_KEY_SENDER_DOMAIN ? "d" : "a";
-    if (keys_esc(eid, id) != 0 || keys_esc(elim, limit) != 0)
-        return 0;
-    int n = snprintf(out, KEYS_MAX, "%s{%s:%s}:rl:%s", prefix, tag, eid, elim);
-    return n > 0 && n < KEYS_MAX ? (size_t)n : 0;
+    struct keys_buf b = { out, 0, false };
+    keys_put(&b, prefix);
+    keys_put(&b, kind == LIMIT_KEY_CLIENT_ADDRESS ? "{c:"
+                 : kind == LIMIT_KEY_SENDER_DOMAIN ? "{d:" : "{a:");
+    keys_put_esc(&b, id);
+    keys_put(&b, "}:rl:");
+    keys_put_esc(&b, limit);
+    return keys_end(&b);
 }
 
 size_t keys_who(char out[KEYS_MAX], const char *prefix, const char *address)
 {
-    char ea[KEYS_MAX];
-    if (address[0] == '\0' || keys_esc(ea, address) != 0)
-        return 0;
-    int n = snprintf(out, KEYS_MAX, "%s{id:%s}:who", prefix, ea);
-    return n > 0 && n < KEYS_MAX ? (size_t)n : 0;
+    struct keys_buf b = { out, 0, address[0] == '\0' };
+    keys_put(&b, prefix);
+    keys_put(&b, "{id:");
+    keys_put_esc(&b, address);
+    keys_put(&b, "}:who");
+    return keys_end(&b);
 }
 
 size_t keys_eom(char out[KEYS_MAX], const char *prefix, const char *account,
                 const char *instance, const char *queue_id)
 {
-    char ea[KEYS_MAX], ei[KEYS_MAX], eq[KEYS_MAX];
-    if (keys_esc(ea, account) != 0 || keys_esc(ei, instance) != 0
-        || keys_esc(eq, queue_id) != 0)
-        return 0;
-    int n = snprintf(out, KEYS_MAX, "%s{a:%s}:eom:%s:%s", prefix, ea, ei, eq);
-    return n > 0 && n < KEYS_MAX ? (size_t)n : 0;
+    struct keys_buf b = { out, 0, false };
+    keys_put(&b, prefix);
+    keys_put(&b, "{a:");
+    keys_put_esc(&b, account);
+    keys_put(&b, "}:eom:");
+    keys_put_esc(&b, instance);
+    keys_put(&b, ":");
+    keys_put_esc(&b, queue_id);
+    return keys_end(&b);
 }
 
 static int keys_addr16(const char *ip, uint8_t a[16], int *v4)

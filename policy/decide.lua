@@ -240,10 +240,16 @@ local function identity(KEYS, account, addr, flags, id, kev, evmax)
         end
         -- the grant is JSON written by outpost_identity; two patterns
         -- read the two fields needed (cheaper than cjson.decode)
+        -- (plain finds for the spelling cjson writes first: a pattern
+        -- costs Redis about 0.4 us per grant)
         for i = 1, #got do
             local g = got[i]
-            if g and string.find(g, '"state"%s*:%s*"verified"') then
-                local u = tonumber(string.match(g, '"until"%s*:%s*(%d+)')) or 0
+            if g and (string.find(g, '"state":"verified"', 1, true)
+                      or string.find(g, '"state"%s*:%s*"verified"')) then
+                local at = string.find(g, '"until":', 1, true)
+                local u = at and string.match(g, '^%d+', at + 8)
+                          or string.match(g, '"until"%s*:%s*(%d+)')
+                u = tonumber(u) or 0
                 if u == 0 or u > now_ms() then return nil end
             end
         end
@@ -332,6 +338,14 @@ local function retry_after(inwin, need, w, per)
         if freed >= need then return (f[1] + 1) * w + per - 1 - now_ms() end
     end
     return per
+end
+
+-- s as a JSON string.  Keys are printable ASCII (keys.c escapes the
+-- rest), so only '"' and '\\' need cjson; the rest is quoted as it is
+-- (cjson.encode of the whole record cost a tenth of the count).
+local function jstr(s)
+    if string.find(s, '["\\]') then return cjson.encode(s) end
+    return '"' .. s .. '"'
 end
 
 -- reply with the identity note (if any) added: the reply that ends the
@@ -574,9 +588,13 @@ local function decide(KEYS, ARGV)
                     -- set when a bucket is created: it then outlasts the
                     -- newest bucket's time in the window, so it needs no
                     -- refresh while that bucket takes counts.
-                    redis.call('HSET', l.key, l.bs, fmt((l.cur or 0) + l.u),
-                               't', fmt(l.t + l.u), 'n', fmt(math.max(l.n, l.b)))
-                    if not l.cur then
+                    -- (n <= b held, so the new n is b: written only when
+                    -- the bucket is new, as an existing one made n = b)
+                    if l.cur then
+                        redis.call('HSET', l.key, l.bs, fmt(l.cur + l.u), 't', fmt(l.t + l.u))
+                    else
+                        redis.call('HSET', l.key, l.bs, fmt(l.u), 't', fmt(l.t + l.u),
+                                   'n', l.bs)
                         redis.call('PEXPIRE', l.key, l.L.ttl)
                     end
                 else
@@ -601,11 +619,12 @@ local function decide(KEYS, ARGV)
                     redis.call('HSET', l.key, 'w', l.L.ws, 't', fmt(t), 'o', fmt(o), 'n', fmt(n))
                     redis.call('PEXPIRE', l.key, l.L.ttl)
                 end
-                record[#record + 1] = { l.key, l.bs, fmt(l.u) }
+                record[#record + 1] = '[' .. jstr(l.key) .. ',"' .. l.bs .. '","'
+                                      .. fmt(l.u) .. '"]'
             end
         end
         if dedupe then
-            redis.call('SET', KEYS[13], cjson.encode(record), 'PX', '600000')
+            redis.call('SET', KEYS[13], '[' .. table.concat(record, ',') .. ']', 'PX', '600000')
         end
         counted = '1'
     end

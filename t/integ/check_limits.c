@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 
 #include "../lib/tfix.h"
 #include "sha1.h"
@@ -1058,6 +1059,44 @@ START_TEST(test_dedupe_undo)
                   "the undone message again: %s, want ok standard 1", sreply_str(&s));
     ck_assert_int_eq(bucket_sum(rcx, sp.ctr[0], w, sizeof w), 10);
     ck_assert_int_eq(bucket_sum(rcx, sp.ctr[1], w, sizeof w), 14);
+
+    /* keys with '"' and '\' (keys.c leaves both as they are): the record
+     * is JSON naming them exactly, and undo.lua takes it back */
+    struct dspec sq;
+    dspec_init(&sq, "q\"b\\s");
+    dspec_limit(&sq, "msgs", 'm', 10, 60000, 0);
+    dspec_limit(&sq, "rcpts", 'r', 100, 3600000, 0);
+    eom_key(k1, sizeof k1, &sq, "inst1", "Q1");
+    decide1(rcx, fn, &sq, k1, t + 50, u5, &s, "quoted account");
+    ck_assert_msg(is(&s, "ok") && strcmp(s.v[2], "1") == 0, "quoted account: %s",
+                  sreply_str(&s));
+    gr = hcmd(rcx, "GET", 2, gargv);
+    ck_assert_msg(gr->type == REDIS_REPLY_STRING, "quoted account: no dedupe record");
+    json_error_t je;
+    json_t *rec = json_loads(gr->str, 0, &je);
+    ck_assert_msg(rec != NULL, "quoted account: the record is not JSON (%s): %s", je.text,
+                  gr->str);
+    const char *want[2][2] = { { sq.ctr[0], "1" }, { sq.ctr[1], "5" } };
+    ck_assert_msg(json_is_array(rec) && json_array_size(rec) == 2, "record %s", gr->str);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *e = json_array_get(rec, i);
+        ck_assert_msg(json_is_array(e) && json_array_size(e) == 3
+                      && json_is_string(json_array_get(e, 0))
+                      && strcmp(json_string_value(json_array_get(e, 0)), want[i][0]) == 0
+                      && json_is_string(json_array_get(e, 2))
+                      && strcmp(json_string_value(json_array_get(e, 2)), want[i][1]) == 0,
+                      "record entry %zu of %s: want [%s, BUCKET, %s]", i, gr->str,
+                      want[i][0], want[i][1]);
+    }
+    json_decref(rec);
+    freeReplyObject(gr);
+    const char *qargv[6] = { "EVALSHA", undo, "3", k1, sq.ctr[0], sq.ctr[1] };
+    ur = hcmd(rcx, "undo.lua quoted", 6, qargv);
+    ck_assert_msg(ur->type == REDIS_REPLY_INTEGER && ur->integer == 1,
+                  "undo.lua of the quoted account: want integer 1");
+    freeReplyObject(ur);
+    ck_assert_int_eq(bucket_sum(rcx, sq.ctr[0], w, sizeof w), 0);
+    ck_assert_int_eq(bucket_sum(rcx, sq.ctr[1], w, sizeof w), 0);
 }
 END_TEST
 

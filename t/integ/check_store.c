@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1280,6 +1281,81 @@ START_TEST(test_max_in_flight)
 }
 END_TEST
 
+/* ---- 15. more calls than the socket to Redis holds: with Redis stopped,
+ * outpostd's first write of a batch leaves a rest, which must wait for
+ * POLLOUT and go out whole once Redis reads again (store_uv.c).  N
+ * requests of about 1.3 KB each (long account and sender) are 3 x
+ * net.core.wmem_default; all are answered by Redis after SIGCONT. */
+
+START_TEST(test_socket_full)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    char extra[1024], req[2048], rep[512], acct[251], sender[251];
+    long off = 0;
+    long wmem = 212992;
+    FILE *f = fopen("/proc/sys/net/core/wmem_default", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &wmem) != 1)
+            wmem = 212992;
+        fclose(f);
+    }
+    int n = (int)(3 * wmem / 1250) + 1;
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < (rlim_t)n + 64 && rl.rlim_max >= (rlim_t)n + 64) {
+        rl.rlim_cur = (rlim_t)n + 64;
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    ck_assert_msg(rl.rlim_cur >= (rlim_t)n + 64, "RLIMIT_NOFILE %llu: %d connections need "
+                  "more", (unsigned long long)rl.rlim_cur, n);
+    int *fds = calloc((size_t)n, sizeof *fds);
+    ck_assert_ptr_nonnull(fds);
+
+    tfix_start_redis(r, NULL);
+    /* deadline 10 s: no call may fail while Redis is stopped */
+    snprintf(extra, sizeof extra, "\"redis\": {\"address\": \"unix:%s\", \"timeout_ms\": 10000,"
+             " \"connect_timeout_ms\": 500},\n  \"failure_action\": \"DEFER\",", r->sock);
+    tfix_start_daemon(d, NULL, extra);
+    wait_connected(d, &off);
+    for (int i = 0; i < n; i++)
+        fds[i] = txconnect(d);
+    memset(acct, 'a', sizeof acct - 1);
+    acct[sizeof acct - 1] = '\0';
+    memset(sender, 's', sizeof sender - 1);
+    sender[sizeof sender - 1] = '\0';
+    memcpy(sender + sizeof sender - 13, "@example.net", 13);
+
+    ck_assert_int_eq(kill(r->pid, SIGSTOP), 0);
+    for (int i = 0; i < n; i++) {
+        snprintf(acct, sizeof acct, "%05d", i);   /* a distinct account per request */
+        acct[5] = 'a';
+        int len = snprintf(req, sizeof req, "request=smtpd_access_policy\nqueue_id=Q15-%d\n"
+                           "protocol_state=RCPT\nclient_address=203.0.113.5\n"
+                           "sasl_username=%s\nsender=%s\nrecipient=r@example.com\n\n",
+                           i, acct, sender);
+        ck_assert(twrite_all(fds[i], req, (size_t)len));
+    }
+    tsleep_ms(500);                     /* all are in outpostd now, most unsent */
+    ck_assert_int_eq(kill(r->pid, SIGCONT), 0);
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        ssize_t got = tread_reply(fds[i], rep, sizeof rep, 9000);
+        if (got > 0 && strcmp(rep, "action=DUNNO\n\n") == 0)
+            ok++;
+        else if (ok == i)               /* the first one that is not */
+            fprintf(stderr, "check_store: socket_full: request %d got \"%s\"\n", i,
+                    got > 0 ? tvis(rep) : "(nothing)");
+    }
+    ck_assert_msg(ok == n, "%d requests (%d bytes of Redis socket buffer): %d answered by "
+                  "Redis, want all\nlog tail:\n%s", n, (int)wmem, ok, tlog_tail(d));
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    free(fds);
+    texpect_clean_stop(d);
+}
+END_TEST
+
 /* ---- the suite */
 
 int main(void)
@@ -1298,6 +1374,7 @@ int main(void)
     tfix_add(s, "config_text", test_config_text, TIMEOUT_S, all_stop);
     tfix_add(s, "oom", test_oom, TIMEOUT_S, all_stop);
     tfix_add(s, "max_in_flight", test_max_in_flight, TIMEOUT_S, all_stop);
+    tfix_add(s, "socket_full", test_socket_full, TIMEOUT_S, all_stop);
     tfix_add(s, "auth", test_auth, TIMEOUT_S, all_stop);
     tfix_add(s, "auth_default_nopass", test_auth_default_nopass, TIMEOUT_S, all_stop);
     tfix_add(s, "marker", test_marker, TIMEOUT_S, all_stop);

@@ -4,8 +4,10 @@
  * (a connect to a closed port never completes) and leaks when
  * uv_poll_init() fails (REFERENCE §2.2).  This adapter reports a poll error
  * to hiredis as readiness, so hiredis reads the socket, sees the error and
- * runs its connect/disconnect callbacks; its memory is freed in the poll
- * handle's close callback. */
+ * runs its connect/disconnect callbacks; its memory is freed in the last
+ * close callback of its handles.  Once connected, commands queued in one
+ * loop iteration are written together at the start of the next, without
+ * waiting for POLLOUT; only a rest that did not fit the socket does. */
 #ifndef OUTPOST_STORE_UV_H
 #define OUTPOST_STORE_UV_H
 

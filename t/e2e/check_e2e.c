@@ -481,26 +481,15 @@ static void setup_one(const char *more, const char *classes, const char *main_ex
     postfix_launch(&postfixes[0]);
 }
 
-static int ctl(const struct tdaemon *d, char *out, size_t cap, ...)
+/* outpostctl -c d->cfg ARGS... (NULL-terminated), stdout into out. */
+static int ctl(const struct tdaemon *d, char *out, size_t cap, const char *a0, ...)
 {
-    const char *bin = getenv("OUTPOSTCTL");
-    ck_assert_msg(bin != NULL, "OUTPOSTCTL is not set (run through make check)");
-    char *argv[32];
-    int n = 0;
-    argv[n++] = (char *)bin;
-    argv[n++] = "-c";
-    argv[n++] = (char *)d->cfg;
-    va_list ap;
-    va_start(ap, cap);
-    char *a;
-    while ((a = va_arg(ap, char *)) != NULL && n < 31)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
     char err[2048];
-    int st = trun(argv, out, cap, err, sizeof err, 20000);
-    ck_assert_msg(st != -1 && WIFEXITED(st), "outpostctl did not exit: %s", err);
-    return WEXITSTATUS(st);
+    va_list ap;
+    va_start(ap, a0);
+    int rc = tctl_v(out, cap, err, sizeof err, d->cfg, a0, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* setup_one for the identity tests: `identities` is the config's

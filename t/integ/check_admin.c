@@ -115,34 +115,19 @@ static void write_config(const char *redis_extra)
 
 static char out[16384], err[8192];      /* of the last ctl() run */
 
-/* Runs outpostctl -c cfgpath ARGS... (NULL-terminated); returns the exit
- * code, failing the test on a signal or a timeout. */
+/* outpostctl -c cfgpath ARGS... (NULL-terminated) into out and err. */
 static int ctl(const char *a0, ...)
 {
-    char *argv[24];
-    int n = 0;
     va_list ap;
-    char s[64];
-
-    argv[n++] = (char *)env("OUTPOSTCTL");
-    argv[n++] = "-c";
-    argv[n++] = cfgpath;
-    argv[n++] = (char *)a0;
     va_start(ap, a0);
-    for (const char *a; n < 23 && (a = va_arg(ap, const char *)) != NULL;)
-        argv[n++] = (char *)a;
+    int rc = tctl_v(out, sizeof out, err, sizeof err, cfgpath, a0, ap);
     va_end(ap);
-    argv[n] = NULL;
-    int st = trun(argv, out, sizeof out, err, sizeof err, 20000);
-    ck_assert_msg(st != -1 && WIFEXITED(st), "outpostctl %s ...: got %s, want an exit "
-                  "code; stderr \"%s\"", a0, tstatus_str(st, s, sizeof s), err);
-    return WEXITSTATUS(st);
+    return rc;
 }
 
 static void expect_exit(int got, int want, const char *what)
 {
-    ck_assert_msg(got == want, "%s: got exit %d, want %d\nstdout: %s\nstderr: %s", what,
-                  got, want, out, err);
+    texpect_exit(got, want, what, out, err);
 }
 
 /* redis-cli ARGS... into a static buffer (trimmed). */

@@ -25,42 +25,22 @@
 
 static struct tdaemon daemons[NSLOTS];  /* the test process's own (tfix.h) */
 
-static const char *ctl_bin(void)
-{
-    const char *bin = getenv("OUTPOSTCTL");
-    ck_assert_msg(bin != NULL, "OUTPOSTCTL is not set (run through make check)");
-    return bin;
-}
-
 /* Output of the last ctl() run. */
 static char out[8192], err[8192];
 
-/* Runs outpostctl with up to 8 arguments (NULL-terminated); returns the
- * exit code, failing the test on a signal or a timeout. */
+/* outpostctl ARGS... (NULL-terminated) into out and err. */
 static int ctl(const char *a0, ...)
 {
-    char *argv[12];
-    int n = 0;
     va_list ap;
-    char s[64];
-
-    argv[n++] = (char *)ctl_bin();
-    argv[n++] = (char *)a0;
     va_start(ap, a0);
-    for (const char *a; n < 11 && (a = va_arg(ap, const char *)) != NULL;)
-        argv[n++] = (char *)a;
+    int rc = tctl_v(out, sizeof out, err, sizeof err, NULL, a0, ap);
     va_end(ap);
-    argv[n] = NULL;
-    int st = trun(argv, out, sizeof out, err, sizeof err, 20000);
-    ck_assert_msg(st != -1 && WIFEXITED(st), "outpostctl %s ...: got %s, want an exit "
-                  "code; stderr \"%s\"", a0, tstatus_str(st, s, sizeof s), err);
-    return WEXITSTATUS(st);
+    return rc;
 }
 
 static void expect_exit(int got, int want, const char *what)
 {
-    ck_assert_msg(got == want, "%s: got exit %d, want %d\nstdout: %s\nstderr: %s", what,
-                  got, want, out, err);
+    texpect_exit(got, want, what, out, err);
 }
 
 /* "PATH:LINE:COL:" in text, with the given line and a column >= 1. */

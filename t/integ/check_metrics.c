@@ -168,26 +168,6 @@ START_TEST(bounds)
 }
 END_TEST
 
-/* Runs $OUTPOSTCTL with args (NULL-terminated); stdout into out; returns
- * the exit code (-1: did not exit). */
-static int ctl_run(char *out, size_t cap, char *err, size_t errcap, ...)
-{
-    const char *bin = getenv("OUTPOSTCTL");
-    ck_assert_msg(bin != NULL, "OUTPOSTCTL is not set (run through make check)");
-    char *argv[16];
-    int n = 0;
-    argv[n++] = (char *)bin;
-    va_list ap;
-    va_start(ap, errcap);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < 15)
-        argv[n++] = (char *)a;
-    va_end(ap);
-    argv[n] = NULL;
-    int st = trun(argv, out, cap, err, errcap, 20000);
-    return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static long long jget(const json_t *root, const char *name, const char *label)
 {
     const json_t *v = json_object_get(root, name);
@@ -224,7 +204,7 @@ START_TEST(ctl_stats)
     ck_assert_str_eq(action, "DUNNO");
     close(fd);
 
-    int rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d->cfg, "stats", "--json",
+    int rc = tctl(out, sizeof out, err, sizeof err, d->cfg, "stats", "--json",
                      "--metrics", ep, (char *)NULL);
     ck_assert_msg(rc == 0, "stats --json: exit %d: %s", rc, err);
     json_error_t jerr;
@@ -254,7 +234,7 @@ START_TEST(ctl_stats)
     json_decref(root);
 
     /* the human summary */
-    rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d->cfg, "stats", "--metrics", ep,
+    rc = tctl(out, sizeof out, err, sizeof err, d->cfg, "stats", "--metrics", ep,
                  (char *)NULL);
     ck_assert_msg(rc == 0, "stats: exit %d: %s", rc, err);
     ck_assert_msg(strstr(out, "requests     5: RCPT 2, END-OF-MESSAGE 1, DATA 1, VRFY 1")
@@ -268,17 +248,17 @@ START_TEST(ctl_stats)
 
     /* the daemon gone: unreachable */
     ck_assert_int_eq(tdaemon_stop(d), 0);
-    rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d->cfg, "stats", "--metrics", ep,
+    rc = tctl(out, sizeof out, err, sizeof err, d->cfg, "stats", "--metrics", ep,
                  (char *)NULL);
     ck_assert_msg(rc == 3, "stats, daemon stopped: exit %d: %s", rc, err);
-    rc = ctl_run(out, sizeof out, err, sizeof err, "--json", "-c", d->cfg, "stats",
+    rc = tctl(out, sizeof out, err, sizeof err, NULL, "--json", "-c", d->cfg, "stats",
                  "--metrics", ep, (char *)NULL);
     ck_assert_msg(rc == 3, "stats --json, daemon stopped: exit %d: %s", rc, err);
     /* no metrics.listen and no --metrics: a configuration error */
     char *text = tdaemon_config(d, "");
     tfile_write(d->cfg, text);
     free(text);
-    rc = ctl_run(out, sizeof out, err, sizeof err, "-c", d->cfg, "stats", (char *)NULL);
+    rc = tctl(out, sizeof out, err, sizeof err, d->cfg, "stats", (char *)NULL);
     ck_assert_msg(rc == 2, "stats without metrics.listen: exit %d: %s", rc, err);
     tfix_stop_all();
 }

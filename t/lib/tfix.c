@@ -295,3 +295,48 @@ const char *thttp(int port, const char *req)
     close(fd);
     return out;
 }
+
+/* ---- outpostctl */
+
+int tctl_v(char *out, size_t outcap, char *err, size_t errcap, const char *cfg,
+           const char *a0, va_list ap)
+{
+    const char *bin = getenv("OUTPOSTCTL");
+    ck_assert_msg(bin != NULL, "OUTPOSTCTL is not set (run through make check)");
+    char *argv[1 + 2 + TCTL_ARGS_MAX + 1];
+    int n = 0;
+    argv[n++] = (char *)bin;
+    if (cfg != NULL) {
+        argv[n++] = "-c";
+        argv[n++] = (char *)cfg;
+    }
+    argv[n++] = (char *)a0;
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
+        ck_assert_msg(n < 1 + 2 + TCTL_ARGS_MAX, "outpostctl %s: more than %d arguments",
+                      a0, TCTL_ARGS_MAX);
+        argv[n++] = (char *)a;
+    }
+    argv[n] = NULL;
+    char s[64];
+    int st = trun(argv, out, outcap, err, errcap, 20000);
+    ck_assert_msg(st != -1 && WIFEXITED(st), "outpostctl %s ...: got %s, want an exit "
+                  "code; stderr \"%s\"", a0, tstatus_str(st, s, sizeof s),
+                  err != NULL ? err : "");
+    return WEXITSTATUS(st);
+}
+
+int tctl(char *out, size_t outcap, char *err, size_t errcap, const char *cfg,
+         const char *a0, ...)
+{
+    va_list ap;
+    va_start(ap, a0);
+    int rc = tctl_v(out, outcap, err, errcap, cfg, a0, ap);
+    va_end(ap);
+    return rc;
+}
+
+void texpect_exit(int got, int want, const char *what, const char *out, const char *err)
+{
+    ck_assert_msg(got == want, "%s: got exit %d, want %d\nstdout: %s\nstderr: %s", what,
+                  got, want, out ? out : "", err ? err : "");
+}

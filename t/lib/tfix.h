@@ -29,6 +29,7 @@
 #define OUTPOST_TFIX_H
 
 #include <check.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -110,6 +111,19 @@ void texpect_clean_stop_san(struct tdaemon *d);
  * of $T_POLICY/decide.lua (outpostd calls the function named like its
  * library), in a static buffer; failure is a test failure. */
 const char *tdecide_fn(void);
+
+/* Runs $OUTPOSTCTL [-c cfg] a0 ARGS... (the rest NULL-terminated, at most
+ * TCTL_ARGS_MAX in all) for at most 20 s; its stdout into out, stderr into
+ * err (either may be NULL with a capacity of 0).  Returns the exit code;
+ * a signal, a timeout or too many arguments is a test failure.  cfg NULL:
+ * no -c. */
+#define TCTL_ARGS_MAX 28
+int tctl(char *out, size_t outcap, char *err, size_t errcap, const char *cfg,
+         const char *a0, ...);
+int tctl_v(char *out, size_t outcap, char *err, size_t errcap, const char *cfg,
+           const char *a0, va_list ap);
+/* got == want, else a failure naming what, with that run's out and err. */
+void texpect_exit(int got, int want, const char *what, const char *out, const char *err);
 
 /* tconnect_unix(d->sock); failure is a test failure. */
 int txconnect(const struct tdaemon *d);

@@ -899,8 +899,9 @@ static int store_send_call(struct store *s, struct store_call *c, bool again)
     int argc = drop_last ? c->argc - 1 : c->argc;
     const char *cmd, *name;
     size_t cmdlen, namelen;
-    char nkeys[16];
-    size_t nklen = (size_t)snprintf(nkeys, sizeof nkeys, "%d", c->nkeys);
+    char nkeys[24];
+    const char *nk = store_udec(nkeys + sizeof nkeys, (size_t)c->nkeys);
+    size_t nklen = (size_t)(nkeys + sizeof nkeys - nk);
 
     if (store_is_function[c->which]) {
         if (again) {
@@ -916,9 +917,11 @@ static int store_send_call(struct store *s, struct store_call *c, bool again)
         name = again ? s->body[c->which] : s->sha[c->which];
         namelen = again ? s->body_len[c->which] : 40;
     }
-    char head[32];
-    int hn = snprintf(head, sizeof head, "*%d\r\n", argc + 3);
-    size_t need = (size_t)hn + store_bulk_len(cmdlen) + store_bulk_len(namelen)
+    char count[24];
+    const char *cn = store_udec(count + sizeof count, (size_t)argc + 3);
+    size_t cnlen = (size_t)(count + sizeof count - cn);
+    size_t hn = 1 + cnlen + 2;         /* "*N\r\n" */
+    size_t need = hn + store_bulk_len(cmdlen) + store_bulk_len(namelen)
                 + store_bulk_len(nklen);
     char *big = NULL, *at;
     if (need <= STORE_HEAD_MAX) {
@@ -929,10 +932,14 @@ static int store_send_call(struct store *s, struct store_call *c, bool again)
         at = big;
     }
     char *o = at;
-    memcpy(o, head, (size_t)hn);
-    o = store_put_bulk(o + hn, cmd, cmdlen);
+    *o++ = '*';
+    memcpy(o, cn, cnlen);
+    o += cnlen;
+    *o++ = '\r';
+    *o++ = '\n';
+    o = store_put_bulk(o, cmd, cmdlen);
     o = store_put_bulk(o, name, namelen);
-    store_put_bulk(o, nkeys, nklen);
+    store_put_bulk(o, nk, nklen);
     int rc = redisAsyncFormattedCommand(s->ac, store_on_reply, c, at, need + args);
     free(big);
     return rc == REDIS_OK ? 0 : -1;
@@ -1035,6 +1042,11 @@ int store_eval(struct store *s, enum store_lua which, struct request *rq,
     }
     if (store_full(s, argc, why) != 0)
         return -1;
+    if (nkeys < 0 || nkeys > argc) {    /* a caller's bug, never sent */
+        s->st.refused++;
+        *why = "bad key count";
+        return -1;
+    }
     size_t total = 0;
     for (int i = 0; i < argc; i++)
         total += store_bulk_len(lens[i]);

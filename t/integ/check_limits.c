@@ -216,6 +216,15 @@ static void load_lua(redisContext *c, const char *file, char out[41])
     freeReplyObject(r);
 }
 
+/* Starts r, connects rcx to it and loads the decision Function (its name
+ * into fn): the start of every test that calls decide.lua itself. */
+static void start_decide(struct tredis *r, char fn[41])
+{
+    tfix_start_redis(r, NULL);
+    rcx = hconnect(r);
+    load_lua(rcx, "decide.lua", fn);
+}
+
 /* What decision.c passes for one request: the account, class "standard"
  * (class line "c\tstandard\t0\tR" of the configuration text), its limit
  * lines (without their "l\t") and counter keys. */
@@ -839,9 +848,7 @@ static void model_run(const struct mrun *run)
 
     ck_assert_ptr_nonnull(m);
     model_mem[2] = m;
-    tfix_start_redis(r, NULL);
-    rcx = hconnect(r);
-    load_lua(rcx, "decide.lua", fn);
+    start_decide(r, fn);
     m->run = run;
     m->c = rcx;
     m->fn = fn;
@@ -921,9 +928,7 @@ START_TEST(test_horizon)
     size_t nb = 0;
     int fails = 0;
 
-    tfix_start_redis(r, NULL);
-    rcx = hconnect(r);
-    load_lua(rcx, "decide.lua", fn);
+    start_decide(r, fn);
     for (size_t i = 0; i < sizeof pers / sizeof pers[0]; i++) {
         for (int end = 0; end < 2; end++) {
             long long per = pers[i], w = ceil_div(per, 60), max = 3;
@@ -981,9 +986,7 @@ START_TEST(test_dedupe_undo)
     long long t = 1700000000000LL + 12345;
     const long long u5[3] = { 1, 5, 100 }, u1[3] = { 1, 1, 100 };
 
-    tfix_start_redis(r, NULL);
-    rcx = hconnect(r);
-    load_lua(rcx, "decide.lua", fn);
+    start_decide(r, fn);
     load_lua(rcx, "undo.lua", undo);
     dspec_init(&sp, "dd");
     dspec_limit(&sp, "msgs", 'm', 10, 60000, 0);
@@ -1112,9 +1115,7 @@ START_TEST(test_ttl_idle)
     long long t = 1700000000000LL + 777;
     const long long u[3] = { 1, 2, 3 };
 
-    tfix_start_redis(r, NULL);
-    rcx = hconnect(r);
-    load_lua(rcx, "decide.lua", fn);
+    start_decide(r, fn);
     dspec_init(&sp, "idle");
     dspec_limit(&sp, "msgs", 'm', 10, 60000, 0);
     dspec_limit(&sp, "rcpts", 'r', 100, 3600000, 0);
@@ -1202,9 +1203,7 @@ START_TEST(test_fresh_counter)
     struct sreply s;
     long long t = 1700000000000LL + 99;
 
-    tfix_start_redis(r, NULL);
-    rcx = hconnect(r);
-    load_lua(rcx, "decide.lua", fn);
+    start_decide(r, fn);
     dspec_init(&sp, "fresh");
     dspec_limit(&sp, "msgs", 'm', 1, 60000, 0);
     dspec_limit(&sp, "rcpts", 'r', 3, 3600000, 0);
@@ -1252,9 +1251,7 @@ START_TEST(test_width_change)
     const long long u[3] = { 1, 1, 1 };
     int n = 0;
 
-    tfix_start_redis(r, NULL);
-    rcx = hconnect(r);
-    load_lua(rcx, "decide.lua", fn);
+    start_decide(r, fn);
     dspec_init(&a, "wc");
     dspec_limit(&a, "msgs", 'm', 5, 60000, 0);          /* w = 1000 */
     dspec_init(&b, "wc");

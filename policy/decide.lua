@@ -59,6 +59,13 @@ test clock (never in production). ]]
 local SPECS_MAX = 16
 local HEADER = 'outpost-decide 2'
 
+-- Locals for what every call uses a few dozen times (a local costs less
+-- than a global and a field lookup): the string functions now, the rest
+-- at the first call, as the library's top level has no math, tonumber or
+-- redis.call in Redis 7.0 (only the strings' methods).
+local sfind, ssub, smatch, sformat = ('').find, ('').sub, ('').match, ('').format
+local floor, tonum, call
+
 local specs, nspecs = {}, 0
 
 -- An integer (below 2^53) as decimal digits, by printf's integer path: a
@@ -66,7 +73,7 @@ local specs, nspecs = {}, 0
 -- through the floating-point formatter, several times slower (a tenth of
 -- Redis' time at END-OF-MESSAGE before this).
 local function fmt(x)
-    return string.format('%d', x)
+    return sformat('%d', x)
 end
 
 -- The configuration text -> { classes = {NAME = {maxrcpt, susp, limits}},
@@ -82,34 +89,34 @@ local function parse(text)
     local n = 0
     for line in string.gmatch(text, '[^\n]+') do
         n = n + 1
-        local kind = string.sub(line, 1, 2)
+        local kind = ssub(line, 1, 2)
         if n == 1 then
             if line ~= HEADER then return nil, 'the first line is not "' .. HEADER .. '"' end
         elseif kind == 'e\t' then
-            local i, m, w = string.match(line, '^e\t(%d+)\t(%d+)\t(%d+)$')
+            local i, m, w = smatch(line, '^e\t(%d+)\t(%d+)\t(%d+)$')
             if not i then return nil, 'bad events line ' .. n end
-            spec.kev, spec.evmax, spec.limwin = tonumber(i), m, tonumber(w)
+            spec.kev, spec.evmax, spec.limwin = tonum(i), m, tonum(w)
         elseif kind == 'i\t' then
-            local mode, from, g, win, obsmax, obsttl, kidx = string.match(line,
+            local mode, from, g, win, obsmax, obsttl, kidx = smatch(line,
                 '^i\t([em])\t(%d+)\t([01])\t(%d+)\t(%d+)\t(%d+)\t(%d+)$')
             if not mode then return nil, 'bad identity line ' .. n end
-            spec.id = { enforce = mode == 'e', from = tonumber(from), domains = g == '1',
-                        win = tonumber(win), obsmax = tonumber(obsmax), obsttl = obsttl,
-                        kidx = tonumber(kidx) }
+            spec.id = { enforce = mode == 'e', from = tonum(from), domains = g == '1',
+                        win = tonum(win), obsmax = tonum(obsmax), obsttl = obsttl,
+                        kidx = tonum(kidx) }
         elseif kind == 'c\t' then
-            local name, maxrcpt, susp = string.match(line, '^c\t([^\t]+)\t(%d+)\t([RH])$')
+            local name, maxrcpt, susp = smatch(line, '^c\t([^\t]+)\t(%d+)\t([RH])$')
             if not name then return nil, 'bad class line ' .. n end
-            spec.classes[name] = { maxrcpt = tonumber(maxrcpt), susp = susp, limits = {} }
+            spec.classes[name] = { maxrcpt = tonum(maxrcpt), susp = susp, limits = {} }
         elseif kind == 'l\t' then
-            local class, name, cnt, max, per, act, shadow, kidx = string.match(line,
+            local class, name, cnt, max, per, act, shadow, kidx = smatch(line,
                 '^l\t([^\t]+)\t([^\t]+)\t([mrb])\t(%d+)\t(%d+)\t([DRH])\t([01])\t(%d+)$')
             local k = class and spec.classes[class]
-            per = tonumber(per)
+            per = tonum(per)
             if not k or per < 1 then return nil, 'bad limit line ' .. n end
             local w = math.ceil(per / 60)
             k.limits[#k.limits + 1] = {
-                name = name, cnt = cnt, max = tonumber(max), per = per, act = act,
-                shadow = shadow == '1', kidx = tonumber(kidx), w = w, ws = fmt(w),
+                name = name, cnt = cnt, max = tonum(max), per = per, act = act,
+                shadow = shadow == '1', kidx = tonum(kidx), w = w, ws = fmt(w),
                 ttl = fmt(per + w + 60000) }
         else
             return nil, 'bad line ' .. n
@@ -143,10 +150,10 @@ local now, clock_arg
 local function now_ms()
     if not now then
         if clock_arg ~= '' then
-            now = tonumber(clock_arg)
+            now = tonum(clock_arg)
         else
-            local t = redis.call('TIME')
-            now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local t = call('TIME')
+            now = tonum(t[1]) * 1000 + floor(tonum(t[2]) / 1000)
         end
     end
     return now
@@ -155,13 +162,13 @@ end
 -- The 32 hex digits hex with the bits past len (0..128) cleared: LEN/4
 -- digits kept, the next one cut to its LEN%4 top bits, zeros after.
 local function mask(hex, len)
-    local full = math.floor(len / 4)
+    local full = floor(len / 4)
     local rest = len % 4
-    local out = string.sub(hex, 1, full)
+    local out = ssub(hex, 1, full)
     if rest > 0 then
-        local d = tonumber(string.sub(hex, full + 1, full + 1), 16)
+        local d = tonum(ssub(hex, full + 1, full + 1), 16)
         local unit = 2 ^ (4 - rest)
-        out = out .. string.format('%x', math.floor(d / unit) * unit)
+        out = out .. sformat('%x', floor(d / unit) * unit)
     end
     return out .. string.rep('0', 32 - string.len(out))
 end
@@ -171,13 +178,13 @@ local HEX32 = '^' .. ('%x'):rep(32) .. '$'
 
 -- The field of hash key that matches the client, or nil.
 local function client_match(client, key, lenskey)
-    if not string.match(client, HEX32) then
+    if not smatch(client, HEX32) then
         return nil
     end
     local lens = {}
-    for _, l in ipairs(redis.call('HKEYS', lenskey)) do
-        local n = tonumber(l)
-        if n and n >= 0 and n <= 128 and n == math.floor(n) then
+    for _, l in ipairs(call('HKEYS', lenskey)) do
+        local n = tonum(l)
+        if n and n >= 0 and n <= 128 and n == floor(n) then
             lens[#lens + 1] = n
         end
     end
@@ -189,7 +196,7 @@ local function client_match(client, key, lenskey)
     for i, n in ipairs(lens) do
         fields[i] = mask(string.lower(client), n) .. '/' .. n
     end
-    local got = redis.call('HMGET', key, unpack(fields))
+    local got = call('HMGET', key, unpack(fields))
     for i = 1, #fields do
         if got[i] then return fields[i] end
     end
@@ -205,13 +212,13 @@ local function domain_match(domain, key)
     local fields = { domain }
     local rest = domain
     for _ = 1, 128 do                  -- bounded: at most 128 labels
-        local dot = string.find(rest, '.', 2, true)
+        local dot = sfind(rest, '.', 2, true)
         if not dot then break end
-        rest = string.sub(rest, dot + 1)
+        rest = ssub(rest, dot + 1)
         if rest == '' then break end
         fields[#fields + 1] = '.' .. rest
     end
-    local got = redis.call('HMGET', key, unpack(fields))
+    local got = call('HMGET', key, unpack(fields))
     for i = 1, #fields do
         if got[i] then return fields[i] end
     end
@@ -219,7 +226,7 @@ local function domain_match(domain, key)
 end
 
 local function has(key, field)
-    return field ~= '' and redis.call('HEXISTS', key, field) == 1
+    return field ~= '' and call('HEXISTS', key, field) == 1
 end
 
 -- The sender identity (doc/keys.md "Sender identities") of address addr
@@ -234,9 +241,9 @@ local function identity(KEYS, account, addr, flags, id, kev, evmax)
     if real then
         local got
         if id.domains then
-            got = redis.call('HMGET', kids, addr, '@' .. (string.match(addr, '@([^@]*)$') or ''))
+            got = call('HMGET', kids, addr, '@' .. (smatch(addr, '@([^@]*)$') or ''))
         else
-            got = redis.call('HMGET', kids, addr)
+            got = call('HMGET', kids, addr)
         end
         -- the grant is JSON written by outpost_identity: the two fields
         -- needed are read with plain finds of the spelling cjson writes,
@@ -244,51 +251,51 @@ local function identity(KEYS, account, addr, flags, id, kev, evmax)
         -- pattern costs Redis about 0.4 us per grant)
         for i = 1, #got do
             local g = got[i]
-            if g and (string.find(g, '"state":"verified"', 1, true)
-                      or string.find(g, '"state"%s*:%s*"verified"')) then
-                local at = string.find(g, '"until":', 1, true)
-                local u = at and string.match(g, '^%d+', at + 8)
-                          or string.match(g, '"until"%s*:%s*(%d+)')
-                u = tonumber(u) or 0
+            if g and (sfind(g, '"state":"verified"', 1, true)
+                      or sfind(g, '"state"%s*:%s*"verified"')) then
+                local at = sfind(g, '"until":', 1, true)
+                local u = at and smatch(g, '^%d+', at + 8)
+                          or smatch(g, '"until"%s*:%s*(%d+)')
+                u = tonum(u) or 0
                 if u == 0 or u > now_ms() then return nil end
             end
         end
     end
-    local enforce = id.enforce and not string.find(flags, 'u', 1, true)
+    local enforce = id.enforce and not sfind(flags, 'u', 1, true)
     local new = '0'
-    if real and string.find(flags, 'f', 1, true) then
+    if real and sfind(flags, 'f', 1, true) then
         local t = now_ms()
         local rec
-        local cur = redis.call('HGET', kobs, addr)
+        local cur = call('HGET', kobs, addr)
         if cur then
             local okj, r = pcall(cjson.decode, cur)
             if okj and type(r) == 'table' then rec = r end
         end
         if rec then
-            rec.count = (tonumber(rec.count) or 0) + 1
+            rec.count = (tonum(rec.count) or 0) + 1
             rec.last = t
-        elseif cur or redis.call('HLEN', kobs) - redis.call('HEXISTS', kobs, 'overflow')
+        elseif cur or call('HLEN', kobs) - call('HEXISTS', kobs, 'overflow')
                       < id.obsmax then     -- 'overflow' is no address
             rec = { count = 1, first = t, last = t, ev = 0 }
         else
-            redis.call('HINCRBY', kobs, 'overflow', 1)
+            call('HINCRBY', kobs, 'overflow', 1)
         end
         if rec then
             local state = enforce and (id.from == 0 or t >= id.from) and 'enforce' or 'monitor'
-            if t - (tonumber(rec.ev) or 0) >= id.win then
+            if t - (tonum(rec.ev) or 0) >= id.win then
                 rec.ev = t
                 new = '1'
-                redis.call('XADD', kev, 'MAXLEN', '~', evmax, '*', 'v', '1',
+                call('XADD', kev, 'MAXLEN', '~', evmax, '*', 'v', '1',
                            'type', 'identity_violation', 'account', account,
                            'json', cjson.encode({ v = 1, type = 'identity_violation',
                                op = 'identity_violation', at = t,
                                account = account, address = addr,
                                mode = state, count = rec.count }))
             end
-            redis.call('HSET', kobs, addr, cjson.encode(rec))
+            call('HSET', kobs, addr, cjson.encode(rec))
         end
-        redis.call('PEXPIRE', kobs, id.obsttl)
-        redis.call('ZADD', kobsidx, t, account)
+        call('PEXPIRE', kobs, id.obsttl)
+        call('ZADD', kobsidx, t, account)
     end
     if enforce and (id.from == 0 or now_ms() >= id.from) then
         return { 'identity', addr, new }
@@ -309,9 +316,9 @@ local function window_all(l, h)
     local fields, same = {}, false
     for i = 1, #h, 2 do
         if h[i] == 'w' then
-            same = tonumber(h[i + 1]) == l.w
+            same = tonum(h[i + 1]) == l.w
         else
-            local bk, u = tonumber(h[i]), tonumber(h[i + 1])
+            local bk, u = tonum(h[i]), tonum(h[i + 1])
             if bk and u then fields[#fields + 1] = { bk, u } end
         end
     end
@@ -344,7 +351,7 @@ end
 -- rest), so only '"' and '\\' need cjson; the rest is quoted as it is
 -- (cjson.encode of the whole record cost a tenth of the count).
 local function jstr(s)
-    if string.find(s, '["\\]') then return cjson.encode(s) end
+    if sfind(s, '["\\]') then return cjson.encode(s) end
     return '"' .. s .. '"'
 end
 
@@ -360,10 +367,11 @@ end
 local KINDS = { a = 'account', c = 'client_address', d = 'sender_domain' }
 
 local function decide(KEYS, ARGV)
+    if not call then floor, tonum, call = math.floor, tonumber, redis.call end
     local account, client, sender, domain, flags =
         ARGV[1] or '', ARGV[2] or '', ARGV[3] or '', ARGV[4] or '', ARGV[5] or ''
     now, clock_arg = nil, ARGV[6] or ''
-    local at_eom = string.find(flags, 'e', 1, true) ~= nil
+    local at_eom = sfind(flags, 'e', 1, true) ~= nil
     local spec, why = spec_of(ARGV[11] or '', ARGV[14])
     if not spec then
         if why == 'OUTPOSTCFG' then
@@ -375,7 +383,7 @@ local function decide(KEYS, ARGV)
     -- 1. the allow list, 2. the deny list, 4. the suspension: one EXISTS
     -- of their keys first, as most requests meet empty lists and no
     -- suspension (a client list exists iff its clientlens hash does)
-    local lists = redis.call('EXISTS', KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7],
+    local lists = call('EXISTS', KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7],
                              KEYS[9], KEYS[10], KEYS[11], KEYS[1]) > 0
     if lists then
         if has(KEYS[2], account) then return { 'allow:account' } end
@@ -386,7 +394,7 @@ local function decide(KEYS, ARGV)
         end
     end
     -- the static deny list first (decided by outpostd), then Redis
-    if string.find(flags, 'd', 1, true) then return { 'deny:static' } end
+    if sfind(flags, 'd', 1, true) then return { 'deny:static' } end
     if lists then
         if has(KEYS[7], account) then return { 'deny:account', account } end
         local hit = client_match(client, KEYS[8], KEYS[9])
@@ -401,21 +409,21 @@ local function decide(KEYS, ARGV)
     local class = ARGV[10] or ''
     local overrides
     if account ~= '' then
-        local h = redis.call('HGETALL', KEYS[12])
+        local h = call('HGETALL', KEYS[12])
         for i = 1, #h, 2 do
             local f, v = h[i], h[i + 1]
             if f == 'class' then
                 if spec.classes[v] then class = v end
-            elseif string.sub(f, 1, 3) == 'ovr' then
+            elseif ssub(f, 1, 3) == 'ovr' then
                 overrides = overrides or {}
-                if string.sub(f, 1, 4) == 'ovr:' then
-                    local name = string.sub(f, 5)
+                if ssub(f, 1, 4) == 'ovr:' then
+                    local name = ssub(f, 5)
                     overrides[name] = overrides[name] or {}
-                    overrides[name].max = tonumber(v)
-                elseif string.sub(f, 1, 10) == 'ovr_until:' then
-                    local name = string.sub(f, 11)
+                    overrides[name].max = tonum(v)
+                elseif ssub(f, 1, 10) == 'ovr_until:' then
+                    local name = ssub(f, 11)
                     overrides[name] = overrides[name] or {}
-                    overrides[name].untl = tonumber(v)
+                    overrides[name].untl = tonum(v)
                 end
             end
         end
@@ -425,10 +433,10 @@ local function decide(KEYS, ARGV)
     -- 4. suspension (an expired hash is gone already; `until` is checked
     -- too, so that a late expiry never keeps an account suspended)
     if lists and account ~= '' then
-        local s = redis.call('HMGET', KEYS[1], 'reason', 'until')
+        local s = call('HMGET', KEYS[1], 'reason', 'until')
         if s[1] then
             local untl = s[2] or '0'
-            local u = tonumber(untl)
+            local u = tonum(untl)
             local susp = kclass and kclass.susp or 'R'
             if not u or u == 0 then
                 return { 'suspended', s[1], '0', susp }
@@ -449,7 +457,7 @@ local function decide(KEYS, ARGV)
         refused, idnote = identity(KEYS, account, ARGV[13], flags, spec.id, kev, spec.evmax)
         if refused then return refused end
     end
-    if string.find(flags, 'm', 1, true) then   -- MAIL: nothing is counted here
+    if sfind(flags, 'm', 1, true) then   -- MAIL: nothing is counted here
         return fin(idnote, { 'ok', class, '0' })
     end
     if not kclass then
@@ -457,7 +465,7 @@ local function decide(KEYS, ARGV)
     end
 
     -- 5. the per-message recipient cap
-    local um, ur, ub = tonumber(ARGV[7]) or 1, tonumber(ARGV[8]) or 0, tonumber(ARGV[9]) or 0
+    local um, ur, ub = tonum(ARGV[7]) or 1, tonum(ARGV[8]) or 0, tonum(ARGV[9]) or 0
     if kclass.maxrcpt > 0 and ur > kclass.maxrcpt then
         return fin(idnote, { 'recipients', tostring(kclass.maxrcpt) })
     end
@@ -466,9 +474,9 @@ local function decide(KEYS, ARGV)
     -- is admitted again without checking or counting; an undone count
     -- ("[]") does not count as counted.
     local dedupe = at_eom and KEYS[13] and KEYS[13] ~= ''
-        and not string.find(flags, 'n', 1, true)
+        and not sfind(flags, 'n', 1, true)
     if dedupe then
-        local v = redis.call('GET', KEYS[13])
+        local v = call('GET', KEYS[13])
         if v and v ~= '[]' then return fin(idnote, { 'ok', class, 'dup' }) end
     end
 
@@ -483,7 +491,7 @@ local function decide(KEYS, ARGV)
     local absent
     if ARGV[12] and ARGV[12] ~= '' then
         absent = {}
-        for idx in string.gmatch(ARGV[12], '%d+') do absent[tonumber(idx)] = true end
+        for idx in string.gmatch(ARGV[12], '%d+') do absent[tonum(idx)] = true end
     end
     local limits, shadows = {}, nil
     local refuse, exceeds
@@ -498,19 +506,19 @@ local function decide(KEYS, ARGV)
             local u = L.cnt == 'm' and um or L.cnt == 'r' and ur or ub
             if not at_eom and u < 1 then u = 1 end   -- RCPT: is it exhausted?
             local t = now_ms()
-            local b, lo = math.floor(t / w), math.floor((t - per + 1) / w)
+            local b, lo = floor(t / w), floor((t - per + 1) / w)
             local m, bs
             if at_eom then
                 bs = fmt(b)
-                m = redis.call('HMGET', key, 'w', 't', 'o', 'n', bs)
+                m = call('HMGET', key, 'w', 't', 'o', 'n', bs)
             else
-                m = redis.call('HMGET', key, 'w', 't', 'o', 'n')
+                m = call('HMGET', key, 'w', 't', 'o', 'n')
             end
-            local sum, n, fresh
-            if m[1] == L.ws or tonumber(m[1]) == w then
-                local mo, mn = tonumber(m[3]), tonumber(m[4])
+            local sum, fresh
+            if m[1] == L.ws or tonum(m[1]) == w then
+                local mo, mn = tonum(m[3]), tonum(m[4])
                 if mo and mn and mo >= lo and mn <= b then
-                    sum, n = tonumber(m[2]), mn
+                    sum = tonum(m[2])
                 end
             elseif not m[1] and not at_eom then
                 -- no width at all: no bucket counts (what window_all would
@@ -519,15 +527,14 @@ local function decide(KEYS, ARGV)
                 sum, fresh = 0, true
             end
             local l
-            if not sum or at_eom or sum + u > max or (u > max and max > 0) then
+            if not sum or sum + u > max or (u > max and max > 0) then
                 l = { name = name, cnt = L.cnt, max = max, per = per, act = L.act,
                       key = key, w = w, b = b, u = u, lo = lo, bs = bs, L = L,
-                      exists = not fresh, same = not fresh, fast = not fresh, n = n, t = sum,
-                      cur = sum and tonumber(m[5]), fields = fresh and {}, inwin = fresh and {} }
+                      exists = not fresh, same = not fresh, fast = not fresh,
+                      fields = fresh and {}, inwin = fresh and {} }
                 if not sum then
-                    sum = window_all(l, redis.call('HGETALL', key))
+                    sum = window_all(l, call('HGETALL', key))
                 end
-                limits[#limits + 1] = l
             end
             if u > max and max > 0 then        -- never admissible: permanent
                 if L.shadow then
@@ -542,11 +549,18 @@ local function decide(KEYS, ARGV)
                     shadows[#shadows + 1] = name
                 else
                     if l.fast then          -- the buckets themselves, now
-                        window_all(l, redis.call('HGETALL', key))
+                        window_all(l, call('HGETALL', key))
                     end
                     l.retry = retry_after(l.inwin, sum + u - max, w, per)
                     if not refuse or l.retry > refuse.retry then refuse = l end
                 end
+            end
+            -- what the count needs: a limit read in full is counted from
+            -- its buckets (l); one on its running figures from a small
+            -- array (a state table per limit was a tenth of the call, with
+            -- its garbage)
+            if at_eom then
+                limits[#limits + 1] = l and not l.fast and l or { key, bs, tonum(m[5]), u, sum, L }
             end
         end
     end
@@ -558,17 +572,17 @@ local function decide(KEYS, ARGV)
         -- one limit_reached event per counter per events.limit_window; the
         -- time of the last one is the counter hash's field 'e' (not a bucket)
         if kev then
-            local last = tonumber(redis.call('HGET', refuse.key, 'e')) or 0
+            local last = tonum(call('HGET', refuse.key, 'e')) or 0
             if now_ms() - last >= spec.limwin then
-                redis.call('HSET', refuse.key, 'e', fmt(now_ms()))
+                call('HSET', refuse.key, 'e', fmt(now_ms()))
                 if not refuse.exists then
-                    redis.call('PEXPIRE', refuse.key, refuse.L.ttl)
+                    call('PEXPIRE', refuse.key, refuse.L.ttl)
                 end
-                redis.call('XADD', kev, 'MAXLEN', '~', spec.evmax, '*', 'v', '1',
+                call('XADD', kev, 'MAXLEN', '~', spec.evmax, '*', 'v', '1',
                            'type', 'limit_reached', 'account', account,
                            'json', cjson.encode({ v = 1, type = 'limit_reached', at = now_ms(),
                                account = account, limit = refuse.name, class = class,
-                               key = KINDS[string.match(refuse.key, '{(%a):') or 'a'],
+                               key = KINDS[smatch(refuse.key, '{(%a):') or 'a'],
                                max = refuse.max, per = refuse.per }))
             end
         end
@@ -581,50 +595,51 @@ local function decide(KEYS, ARGV)
     if at_eom then
         local record = {}
         for _, l in ipairs(limits) do
-            if l.u > 0 then
-                if l.fast then
-                    -- every bucket is in the window: one HSET of the bucket
-                    -- (read in this same atomic call), t and n.  The TTL is
-                    -- set when a bucket is created: it then outlasts the
-                    -- newest bucket's time in the window, so it needs no
-                    -- refresh while that bucket takes counts.
-                    -- (n <= b held, so the new n is b: written only when
-                    -- the bucket is new, as an existing one made n = b)
-                    if l.cur then
-                        redis.call('HSET', l.key, l.bs, fmt(l.cur + l.u), 't', fmt(l.t + l.u))
+            if l[1] then
+                -- every bucket is in the window: one HSET of the bucket
+                -- (read in this same atomic call), t and n.  The TTL is set
+                -- when a bucket is created: it then outlasts the newest
+                -- bucket's time in the window, so it needs no refresh while
+                -- that bucket takes counts.  (n <= b held, so the new n is
+                -- b: written only when the bucket is new, as an existing
+                -- one made n = b)
+                local key, bs, cur, u, t, L = l[1], l[2], l[3], l[4], l[5], l[6]
+                if u > 0 then
+                    if cur then
+                        call('HSET', key, bs, fmt(cur + u), 't', fmt(t + u))
                     else
-                        redis.call('HSET', l.key, l.bs, fmt(l.u), 't', fmt(l.t + l.u),
-                                   'n', l.bs)
-                        redis.call('PEXPIRE', l.key, l.L.ttl)
+                        call('HSET', key, bs, fmt(u), 't', fmt(t + u), 'n', bs)
+                        call('PEXPIRE', key, L.ttl)
                     end
-                else
-                    if not l.same and l.exists then
-                        redis.call('DEL', l.key)      -- width changed: start again
-                        l.fields = {}
-                    end
-                    -- drop the buckets that left the window (for good: lo
-                    -- only grows), then rebuild the running figures
-                    local stale, t, o, n = {}, l.u, l.b, l.b
-                    for _, f in ipairs(l.fields) do
-                        if f[1] < l.lo then
-                            stale[#stale + 1] = fmt(f[1])
-                        else            -- (above b only if Redis' clock went back)
-                            t = t + f[2]
-                            if f[1] < o then o = f[1] end
-                            if f[1] > n then n = f[1] end
-                        end
-                    end
-                    if #stale > 0 then redis.call('HDEL', l.key, unpack(stale)) end
-                    redis.call('HINCRBY', l.key, l.bs, fmt(l.u))
-                    redis.call('HSET', l.key, 'w', l.L.ws, 't', fmt(t), 'o', fmt(o), 'n', fmt(n))
-                    redis.call('PEXPIRE', l.key, l.L.ttl)
+                    record[#record + 1] = '[' .. jstr(key) .. ',"' .. bs .. '","' .. fmt(u) .. '"]'
                 end
+            elseif l.u > 0 then
+                if not l.same and l.exists then
+                    call('DEL', l.key)      -- width changed: start again
+                    l.fields = {}
+                end
+                -- drop the buckets that left the window (for good: lo only
+                -- grows), then rebuild the running figures
+                local stale, t, o, n = {}, l.u, l.b, l.b
+                for _, f in ipairs(l.fields) do
+                    if f[1] < l.lo then
+                        stale[#stale + 1] = fmt(f[1])
+                    else            -- (above b only if Redis' clock went back)
+                        t = t + f[2]
+                        if f[1] < o then o = f[1] end
+                        if f[1] > n then n = f[1] end
+                    end
+                end
+                if #stale > 0 then call('HDEL', l.key, unpack(stale)) end
+                call('HINCRBY', l.key, l.bs, fmt(l.u))
+                call('HSET', l.key, 'w', l.L.ws, 't', fmt(t), 'o', fmt(o), 'n', fmt(n))
+                call('PEXPIRE', l.key, l.L.ttl)
                 record[#record + 1] = '[' .. jstr(l.key) .. ',"' .. l.bs .. '","'
                                       .. fmt(l.u) .. '"]'
             end
         end
         if dedupe then
-            redis.call('SET', KEYS[13], '[' .. table.concat(record, ',') .. ']', 'PX', '600000')
+            call('SET', KEYS[13], '[' .. table.concat(record, ',') .. ']', 'PX', '600000')
         end
         counted = '1'
     end

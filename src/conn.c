@@ -3,7 +3,13 @@
  *   read (shared rbuf) -> conn_input -> proto_feed
  *        PROTO_MORE    keep reading (idle timer restarted on every read)
  *        PROTO_E*      log the peer and 64 escaped bytes, close
- *        DONE/BADREQ   request_new, stop reading, decision_start
+ *        DONE/BADREQ   request_new, decision_start; reading goes on
+ *   bytes that arrive while a request is pending (a client that does not
+ *   wait, Postfix never) are kept in held[], and only then reading stops
+ *   until the reply: so a well-behaved client costs no epoll_ctl pair per
+ *   request (half of outpostd's system calls).  An end of file while a
+ *   request is pending (a client that half-closed after writing it) waits
+ *   for the reply, which is written before the connection is closed.
  *   decision_finish -> conn_reply -> uv_try_write / uv_write (copy)
  *        unsent bytes > protocol.max_output: close (client does not read)
  *        bytes read past the request (held[]) are fed next, then reading
@@ -46,6 +52,7 @@ struct conn {
     bool             in_input;  /* conn_input() is on the stack */
     bool             partial;   /* some bytes of a request have arrived */
     bool             linger;    /* close once the queued reply is written */
+    bool             eof;       /* the client half-closed with a request pending */
     struct conn_rcpts {         /* recipients of the current message */
         char     *instance;     /* owned; Postfix's instance, or NULL */
         uint64_t *set;          /* owned; open addressing, 0 = empty slot */
@@ -62,6 +69,7 @@ struct conn_write {
 };
 
 static void conn_read_start(struct conn *c);
+static void conn_read_stop(struct conn *c);
 static void conn_input(struct conn *c, const char *data, size_t len);
 
 void conn_set_init(struct conn_set *set, uv_loop_t *loop,
@@ -162,7 +170,10 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)             /* EAGAIN */
         return;
     if (nread < 0) {
-        if (nread == UV_EOF && !c->partial)
+        if (nread == UV_EOF && c->rq != NULL) {
+            c->eof = true;              /* the reply first (conn_reply) */
+            conn_read_stop(c);
+        } else if (nread == UV_EOF && !c->partial)
             conn_close(c, NULL);        /* Postfix hung up between requests */
         else if (nread == UV_EOF)
             conn_close(c, "end of file in the middle of a request");
@@ -357,8 +368,6 @@ static void conn_input(struct conn *c, const char *data, size_t len)
         /* decision_start() may have answered (and even closed) already */
         if (c->closing)
             break;
-        if (c->rq != NULL)
-            conn_read_stop(c);
     }
     c->in_input = false;
 }
@@ -428,7 +437,7 @@ void conn_reply(struct conn *c, const char *text, bool refused)
     c->rq = NULL;
     if (conn_write(c, out, n) != 0)
         return;
-    if (c->set->draining) {     /* shutting down: close once it is sent */
+    if (c->set->draining || c->eof) {   /* close once it is sent */
         if (uv_stream_get_write_queue_size(&c->h.stream) == 0)
             conn_close(c, NULL);
         else

@@ -658,6 +658,24 @@ static void stopped_redis(bool defer)
                     SUSP_TEXT, "suspended", "mallory, suspended, before Redis is stopped");
 
     ck_assert_int_eq(kill(r->pid, SIGSTOP), 0);
+    /* a client that half-closes right after its request (printf ... | nc
+     * does) still gets the reply, at the deadline, then the end: the
+     * request is pending when the end of file comes, as the link to the
+     * stopped Redis is not dropped yet */
+    int hc = txconnect(d);
+    char req[512], rep[512], want[128];
+    int rn = snprintf(req, sizeof req, "request=smtpd_access_policy\nqueue_id=Q4h\n%s\n",
+                      RCPT("203.0.113.5", "bob", "bob@example.net"));
+    ck_assert(twrite_all(hc, req, (size_t)rn));
+    ck_assert_int_eq(shutdown(hc, SHUT_WR), 0);
+    snprintf(want, sizeof want, "action=%s\n\n", fail_text);
+    ssize_t hn = tread_reply(hc, rep, sizeof rep, 5000);
+    ck_assert_msg(hn > 0 && strcmp(rep, want) == 0, "a request, then the client half-closes "
+                  "with Redis stopped: got \"%s\", want \"%s\"\nlog tail:\n%s",
+                  hn > 0 ? tvis(rep) : "(nothing)", tvis(want), tlog_tail(d));
+    ck_assert_msg(tpeer_closed(hc, 5000), "after the reply to a half-closed client: want "
+                  "the connection closed");
+    close(hc);
     for (int i = 0; i < 20; i++) {
         snprintf(qid, sizeof qid, "Q4s-%d", i);
         long t0 = tms_mono();

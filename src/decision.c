@@ -126,6 +126,9 @@ struct decision_spec {
         const char    *name;    /* into cfg */
     }             *ctr;         /* owned; the counter keys, KEYS[14..] */
     size_t         nctr;
+    char          *keybuf;      /* owned; (3 + nctr) x KEYS_MAX: a request's
+                                   own keys (decision_keys), reused by every
+                                   request, as store_eval() copies them */
     char           lists[10][KEYS_MAX]; /* P{lists}:..., KEYS[2..11] */
     char           evkey[KEYS_MAX];     /* P{events} */
     char           obsidx[KEYS_MAX];    /* P{idx}:observed */
@@ -137,6 +140,7 @@ static void decision_spec_free(struct decision_spec *sp)
         return;
     free(sp->text);
     free(sp->ctr);
+    free(sp->keybuf);
     config_unref(sp->cfg);
     free(sp);
 }
@@ -225,6 +229,7 @@ static struct decision_spec *decision_spec_new(struct config *cfg)
         }
     }
     sha1_hex(sp->text, len, sp->id);
+    sp->keybuf = xmalloc((3 + sp->nctr) * KEYS_MAX);
     for (int i = 0; i < 10; i++)
         keys_global(sp->lists[i], cfg->redis.prefix, "lists", decision_list_keys[i]);
     keys_global(sp->evkey, cfg->redis.prefix, "events", NULL);
@@ -548,14 +553,14 @@ static void decision_ids(const struct request *rq, struct decision_ids *ids)
     ids->domain = at != NULL ? at + 1 : "";
 }
 
-/* decide.lua's keys for rq (doc/keys.md): 13 + the spec's counter keys;
- * the account's in one allocation the caller frees, the lists' pointing
- * into sp; NULL if a key does not fit. */
-static char *decision_keys(const struct request *rq, struct decision_spec *sp,
-                           const struct decision_ids *ids, char **keys)
+/* decide.lua's keys for rq (doc/keys.md): 13 + the spec's counter keys,
+ * all pointing into sp (the request's own in sp->keybuf, valid until the
+ * next call); false if a key does not fit. */
+static bool decision_keys(const struct request *rq, struct decision_spec *sp,
+                          const struct decision_ids *ids, char **keys)
 {
     const struct config *cfg = rq->cfg;
-    char *buf = xmalloc((3 + sp->nctr) * KEYS_MAX);    /* KEYS 1, 12, 13, 14.. */
+    char *buf = sp->keybuf;                     /* KEYS 1, 12, 13, 14.. */
     size_t ok = 1;
 
     keys[0] = buf;
@@ -584,11 +589,7 @@ static char *decision_keys(const struct request *rq, struct decision_spec *sp,
         else                            /* absent (see decision_absent) */
             memcpy(keys[13 + c], keys[11], strlen(keys[11]) + 1);
     }
-    if (!ok) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return ok != 0;
 }
 
 /* A count that arrived after the client was told DEFER is taken back. */
@@ -617,15 +618,12 @@ static void decision_on_late(struct request *rq, const struct store_reply *r, vo
     struct decision_ids ids;
     char *keys[13 + sp->nctr];
     decision_ids(rq, &ids);
-    char *buf = decision_keys(rq, sp, &ids, keys);
-    if (buf == NULL)
+    if (!decision_keys(rq, sp, &ids, keys))
         return;
     const char *argv[1 + sp->nctr];
     size_t lens[1 + sp->nctr];
-    if (!decision_has_dedupe(rq)) {         /* no dedupe key: nothing to undo */
-        free(buf);
+    if (!decision_has_dedupe(rq))           /* no dedupe key: nothing to undo */
         return;
-    }
     argv[0] = keys[12];
     lens[0] = strlen(keys[12]);
     int n = 1;
@@ -641,7 +639,6 @@ static void decision_on_late(struct request *rq, const struct store_reply *r, vo
         log_err("could not undo the late count of queue_id=%s: %s",
                 log_escs(eq, rq->attr[PA_QUEUE_ID]), why);
     }
-    free(buf);
 }
 
 /* The identity check of rq, if it has one (doc/keys.md "Sender
@@ -691,8 +688,7 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     }
     char *keys[13 + sp->nctr];
     decision_ids(rq, &ids);
-    char *buf = decision_keys(rq, sp, &ids, keys);
-    if (buf == NULL) {
+    if (!decision_keys(rq, sp, &ids, keys)) {
         decision_failed(env, rq, "a key is too long");
         return;
     }
@@ -752,7 +748,6 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     int rc = store_eval(env->store, STORE_DECIDE, rq, (int)n, argv, lens, (int)nkeys,
                         decision_on_store, rq->stage == STAGE_EOM ? decision_on_late : NULL,
                         env, &why);
-    free(buf);
     if (rc != 0)
         decision_failed(env, rq, why);
 }

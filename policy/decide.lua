@@ -306,8 +306,11 @@ end
 -- A counter hash holds its width 'w', a bucket field per bucket number,
 -- and the running figures 't' (the sum of every bucket in the hash), 'o'
 -- and 'n' (bounds: no bucket below o or above n).  The window of a limit
--- is the buckets lo..b (lo = floor((now - per + 1) / w), b = floor(now /
--- w): they cover the last PER and lie within the last PER + w).
+-- is the buckets from lo on (lo = floor((now - per + 1) / w)): up to b =
+-- floor(now / w) they cover the last PER and lie within the last PER + w.
+-- A bucket above b exists only when Redis' clock went back (an NTP step,
+-- a failover to a replica whose clock is behind): its units were counted,
+-- so they count, and a step back never lets more through.
 --
 -- window_all(): the whole hash h (HGETALL) read into the limit's state l
 -- (fields: same width, exists, the buckets, those in the window); returns
@@ -326,7 +329,7 @@ local function window_all(l, h)
     l.fields, l.inwin = same and fields or {}, {}
     local sum = 0
     for _, f in ipairs(l.fields) do
-        if f[1] >= l.lo and f[1] <= l.b then
+        if f[1] >= l.lo then
             sum = sum + f[2]
             l.inwin[#l.inwin + 1] = f
         end
@@ -480,12 +483,13 @@ local function decide(KEYS, ARGV)
         if v and v ~= '[]' then return fin(idnote, { 'ok', class, 'dup' }) end
     end
 
-    -- 6. the class's limits.  Fast path, one HMGET of 'w', 't', 'o', 'n'
-    -- (and at END-OF-MESSAGE the bucket b): when every bucket lies in the
-    -- window (lo <= o, n <= b) the sum is t.  Otherwise (a bucket aged
-    -- out, a hash of an older version, another width) the whole hash is
-    -- read (HGETALL).  A limit's state l is kept only when it is used: to
-    -- count (END-OF-MESSAGE), to refuse, or after a full read.
+    -- 6. the class's limits.  Fast path, one HMGET of 'w', 't', 'o' (and
+    -- at END-OF-MESSAGE 'n' and the bucket b, for the count): when every
+    -- bucket lies in the window (lo <= o) the sum is t.  Otherwise (a
+    -- bucket aged out, a hash of an older version, another width) the
+    -- whole hash is read (HGETALL).  A limit's state l is kept only when
+    -- it is used: to count (END-OF-MESSAGE), to refuse, or after a full
+    -- read.
     -- ARGV[12]: KEYS indexes with no counter for this request (e.g. a
     -- client_address limit for a client that is not an IP address): "14,17"
     local absent
@@ -512,12 +516,12 @@ local function decide(KEYS, ARGV)
                 bs = fmt(b)
                 m = call('HMGET', key, 'w', 't', 'o', 'n', bs)
             else
-                m = call('HMGET', key, 'w', 't', 'o', 'n')
+                m = call('HMGET', key, 'w', 't', 'o')
             end
             local sum, fresh
             if m[1] == L.ws or tonum(m[1]) == w then
-                local mo, mn = tonum(m[3]), tonum(m[4])
-                if mo and mn and mo >= lo and mn <= b then
+                local mo = tonum(m[3])
+                if mo and mo >= lo then
                     sum = tonum(m[2])
                 end
             elseif not m[1] and not at_eom then
@@ -560,7 +564,8 @@ local function decide(KEYS, ARGV)
             -- array (a state table per limit was a tenth of the call, with
             -- its garbage)
             if at_eom then
-                limits[#limits + 1] = l and not l.fast and l or { key, bs, tonum(m[5]), u, sum, L }
+                limits[#limits + 1] = l and not l.fast and l
+                    or { key, bs, tonum(m[5]), u, sum, L, m[4], b }
             end
         end
     end
@@ -600,13 +605,14 @@ local function decide(KEYS, ARGV)
                 -- (read in this same atomic call), t and n.  The TTL is set
                 -- when a bucket is created: it then outlasts the newest
                 -- bucket's time in the window, so it needs no refresh while
-                -- that bucket takes counts.  (n <= b held, so the new n is
-                -- b: written only when the bucket is new, as an existing
-                -- one made n = b)
+                -- that bucket takes counts.  (n and the TTL change only
+                -- with a new bucket, as an existing one made n >= b, and
+                -- not after Redis' clock went back (n > b), when a newer
+                -- bucket set both already)
                 local key, bs, cur, u, t, L = l[1], l[2], l[3], l[4], l[5], l[6]
                 if u > 0 then
-                    if cur then
-                        call('HSET', key, bs, fmt(cur + u), 't', fmt(t + u))
+                    if cur or (tonum(l[7]) or 0) > l[8] then
+                        call('HSET', key, bs, fmt((cur or 0) + u), 't', fmt(t + u))
                     else
                         call('HSET', key, bs, fmt(u), 't', fmt(t + u), 'n', bs)
                         call('PEXPIRE', key, L.ttl)

@@ -529,7 +529,6 @@ local function usage(keys, args)
             return fail('PER_MS is not an integer >= 1')
         end
         local w = math.ceil(per / 60)
-        local b = math.floor(now / w)
         local lo = math.floor((now - per + 1) / w)
         local h = redis.call('HGETALL', keys[i])
         local same, used, oldest = false, 0, nil
@@ -541,7 +540,9 @@ local function usage(keys, args)
         if same then
             for j = 1, #h, 2 do
                 local bk, u = tonumber(h[j]), tonumber(h[j + 1])
-                if h[j] ~= 'w' and bk and u and bk >= lo and bk <= b then
+                -- the window as decide.lua counts it: from lo on, a bucket
+                -- above now's included (Redis' clock went back)
+                if h[j] ~= 'w' and bk and u and bk >= lo then
                     used = used + u
                     if u > 0 and (not oldest or bk < oldest) then oldest = bk end
                 end

@@ -1301,6 +1301,70 @@ START_TEST(test_width_change)
 }
 END_TEST
 
+/* HGET key field as a number (-1 when absent). */
+static long long hget_ll(redisContext *c, const char *key, const char *field)
+{
+    const char *argv[3] = { "HGET", key, field };
+    redisReply *r = hcmd(c, "HGET", 3, argv);
+    long long v = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+/* ---- 1f. Redis' clock goes back (an NTP step, a failover to a replica
+ * whose clock is behind; doc/keys.md "The window"): what was counted at
+ * the later time still counts, so the step lets nothing more through, and
+ * a count at the earlier time keeps n (the highest bucket).  (The TTL
+ * cannot be seen here: PEXPIRE runs on Redis' own clock, not the test's.) */
+START_TEST(test_clock_back)
+{
+    struct tredis *r = &redises[0];
+    char fn[41], ek[160], q[16];
+    struct dspec sp;
+    struct sreply s;
+    const long long t = 1700000000000LL + 20777;        /* 20.777 s into a bucket */
+    const long long back = t - 300000;                  /* 5 min earlier */
+    const long long per = 3600000, w = 60000;
+    const long long u[3] = { 1, 1, 1 };
+
+    start_decide(r, fn);
+    dspec_init(&sp, "cb");
+    dspec_limit(&sp, "msgs", 'm', 4, per, 0);
+    for (int k = 0; k < 3; k++) {
+        snprintf(q, sizeof q, "C%d", k);
+        eom_key(ek, sizeof ek, &sp, "i", q);
+        decide1(rcx, fn, &sp, ek, t, u, &s, "count at t");
+        ck_assert_msg(is(&s, "ok"), "message %d at t: %s, want ok", k, sreply_str(&s));
+    }
+    /* 5 minutes back, 3 of 4 used: one more is admitted, a second not */
+    decide1(rcx, fn, &sp, NULL, back, u, &s, "RCPT back");
+    ck_assert_msg(is(&s, "ok"), "RCPT 5 min back, 3 of 4 counted at the later time: %s, "
+                  "want ok", sreply_str(&s));
+    eom_key(ek, sizeof ek, &sp, "i", "C3");
+    decide1(rcx, fn, &sp, ek, back, u, &s, "count back");
+    ck_assert_msg(is(&s, "ok") && strcmp(s.v[2], "1") == 0, "the 4th message 5 min back: "
+                  "%s, want ok, counted", sreply_str(&s));
+    ck_assert_int_eq(hget_ll(rcx, sp.ctr[0], "t"), 4);
+    ck_assert_msg(hget_ll(rcx, sp.ctr[0], "n") == floor_div(t, w), "n after a count 5 min "
+                  "back: %lld, want the later bucket %lld", hget_ll(rcx, sp.ctr[0], "n"),
+                  floor_div(t, w));
+    /* the 5th: refused (at RCPT and END-OF-MESSAGE) until the later units
+     * leave the window, which is more than P away now */
+    decide1(rcx, fn, &sp, NULL, back + 1, u, &s, "RCPT 5th");
+    ck_assert_msg(is(&s, "limit"), "RCPT of a 5th against 4, the clock 5 min back: %s, "
+                  "want limit (the units counted at the later time count)", sreply_str(&s));
+    eom_key(ek, sizeof ek, &sp, "i", "C4");
+    decide1(rcx, fn, &sp, ek, back + 1, u, &s, "count 5th");
+    ck_assert_msg(is(&s, "limit"), "a 5th message against 4, the clock 5 min back: %s, "
+                  "want limit", sreply_str(&s));
+    long long retry = strtoll(s.v[6], NULL, 10);
+    ck_assert_msg(retry == floor_div(back, w) * w + w + per - 1 - (back + 1),
+                  "retry after the refusal 5 min back: %lld ms, want when the oldest "
+                  "bucket leaves", retry);
+    ck_assert_int_eq(hget_ll(rcx, sp.ctr[0], "t"), 4);
+}
+END_TEST
+
 /* ==== daemon helpers ===================================================== */
 
 /* "redis": {...} for r with the given deadline, then `more`. */
@@ -2105,6 +2169,7 @@ int main(void)
     tfix_add(s, "ttl_idle", test_ttl_idle, TIMEOUT_S, all_stop);
     tfix_add(s, "fresh_counter", test_fresh_counter, TIMEOUT_S, all_stop);
     tfix_add(s, "width_change", test_width_change, TIMEOUT_S, all_stop);
+    tfix_add(s, "clock_back", test_clock_back, TIMEOUT_S, all_stop);
     tfix_add(s, "concurrency", test_concurrency, TIMEOUT_S, all_stop);
     tfix_add(s, "rcpt_cap", test_rcpt_cap, TIMEOUT_S, all_stop);
     tfix_add(s, "shadow", test_shadow, TIMEOUT_S, all_stop);

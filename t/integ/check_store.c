@@ -676,6 +676,33 @@ static void stopped_redis(bool defer)
     ck_assert_msg(tpeer_closed(hc, 5000), "after the reply to a half-closed client: want "
                   "the connection closed");
     close(hc);
+    if (defer) {
+        /* a second request written while the first is pending (outpostd
+         * reads on): kept, answered after the first, in order; DATA is
+         * answered without Redis, so the order shows in the texts */
+        int pc = txconnect(d);
+        rn = snprintf(req, sizeof req, "request=smtpd_access_policy\nqueue_id=Q4p\n%s\n",
+                      RCPT("203.0.113.5", "bob", "bob@example.net"));
+        ck_assert(twrite_all(pc, req, (size_t)rn));
+        tsleep_ms(50);
+        static const char data[] = "request=smtpd_access_policy\nprotocol_state=DATA\n\n";
+        ck_assert(twrite_all(pc, data, sizeof data - 1));
+        char two[1024];
+        size_t tl = 0;
+        long until = tms_mono() + 5000;
+        while (tms_mono() < until && tl + 1 < sizeof two) {
+            ssize_t k = tread_reply(pc, two + tl, sizeof two - tl, 1000);
+            if (k > 0)
+                tl += (size_t)k;
+            if (tl > 0 && strstr(two, "\n\naction=") != NULL && strstr(two + tl - 2, "\n\n"))
+                break;
+        }
+        ck_assert_msg(strcmp(two, "action=" DEFER_TEXT "\n\naction=DUNNO\n\n") == 0,
+                      "a request pending at the stopped Redis, then DATA on the same "
+                      "connection: got \"%s\", want the failure action, then DUNNO",
+                      tvis(two));
+        close(pc);
+    }
     for (int i = 0; i < 20; i++) {
         snprintf(qid, sizeof qid, "Q4s-%d", i);
         long t0 = tms_mono();

@@ -562,7 +562,8 @@ local function decide(KEYS, ARGV)
             -- what the count needs: a limit read in full is counted from
             -- its buckets (l); one on its running figures from a small
             -- array (a state table per limit was a tenth of the call, with
-            -- its garbage)
+            -- its garbage): key, bucket b's field, its units (nil: a new
+            -- bucket), the units to add, t, L, n as read, b
             if at_eom then
                 limits[#limits + 1] = l and not l.fast and l
                     or { key, bs, tonum(m[5]), u, sum, L, m[4], b }
@@ -611,7 +612,8 @@ local function decide(KEYS, ARGV)
                 -- bucket set both already)
                 local key, bs, cur, u, t, L = l[1], l[2], l[3], l[4], l[5], l[6]
                 if u > 0 then
-                    if cur or (tonum(l[7]) or 0) > l[8] then
+                    local n, b = l[7], l[8]
+                    if cur or (tonum(n) or 0) > b then
                         call('HSET', key, bs, fmt((cur or 0) + u), 't', fmt(t + u))
                     else
                         call('HSET', key, bs, fmt(u), 't', fmt(t + u), 'n', bs)

@@ -861,23 +861,37 @@ static char *store_udec(char *end, size_t n)
     return end;
 }
 
+/* Bytes of a RESP length line of n ("*3\r\n", "$5\r\n"). */
+static size_t store_len_len(size_t n)
+{
+    char d[24];
+    return 1 + (size_t)(d + sizeof d - store_udec(d + sizeof d, n)) + 2;
+}
+
 /* Bytes of s (n bytes) as a RESP bulk string. */
 static size_t store_bulk_len(size_t n)
 {
+    return store_len_len(n) + n + 2;
+}
+
+/* Writes a RESP length line, type then n ("*3\r\n", "$5\r\n"), at o;
+ * returns the end. */
+static char *store_put_len(char *o, char type, size_t n)
+{
     char d[24];
-    return 1 + (size_t)(d + sizeof d - store_udec(d + sizeof d, n)) + 2 + n + 2;
+    char *p = store_udec(d + sizeof d, n);
+    *o++ = type;
+    memcpy(o, p, (size_t)(d + sizeof d - p));
+    o += d + sizeof d - p;
+    *o++ = '\r';
+    *o++ = '\n';
+    return o;
 }
 
 /* Writes s (n bytes) as a RESP bulk string at o; returns the end. */
 static char *store_put_bulk(char *o, const char *s, size_t n)
 {
-    char d[24];
-    char *p = store_udec(d + sizeof d, n);
-    *o++ = '$';
-    memcpy(o, p, (size_t)(d + sizeof d - p));
-    o += d + sizeof d - p;
-    *o++ = '\r';
-    *o++ = '\n';
+    o = store_put_len(o, '$', n);
     memcpy(o, s, n);
     o += n;
     *o++ = '\r';
@@ -917,12 +931,8 @@ static int store_send_call(struct store *s, struct store_call *c, bool again)
         name = again ? s->body[c->which] : s->sha[c->which];
         namelen = again ? s->body_len[c->which] : 40;
     }
-    char count[24];
-    const char *cn = store_udec(count + sizeof count, (size_t)argc + 3);
-    size_t cnlen = (size_t)(count + sizeof count - cn);
-    size_t hn = 1 + cnlen + 2;         /* "*N\r\n" */
-    size_t need = hn + store_bulk_len(cmdlen) + store_bulk_len(namelen)
-                + store_bulk_len(nklen);
+    size_t need = store_len_len((size_t)argc + 3) + store_bulk_len(cmdlen)
+                + store_bulk_len(namelen) + store_bulk_len(nklen);
     char *big = NULL, *at;
     if (need <= STORE_HEAD_MAX) {
         at = c->buf + STORE_HEAD_MAX - need;
@@ -931,12 +941,7 @@ static int store_send_call(struct store *s, struct store_call *c, bool again)
         memcpy(big + need, c->buf + STORE_HEAD_MAX, args);
         at = big;
     }
-    char *o = at;
-    *o++ = '*';
-    memcpy(o, cn, cnlen);
-    o += cnlen;
-    *o++ = '\r';
-    *o++ = '\n';
+    char *o = store_put_len(at, '*', (size_t)argc + 3);
     o = store_put_bulk(o, cmd, cmdlen);
     o = store_put_bulk(o, name, namelen);
     store_put_bulk(o, nk, nklen);

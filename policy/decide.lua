@@ -1,9 +1,11 @@
-#!lua name=outpost_decide_2
---[[ decide.lua - the Redis 7 Functions library "outpost_decide_2": the
-decision of one policy request (SPEC §5, §4, §6), one FCALL
-outpost_decide_2 per request.  doc/keys.md "The decision Function" is its
-contract (KEYS, ARGV, the configuration text, replies) and "Rate limits"
-the window it keeps.
+#!lua name=outpost_decide_3
+--[[ decide.lua - the Redis 7 Functions library "outpost_decide_3": the
+decision of a policy request (SPEC §5, §4, §6).  outpost_decide_3 decides
+one request; outpost_decide_3_batch, what outpostd calls, the requests it
+read together, in order, as that many calls of the first would.
+doc/keys.md "The decision Function" and "The batch" are its contract
+(KEYS, ARGV, the configuration text, replies) and "Rate limits" the
+window it keeps.
 
 The name carries the version of the argument layout: outpostd calls the
 function named on this file's first line, so MTAs of two releases with
@@ -369,25 +371,18 @@ end
 
 local KINDS = { a = 'account', c = 'client_address', d = 'sender_domain' }
 
-local function decide(KEYS, ARGV)
-    if not call then floor, tonum, call = math.floor, tonumber, redis.call end
+-- The evaluation of one request (KEYS, ARGV of the single layout) by
+-- the parsed configuration spec; lists: one of the list keys or the
+-- account's suspension key exists (else none of them is read).  Time
+-- (now) is set by the caller.
+local function evaluate(KEYS, ARGV, spec, lists)
     local account, client, sender, domain, flags =
         ARGV[1] or '', ARGV[2] or '', ARGV[3] or '', ARGV[4] or '', ARGV[5] or ''
-    now, clock_arg = nil, ARGV[6] or ''
     local at_eom = sfind(flags, 'e', 1, true) ~= nil
-    local spec, why = spec_of(ARGV[11] or '', ARGV[14])
-    if not spec then
-        if why == 'OUTPOSTCFG' then
-            why = 'OUTPOSTCFG configuration ' .. (ARGV[11] or '') .. ' not loaded: send it'
-        end
-        return redis.error_reply(why)
-    end
 
-    -- 1. the allow list, 2. the deny list, 4. the suspension: one EXISTS
-    -- of their keys first, as most requests meet empty lists and no
-    -- suspension (a client list exists iff its clientlens hash does)
-    local lists = call('EXISTS', KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7],
-                             KEYS[9], KEYS[10], KEYS[11], KEYS[1]) > 0
+    -- 1. the allow list, 2. the deny list, 4. the suspension: the caller
+    -- asked EXISTS of their keys first, as most requests meet empty lists
+    -- and no suspension (a client list exists iff its clientlens hash does)
     if lists then
         if has(KEYS[2], account) then return { 'allow:account' } end
         if client_match(client, KEYS[3], KEYS[4]) then return { 'allow:client' } end
@@ -656,7 +651,99 @@ local function decide(KEYS, ARGV)
     return reply
 end
 
+-- The upvalues bound at the first call (see above).
+local function bind()
+    if not call then floor, tonum, call = math.floor, tonumber, redis.call end
+end
+
+-- The error reply of a configuration that spec_of() refused.
+local function spec_error(why, id)
+    if why == 'OUTPOSTCFG' then
+        why = 'OUTPOSTCFG configuration ' .. id .. ' not loaded: send it'
+    end
+    return redis.error_reply(why)
+end
+
+-- FCALL outpost_decide_3: one request (doc/keys.md "The decision
+-- Function": KEYS and ARGV as listed there).
+local function decide(KEYS, ARGV)
+    bind()
+    now, clock_arg = nil, ARGV[6] or ''
+    local spec, why = spec_of(ARGV[11] or '', ARGV[14])
+    if not spec then return spec_error(why, ARGV[11] or '') end
+    local lists = call('EXISTS', KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7],
+                             KEYS[9], KEYS[10], KEYS[11], KEYS[1]) > 0
+    return evaluate(KEYS, ARGV, spec, lists)
+end
+
+-- FCALL outpost_decide_3_batch: R requests of one configuration in one
+-- call, evaluated in order as R calls of outpost_decide_3 would be (each
+-- sees what the ones before it wrote); what outpostd sends (doc/keys.md
+-- "The batch").  What is the same for all of them crosses once: the list
+-- keys, P{events}, P{idx}:observed, the configuration's SHA-1 and the
+-- clock; and so are done once Redis TIME and the EXISTS of the lists.
+--   KEYS: 1-10 the lists (KEYS 2-11 of one request), 11 P{events},
+--         12 P{idx}:observed, then per request NK keys: susp, acct, eom,
+--         ids, observed, its counter keys (NK - 5 of them, the same
+--         number for every request of one configuration)
+--   ARGV: 1 SHA-1, 2 clock, 3 R, 4 NK, then per request BATCH_ARGS:
+--         account, client, sender, domain, flags, messages, recipients,
+--         bytes, class, absent, identity address (ARGV 1-5, 7-10, 12, 13
+--         of one request); last, only when asked, the configuration text
+-- Returns an array of R replies, each what outpost_decide_3 returns for
+-- that request, or an error reply where it failed (the others stand).
+local BATCH_ARGS = 11
+-- One request's KEYS and ARGV in the single layout, refilled for each
+-- request of a batch: kept, as two new tables per call cost Redis more
+-- than a tenth of a batch of one (their growth and their garbage).  An
+-- entry left from an earlier batch lies past what this one's
+-- configuration reads.
+local batch_keys, batch_argv = {}, {}
+local function decide_batch(KEYS, ARGV)
+    bind()
+    local R, nk = tonum(ARGV[3]), tonum(ARGV[4])
+    if not R or not nk or R < 1 or nk < 5 or R ~= floor(R) or nk ~= floor(nk)
+       or #KEYS ~= 12 + R * nk
+       or (#ARGV ~= 4 + R * BATCH_ARGS and #ARGV ~= 5 + R * BATCH_ARGS) then
+        return redis.error_reply('ERR outpost: decide: bad batch layout')
+    end
+    local sha = ARGV[1]
+    now, clock_arg = nil, ARGV[2]
+    local spec, why = spec_of(sha, ARGV[5 + R * BATCH_ARGS])
+    if not spec then return spec_error(why, sha) end
+    -- (a batch of one asks for its suspension key in the same EXISTS)
+    local listsx = call('EXISTS', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
+                              KEYS[8], KEYS[9], KEYS[10], R == 1 and KEYS[13] or KEYS[1]) > 0
+    local nc = nk - 5
+    local K, A = batch_keys, batch_argv
+    for i = 1, 10 do K[i + 1] = KEYS[i] end
+    K[14 + nc], K[17 + nc] = KEYS[11], KEYS[12]
+    A[6], A[11] = clock_arg, sha
+    local out = {}
+    for r = 1, R do
+        local kb, ab = 12 + (r - 1) * nk, 4 + (r - 1) * BATCH_ARGS
+        K[1], K[12], K[13] = KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3]
+        K[15 + nc], K[16 + nc] = KEYS[kb + 4], KEYS[kb + 5]
+        for c = 1, nc do K[13 + c] = KEYS[kb + 5 + c] end
+        A[1], A[2], A[3], A[4], A[5] = ARGV[ab + 1], ARGV[ab + 2], ARGV[ab + 3],
+                                       ARGV[ab + 4], ARGV[ab + 5]
+        A[7], A[8], A[9], A[10] = ARGV[ab + 6], ARGV[ab + 7], ARGV[ab + 8], ARGV[ab + 9]
+        A[12], A[13] = ARGV[ab + 10], ARGV[ab + 11]
+        local lists = listsx or (R > 1 and A[1] ~= '' and call('EXISTS', K[1]) == 1)
+        local ok, rep = pcall(evaluate, K, A, spec, lists)
+        if not ok then
+            -- redis.call raises {err = ...}; Lua itself a string
+            local e = type(rep) == 'table' and rep.err or tostring(rep)
+            if not smatch(e, '^%u+ ') then e = 'ERR outpost: decide: ' .. e end
+            rep = { err = e }
+        end
+        out[r] = rep
+    end
+    return out
+end
+
 -- No flags: without allow-oom, Redis refuses the whole call when it is
 -- over maxmemory, and outpostd answers as if Redis were unreachable (a full
 -- Redis is not pushed further; doc/operations.md "Sizing").
-redis.register_function('outpost_decide_2', decide)
+redis.register_function('outpost_decide_3', decide)
+redis.register_function('outpost_decide_3_batch', decide_batch)

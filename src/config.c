@@ -288,6 +288,7 @@ static const struct cfg_opt cfg_redis_opts[] = {
   { "timeout_ms",         CFG_MS,  CF(redis.timeout_ms), "250", 10, 30000, 0 },
   { "connect_timeout_ms", CFG_MS,  CF(redis.connect_timeout_ms), "1000", 10, 60000, 0 },
   { "max_in_flight",      CFG_INT, CF(redis.max_in_flight), "10000", 1, 1000000, 0 },
+  { "batch_max",          CFG_INT, CF(redis.batch_max), "32", 1, 1000, 0 },
   { NULL }
 };
 

@@ -114,6 +114,7 @@ struct config {
         int64_t timeout_ms;     /* 250; 10..30000 */
         int64_t connect_timeout_ms; /* 1000; 10..60000 */
         int64_t max_in_flight;  /* 10000; 1..1000000: calls sent, unanswered */
+        int64_t batch_max;      /* 32; 1..1000: requests per FCALL */
     } redis;
 
     enum action failure_action; /* DUNNO (default) or DEFER */

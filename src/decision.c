@@ -112,6 +112,13 @@ void decision_format(char out[PROTO_TEXT_MAX + 1], const char *tmpl,
 static void decision_finish(struct decision_env *env, struct request *rq,
                             const struct decision *d);
 
+/* A batch's shared keys and arguments (before R and NK), and what each
+ * request adds: its keys susp, acct, eom, ids, observed, then its counter
+ * keys; its arguments as listed in decision_ask_redis(). */
+#define DECISION_GROUP_KEYS 12
+#define DECISION_GROUP_N    (DECISION_GROUP_KEYS + 2)
+#define DECISION_OWN_ARGS   11
+
 /* decide.lua's view of the classes and limits of one config (doc/keys.md
  * "The configuration text"): one text, which the Function parses once and
  * keeps under its SHA-1 (every call carries the SHA-1, the text only when
@@ -132,6 +139,12 @@ struct decision_spec {
     char           lists[10][KEYS_MAX]; /* P{lists}:..., KEYS[2..11] */
     char           evkey[KEYS_MAX];     /* P{events} */
     char           obsidx[KEYS_MAX];    /* P{idx}:observed */
+    /* what every request of this config shares in a batch (doc/keys.md
+     * "The batch"): the lists, P{events}, P{idx}:observed; the SHA-1 and
+     * the test clock (""); the text on demand.  Pointing into sp. */
+    const char    *gargv[DECISION_GROUP_N];
+    size_t         glens[DECISION_GROUP_N];
+    struct store_group group;
 };
 
 static void decision_spec_free(struct decision_spec *sp)
@@ -184,7 +197,7 @@ static size_t decision_spec_ctr(struct decision_spec *sp, const struct config_li
     return c;
 }
 
-static struct decision_spec *decision_spec_new(struct config *cfg)
+static struct decision_spec *decision_spec_new(struct config *cfg, uint64_t gen)
 {
     struct decision_spec *sp = xcalloc(1, sizeof *sp);
     size_t nlimits = 0, len = 0;
@@ -234,6 +247,19 @@ static struct decision_spec *decision_spec_new(struct config *cfg)
         keys_global(sp->lists[i], cfg->redis.prefix, "lists", decision_list_keys[i]);
     keys_global(sp->evkey, cfg->redis.prefix, "events", NULL);
     keys_global(sp->obsidx, cfg->redis.prefix, "idx", "observed");
+    for (int i = 0; i < 10; i++)
+        sp->gargv[i] = sp->lists[i];
+    sp->gargv[10] = sp->evkey;
+    sp->gargv[11] = sp->obsidx;
+    sp->gargv[12] = sp->id;
+    sp->gargv[13] = "";                 /* the test clock: never in production */
+    for (int i = 0; i < DECISION_GROUP_N; i++)
+        sp->glens[i] = strlen(sp->gargv[i]);
+    sp->group = (struct store_group){
+        .gen = gen, .nkeys = DECISION_GROUP_KEYS, .nargs = DECISION_GROUP_N - DECISION_GROUP_KEYS,
+        .argv = sp->gargv, .lens = sp->glens, .last = sp->text, .last_len = len,
+        .own_keys = 5 + (int)sp->nctr, .own_args = DECISION_OWN_ARGS,
+    };
     return sp;
 }
 
@@ -241,7 +267,7 @@ static struct decision_spec *decision_spec_get(struct decision_env *env, struct 
 {
     if (env->spec == NULL || env->spec->cfg != cfg) {
         decision_spec_free(env->spec);
-        env->spec = decision_spec_new(cfg);
+        env->spec = decision_spec_new(cfg, ++env->spec_gen);
     }
     return env->spec;
 }
@@ -669,15 +695,16 @@ static bool decision_identity(const struct request *rq, char keys[2][KEYS_MAX],
         && keys_account(keys[1], cfg->redis.prefix, rq->account, KEYS_OBSERVED);
 }
 
-/* Builds decide.lua's keys and arguments (doc/keys.md) and sends it. */
+/* Builds a request's part of decide.lua's batch (doc/keys.md "The
+ * batch") and queues it; its ids and observed keys, without an identity
+ * check, and its dedupe key, without one, are the acct key (never read). */
 static void decision_ask_redis(struct decision_env *env, struct request *rq)
 {
     const struct config *cfg = rq->cfg;
     struct decision_spec *sp = decision_spec_get(env, rq->cfg);
     char idkeys[2][KEYS_MAX], idaddr[IDENTITY_ADDR_MAX + 1];
     bool id = decision_identity(rq, idkeys, idaddr);
-    size_t nkeys = 14 + sp->nctr + (id ? 3 : 0);
-    size_t argc = nkeys + 14;
+    size_t argc = 5 + sp->nctr + DECISION_OWN_ARGS;
     struct decision_ids ids;
     char units_m[] = "1", units_r[24], units_b[24], flags[8];
     const char *why;
@@ -717,37 +744,33 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     const char *klass = rq->account[0] != '\0' ? cfg->default_class
                       : cfg->unauthenticated_class ? cfg->unauthenticated_class : "";
 
-    const char *argv[argc];
-    size_t lens[argc];
+    /* the batch layout (doc/keys.md "The batch"); the rest is the group */
+    const char *argv[5 + sp->nctr + DECISION_OWN_ARGS];
+    size_t lens[5 + sp->nctr + DECISION_OWN_ARGS];
     size_t n = 0;
 #define DECISION_ARG(s) do { argv[n] = (s); lens[n] = strlen(argv[n]); n++; } while (0)
-    for (size_t i = 0; i < 13 + sp->nctr; i++)
-        DECISION_ARG(keys[i]);
-    DECISION_ARG(sp->evkey);
-    if (id) {
-        DECISION_ARG(idkeys[0]);
-        DECISION_ARG(idkeys[1]);
-        DECISION_ARG(sp->obsidx);
-    }
+    DECISION_ARG(keys[0]);              /* susp */
+    DECISION_ARG(keys[11]);             /* acct */
+    DECISION_ARG(keys[12]);             /* eom, or acct standing in */
+    DECISION_ARG(id ? idkeys[0] : keys[11]);    /* ids, or acct standing in */
+    DECISION_ARG(id ? idkeys[1] : keys[11]);    /* observed, or acct */
+    for (size_t c = 0; c < sp->nctr; c++)
+        DECISION_ARG(keys[13 + c]);
     DECISION_ARG(rq->account);
     DECISION_ARG(ids.client);
     DECISION_ARG(ids.sender);
     DECISION_ARG(ids.domain);
     DECISION_ARG(flags);
-    DECISION_ARG("");                   /* the test clock: never in production */
     DECISION_ARG(units_m);
     DECISION_ARG(units_r);
     DECISION_ARG(units_b);
     DECISION_ARG(klass);
-    DECISION_ARG(sp->id);
     DECISION_ARG(absent);
     DECISION_ARG(id ? idaddr : "");
-    DECISION_ARG(sp->text);             /* the last: only when asked (store.h) */
 #undef DECISION_ARG
 
-    int rc = store_eval(env->store, STORE_DECIDE, rq, (int)n, argv, lens, (int)nkeys,
-                        decision_on_store, rq->stage == STAGE_EOM ? decision_on_late : NULL,
-                        env, &why);
+    int rc = store_decide(env->store, rq, &sp->group, argv, lens, decision_on_store,
+                          rq->stage == STAGE_EOM ? decision_on_late : NULL, env, &why);
     if (rc != 0)
         decision_failed(env, rq, why);
 }

@@ -35,6 +35,7 @@ struct decision_env {
     struct metrics        metrics;  /* counters of every decision */
     struct decision_spec *spec;     /* owned; the configuration text for
                                        decide.lua and its SHA-1, per config */
+    uint64_t              spec_gen;     /* specs made so far (store_group.gen) */
     uint64_t              fail_log_ms;  /* uv_now() of the last failure log */
     uint64_t              fail_unlogged;/* failures since then */
 };

@@ -12,7 +12,17 @@
  *
  * Calls: store_eval() formats its arguments (RESP) into a struct store_call
  * (kept for a resend), links it at the tail of s->calls (send order), takes a
- * reference on the request and sends FCALL or EVALSHA.  The single deadline
+ * reference on the request and sends FCALL or EVALSHA.  store_decide()
+ * does the same but queues the call (s->queue) instead of sending it; a
+ * prepare and a check handle, started while the queue is not empty, empty
+ * it at the end of the loop iteration (the check phase, after the I/O
+ * callbacks; the prepare phase, before the loop would block, for calls
+ * queued by a timer): store_flush() cuts it into batches of at most
+ * redis.batch_max calls, each one FCALL NAME_batch (struct store_batch,
+ * the hiredis callback's data), composed from the group's shared part
+ * (struct store_gfmt, formatted once per configuration) and each call's
+ * own keys and arguments.  A batch is answered by one array, one element
+ * per call, which store_on_batch() hands to each call as its own reply.  The single deadline
  * timer walks the list: calls past their deadline are answered ok == false
  * (the reply, when it comes, is dropped); if the oldest call is 2 x
  * timeout_ms old the connection is dropped, which makes hiredis answer
@@ -83,6 +93,11 @@ struct store_call {
     bool               answered;        /* cb has run */
     bool               retried;         /* NOSCRIPT / function-missing resend done */
     bool               with_last;       /* the on-demand last argument is sent */
+    bool               batched;         /* store_decide(): buf holds its own
+                                           keys (keys_len bytes), then its own
+                                           arguments; no head room */
+    struct store_call *qnext;           /* in s->queue, not sent yet */
+    size_t             keys_len;
     enum store_lua  which;
     int                argc, nkeys;
     size_t             args_len;        /* bytes of the arguments in buf */
@@ -91,6 +106,28 @@ struct store_call {
      * strings: each send writes the header (array length, FCALL NAME
      * NKEYS) right before them and hands hiredis one formatted command */
     char               buf[];
+};
+
+/* A store_group formatted (RESP bulk strings): the shared keys, the shared
+ * arguments, the on-demand last one.  Referenced by the store while it is
+ * the current group and by every batch sent with it. */
+struct store_gfmt {
+    unsigned  refs;
+    uint64_t  gen;
+    int       nkeys, nargs, own_keys, own_args;
+    size_t    keys_len, args_len, last_len;
+    char     *keys, *args, *last;       /* into data */
+    char      data[];
+};
+
+/* One FCALL NAME_batch in flight: its calls in send order. */
+struct store_batch {
+    struct store      *s;
+    struct store_gfmt *g;               /* a reference */
+    bool               retried;         /* "Function not found" resend done */
+    bool               with_last;       /* the configuration text is sent */
+    size_t             n;
+    struct store_call *c[];
 };
 
 struct store {
@@ -114,11 +151,16 @@ struct store {
 
     struct store_call    *head, *tail;  /* calls in flight */
     size_t                ncalls;
+    struct store_call    *queue, *queue_tail;   /* store_decide(), not sent */
+    struct store_gfmt    *group;        /* the current one (a reference) or NULL */
+    uv_prepare_t          flush_prepare;
+    uv_check_t            flush_check;
 
     char                 *body[STORE_NLUA];  /* owned texts of the Lua files */
     size_t                body_len[STORE_NLUA];
     char                  sha[STORE_NLUA][41];  /* scripts */
     char                  fn[STORE_NLUA][STORE_FN_MAX + 1]; /* Functions */
+    char                  fn_batch[STORE_FN_MAX + sizeof "_batch"];
     char                 *library;      /* owned; the Functions library */
     size_t                library_len;
 
@@ -179,8 +221,10 @@ struct store *store_new(uv_loop_t *loop, struct config *const *cfg, enum store_r
     uv_timer_init(loop, &s->deadline);
     uv_timer_init(loop, &s->health);
     uv_timer_init(loop, &s->dropper);
+    uv_prepare_init(loop, &s->flush_prepare);
+    uv_check_init(loop, &s->flush_check);
     s->retry.data = s->connecting.data = s->deadline.data = s->health.data =
-        s->dropper.data = s;
+        s->dropper.data = s->flush_prepare.data = s->flush_check.data = s;
     s->gai.data = s;
     return s;
 }
@@ -275,6 +319,7 @@ static int store_load_files(struct store *s)
         s->body[i] = b;
         s->body_len[i] = len;
     }
+    snprintf(s->fn_batch, sizeof s->fn_batch, "%s_batch", s->fn[STORE_DECIDE]);
     size_t len;
     char *lib = store_read_file(dir, STORE_LIBRARY, &len);
     if (lib == NULL)
@@ -950,6 +995,64 @@ static int store_send_call(struct store *s, struct store_call *c, bool again)
     return rc == REDIS_OK ? 0 : -1;
 }
 
+/* Hands r (the call's own reply; NULL: none, then why_none says why, or
+ * "connection lost") to c: to its callback, or to late if the callback
+ * already ran with a timeout. */
+static void store_deliver(struct store *s, struct store_call *c, const redisReply *r,
+                          const char *why_none)
+{
+    if (c->answered && c->late == NULL)
+        return;
+    struct store_reply out = { .ok = false };
+    char num[STORE_REPLY_MAX][24];
+    if (r == NULL) {
+        out.why = why_none != NULL ? why_none : "connection lost";
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        char e[LOG_ESC_SIZE];
+        s->st.errors++;
+        store_fail_log(s, "script error: %s", log_escs(e, r->str));
+        out.why = "script error";
+    } else if (r->type == REDIS_REPLY_ARRAY || r->type == REDIS_REPLY_INTEGER) {
+        out.ok = true;
+        if (r->type == REDIS_REPLY_INTEGER) {
+            snprintf(num[0], sizeof num[0], "%lld", r->integer);
+            out.v[out.n++] = num[0];
+        }
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements
+                           && i < STORE_REPLY_MAX; i++) {
+            const redisReply *e = r->element[i];
+            if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) {
+                out.v[i] = e->str;
+            } else if (e->type == REDIS_REPLY_INTEGER) {
+                snprintf(num[i], sizeof num[i], "%lld", e->integer);
+                out.v[i] = num[i];
+            } else {
+                out.v[i] = "";
+            }
+            out.n++;
+        }
+        s->st.replies++;
+        metrics_hist_add(&s->st.rtt, (uv_hrtime() - c->sent_ns) / 1000);
+    } else {
+        out.why = "unexpected reply type";
+        s->st.errors++;
+    }
+    if (!c->answered) {
+        c->answered = true;
+        c->cb(c->rq, &out, c->arg);
+    } else if (out.ok) {
+        c->late(c->rq, &out, c->arg);
+    }
+}
+
+/* The end of a call: out of s->calls, its request let go. */
+static void store_finish(struct store *s, struct store_call *c)
+{
+    store_unlink(s, c);
+    request_unref(c->rq);
+    free(c);
+}
+
 static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
 {
     struct store_call *c = arg;
@@ -988,51 +1091,8 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
         if (store_send_call(s, c, false) == 0)
             return;
     }
-    if (!c->answered || c->late != NULL) {
-        struct store_reply out = { .ok = false };
-        char num[STORE_REPLY_MAX][24];
-        if (r == NULL) {
-            out.why = "connection lost";
-        } else if (r->type == REDIS_REPLY_ERROR) {
-            char e[LOG_ESC_SIZE];
-            s->st.errors++;
-            store_fail_log(s, "script error: %s", log_escs(e, r->str));
-            out.why = "script error";
-        } else if (r->type == REDIS_REPLY_ARRAY || r->type == REDIS_REPLY_INTEGER) {
-            out.ok = true;
-            if (r->type == REDIS_REPLY_INTEGER) {
-                snprintf(num[0], sizeof num[0], "%lld", r->integer);
-                out.v[out.n++] = num[0];
-            }
-            for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements
-                               && i < STORE_REPLY_MAX; i++) {
-                redisReply *e = r->element[i];
-                if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) {
-                    out.v[i] = e->str;
-                } else if (e->type == REDIS_REPLY_INTEGER) {
-                    snprintf(num[i], sizeof num[i], "%lld", e->integer);
-                    out.v[i] = num[i];
-                } else {
-                    out.v[i] = "";
-                }
-                out.n++;
-            }
-            s->st.replies++;
-            metrics_hist_add(&s->st.rtt, (uv_hrtime() - c->sent_ns) / 1000);
-        } else {
-            out.why = "unexpected reply type";
-            s->st.errors++;
-        }
-        if (!c->answered) {
-            c->answered = true;
-            c->cb(c->rq, &out, c->arg);
-        } else if (out.ok) {
-            c->late(c->rq, &out, c->arg);
-        }
-    }
-    store_unlink(s, c);
-    request_unref(c->rq);
-    free(c);
+    store_deliver(s, c, r, NULL);
+    store_finish(s, c);
 }
 
 int store_eval(struct store *s, enum store_lua which, struct request *rq,
@@ -1128,6 +1188,263 @@ int store_command(struct store *s, int argc, const char *const *argv, const size
     return 0;
 }
 
+/* ---- batches of decision calls ---------------------------------------- */
+
+static void store_gfmt_unref(struct store_gfmt *g)
+{
+    if (g != NULL && --g->refs == 0)
+        free(g);
+}
+
+/* g formatted, one reference. */
+static struct store_gfmt *store_gfmt_new(const struct store_group *g)
+{
+    size_t kl = 0, al = 0, ll = store_bulk_len(g->last_len);
+    for (int i = 0; i < g->nkeys; i++)
+        kl += store_bulk_len(g->lens[i]);
+    for (int i = g->nkeys; i < g->nkeys + g->nargs; i++)
+        al += store_bulk_len(g->lens[i]);
+    struct store_gfmt *f = xmalloc(sizeof *f + kl + al + ll);
+    f->refs = 1;
+    f->gen = g->gen;
+    f->nkeys = g->nkeys;
+    f->nargs = g->nargs;
+    f->own_keys = g->own_keys;
+    f->own_args = g->own_args;
+    f->keys_len = kl;
+    f->args_len = al;
+    f->last_len = ll;
+    f->keys = f->data;
+    f->args = f->keys + kl;
+    f->last = f->args + al;
+    char *o = f->keys;
+    for (int i = 0; i < g->nkeys + g->nargs; i++)
+        o = store_put_bulk(o, g->argv[i], g->lens[i]);
+    store_put_bulk(o, g->last, g->last_len);
+    return f;
+}
+
+static void store_on_batch(redisAsyncContext *ac, void *reply, void *arg);
+
+/* Sends b: FCALL NAME_batch NKEYS, the shared keys, every call's own keys,
+ * the shared arguments, R, NK, every call's own arguments, and the
+ * configuration text when b->with_last.  again: after "Function not
+ * found", the library is loaded again first (as in store_send_call). */
+static int store_send_batch(struct store *s, struct store_batch *b, bool again)
+{
+    const struct store_gfmt *g = b->g;
+    size_t own = 0, namelen = strlen(s->fn_batch);
+    char d[3][24];
+    const char *num[3];
+    size_t numlen[3];
+    size_t vals[3] = { (size_t)g->nkeys + b->n * (size_t)g->own_keys, b->n,
+                       (size_t)g->own_keys };
+
+    if (again) {
+        const char *largv[4] = { "FUNCTION", "LOAD", "REPLACE", s->body[STORE_DECIDE] };
+        size_t llens[4] = { 8, 4, 7, s->body_len[STORE_DECIDE] };
+        if (redisAsyncCommandArgv(s->ac, store_on_reload, NULL, 4, largv, llens) != REDIS_OK)
+            return -1;
+    }
+    for (int i = 0; i < 3; i++) {
+        num[i] = store_udec(d[i] + sizeof d[i], vals[i]);
+        numlen[i] = (size_t)(d[i] + sizeof d[i] - num[i]);
+    }
+    for (size_t i = 0; i < b->n; i++)
+        own += b->c[i]->args_len;
+    size_t argc = 3 + vals[0] + (size_t)g->nargs + 2 + b->n * (size_t)g->own_args
+                + (b->with_last ? 1 : 0);
+    size_t need = store_len_len(argc) + store_bulk_len(5) + store_bulk_len(namelen)
+                + store_bulk_len(numlen[0]) + g->keys_len + g->args_len
+                + store_bulk_len(numlen[1]) + store_bulk_len(numlen[2]) + own
+                + (b->with_last ? g->last_len : 0);
+    char *buf = xmalloc(need), *o = buf;
+    o = store_put_len(o, '*', argc);
+    o = store_put_bulk(o, "FCALL", 5);
+    o = store_put_bulk(o, s->fn_batch, namelen);
+    o = store_put_bulk(o, num[0], numlen[0]);
+    memcpy(o, g->keys, g->keys_len);
+    o += g->keys_len;
+    for (size_t i = 0; i < b->n; i++) {
+        memcpy(o, b->c[i]->buf, b->c[i]->keys_len);
+        o += b->c[i]->keys_len;
+    }
+    memcpy(o, g->args, g->args_len);
+    o += g->args_len;
+    o = store_put_bulk(o, num[1], numlen[1]);
+    o = store_put_bulk(o, num[2], numlen[2]);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct store_call *c = b->c[i];
+        memcpy(o, c->buf + c->keys_len, c->args_len - c->keys_len);
+        o += c->args_len - c->keys_len;
+    }
+    if (b->with_last) {
+        memcpy(o, g->last, g->last_len);
+        o += g->last_len;
+    }
+    int rc = redisAsyncFormattedCommand(s->ac, store_on_batch, b, buf, (size_t)(o - buf));
+    free(buf);
+    return rc == REDIS_OK ? 0 : -1;
+}
+
+/* A batch's reply: an array of one reply per call, in order.  The whole
+ * batch is resent, once each, after "Function not found" and OUTPOSTCFG
+ * (answered before anything is read or written).  An error for the whole
+ * batch, or an array of another length, fails every call. */
+static void store_on_batch(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct store_batch *b = arg;
+    struct store *s = b->s;
+    redisReply *r = reply;
+    const char *why = NULL;
+
+    if (r != NULL && r->type == REDIS_REPLY_ERROR && !b->retried && ac == s->ac
+        && strcmp(r->str, "ERR Function not found") == 0) {
+        b->retried = true;
+        s->st.resent++;
+        if (store_send_batch(s, b, true) == 0)
+            return;
+    }
+    if (r != NULL && r->type == REDIS_REPLY_ERROR && !b->with_last && ac == s->ac
+        && strncmp(r->str, "OUTPOSTCFG", 10) == 0) {
+        b->with_last = true;
+        s->st.resent++;
+        if (store_send_batch(s, b, false) == 0)
+            return;
+    }
+    bool each = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == b->n;
+    if (r == NULL) {
+        why = "connection lost";
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        char e[LOG_ESC_SIZE];
+        s->st.errors++;
+        store_fail_log(s, "script error: %s", log_escs(e, r->str));
+        why = "script error";
+    } else if (!each) {
+        s->st.errors++;
+        store_fail_log(s, "a batch of %zu calls answered by a reply of type %d "
+                       "and %zu elements", b->n, r->type, r->elements);
+        why = "unexpected reply type";
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        store_deliver(s, b->c[i], each ? r->element[i] : NULL, why);
+        store_finish(s, b->c[i]);
+    }
+    store_gfmt_unref(b->g);
+    free(b);
+}
+
+/* Sends every queued call, in batches of at most redis.batch_max; a call
+ * that cannot be sent (the link went down since it was queued) fails. */
+static void store_flush(struct store *s)
+{
+    size_t max = (size_t)(*s->cfg)->redis.batch_max;
+
+    uv_prepare_stop(&s->flush_prepare);
+    uv_check_stop(&s->flush_check);
+    while (s->queue != NULL) {
+        size_t n = 0;
+        for (struct store_call *c = s->queue; c != NULL && n < max; c = c->qnext)
+            n++;
+        struct store_batch *b = xmalloc(sizeof *b + n * sizeof b->c[0]);
+        b->s = s;
+        b->retried = b->with_last = false;
+        b->n = n;
+        for (size_t i = 0; i < n; i++) {
+            b->c[i] = s->queue;
+            s->queue = s->queue->qnext;
+        }
+        if (s->queue == NULL)
+            s->queue_tail = NULL;
+        b->g = s->group;
+        b->g->refs++;
+        if (s->state == ST_READY && s->ac != NULL && store_send_batch(s, b, false) == 0) {
+            s->st.batches++;
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            store_deliver(s, b->c[i], NULL, s->state == ST_READY && s->ac != NULL
+                                            ? "cannot send" : "connection lost");
+            store_finish(s, b->c[i]);
+        }
+        store_gfmt_unref(b->g);
+        free(b);
+    }
+}
+
+static void store_on_flush_prepare(uv_prepare_t *h)
+{
+    store_flush(h->data);
+}
+
+static void store_on_flush_check(uv_check_t *h)
+{
+    store_flush(h->data);
+}
+
+int store_decide(struct store *s, struct request *rq, const struct store_group *g,
+                 const char *const *argv, const size_t *lens,
+                 store_cb *cb, store_cb *late, void *arg, const char **why)
+{
+    int argc = g->own_keys + g->own_args;
+
+    if (s->state != ST_READY || s->ac == NULL) {
+        s->st.refused++;
+        *why = "not connected";
+        return -1;
+    }
+    if (store_full(s, argc, why) != 0)
+        return -1;
+    if (g->own_keys < 0 || g->own_args < 0 || g->nkeys < 0 || g->nargs < 0
+        || g->nkeys + g->nargs > STORE_ARGS_MAX) {
+        s->st.refused++;                /* a caller's bug, never sent */
+        *why = "bad key count";
+        return -1;
+    }
+    if (s->group == NULL || s->group->gen != g->gen) {
+        store_flush(s);                 /* the queue is of the old group */
+        store_gfmt_unref(s->group);
+        s->group = store_gfmt_new(g);
+    }
+    size_t keys = 0, total = 0;
+    for (int i = 0; i < argc; i++) {
+        total += store_bulk_len(lens[i]);
+        if (i + 1 == g->own_keys)
+            keys = total;
+    }
+    struct store_call *c = xmalloc(sizeof *c + total);
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    c->cb = cb;
+    c->late = late;
+    c->arg = arg;
+    c->which = STORE_DECIDE;
+    c->batched = true;
+    c->argc = argc;
+    c->nkeys = g->own_keys;
+    c->args_len = total;
+    c->keys_len = keys;
+    char *o = c->buf;
+    for (int i = 0; i < argc; i++)
+        o = store_put_bulk(o, argv[i], lens[i]);
+    c->rq = request_ref(rq);
+    c->sent_ms = uv_now(s->loop);
+    c->sent_ns = uv_hrtime();
+    c->deadline_ms = c->sent_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
+    c->stale_ms = c->deadline_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
+    if (s->queue_tail != NULL)
+        s->queue_tail->qnext = c;
+    else
+        s->queue = c;
+    s->queue_tail = c;
+    if (!uv_is_active((uv_handle_t *)&s->flush_check)) {
+        uv_prepare_start(&s->flush_prepare, store_on_flush_prepare);
+        uv_check_start(&s->flush_check, store_on_flush_check);
+    }
+    store_link(s, c);
+    return 0;
+}
+
 /* ---- stop -------------------------------------------------------------- */
 
 void store_stop(struct store *s)
@@ -1137,6 +1454,7 @@ void store_stop(struct store *s)
     if (s->gai_busy)
         uv_cancel((uv_req_t *)&s->gai);
     s->state = ST_STOPPED;
+    store_flush(s);             /* the queued calls fail: not sent */
     redisAsyncContext *ac = s->ac;
     s->ac = NULL;
     if (ac != NULL)
@@ -1146,6 +1464,8 @@ void store_stop(struct store *s)
     uv_close((uv_handle_t *)&s->deadline, NULL);
     uv_close((uv_handle_t *)&s->health, NULL);
     uv_close((uv_handle_t *)&s->dropper, NULL);
+    uv_close((uv_handle_t *)&s->flush_prepare, NULL);
+    uv_close((uv_handle_t *)&s->flush_check, NULL);
 }
 
 void store_free(struct store *s)
@@ -1155,5 +1475,6 @@ void store_free(struct store *s)
     for (int i = 0; i < STORE_NLUA; i++)
         free(s->body[i]);
     free(s->library);
+    store_gfmt_unref(s->group);
     free(s);
 }

@@ -8,9 +8,13 @@
  * is READY.  While not READY, store_eval() refuses at once, so nothing
  * queues without bound.
  *
- * store_eval() sends one command: FCALL of the decision Function (named on
- * decide.lua's first line) or EVALSHA of undo.lua; exactly one Redis
- * command per policy request.  An answer meaning it did not run ("Function
+ * store_decide() queues a decision call; all that were queued while the
+ * loop ran its callbacks leave together as one FCALL of the decision
+ * Function's batch form (NAME_batch, NAME on decide.lua's first line), up
+ * to redis.batch_max requests each, at the end of that loop iteration: at
+ * most one Redis command per policy request, fewer under load, and never
+ * a wait for more to come.  store_eval() sends one command: EVALSHA of
+ * undo.lua (or FCALL of the decision Function itself).  An answer meaning it did not run ("Function
  * not found", NOSCRIPT) makes it resend once, after FUNCTION LOAD for the
  * Function, as EVAL for the script; so does OUTPOSTCFG, the Function's
  * "send the configuration text" (see store_eval).  Every call has a deadline (redis.timeout_ms): when it
@@ -36,7 +40,8 @@ struct request;
 struct store;
 
 #define STORE_REPLY_MAX    16       /* elements of a script reply kept */
-#define STORE_ARGS_MAX     1024     /* keys + arguments of one call */
+#define STORE_ARGS_MAX     1024     /* keys + arguments of one call (of one
+                                       request of a batch) */
 #define STORE_BACKOFF_MIN_MS 100
 #define STORE_BACKOFF_MAX_MS 2000
 #define STORE_HEALTH_MS    5000     /* marker check while connected */
@@ -58,7 +63,10 @@ typedef void store_cb(struct request *rq, const struct store_reply *r, void *arg
 struct store_stats {
     uint64_t calls, replies, timeouts, errors, refused;
     uint64_t resent;                /* sent again: NOSCRIPT, Function not
-                                       found, OUTPOSTCFG (metric "noscript") */
+                                       found, OUTPOSTCFG (metric "noscript");
+                                       a batch counts once */
+    uint64_t batches;               /* FCALLs of the batch form sent (a
+                                       resend not counted) */
     uint64_t connects, disconnects;
     struct metrics_hist rtt;        /* send to reply of each answered call */
 };
@@ -104,6 +112,33 @@ int store_eval(struct store *s, enum store_lua which, struct request *rq,
                int argc, const char *const *argv, const size_t *lens,
                int nkeys, store_cb *cb, store_cb *late, void *arg,
                const char **why);
+
+/* What every decision call of one configuration shares: decide.lua's
+ * batch layout (doc/keys.md "The batch") sends it once per batch.  The
+ * caller owns it; the store copies it when it sees a gen it has not seen
+ * (so a new configuration must come with a new gen).  keys: the shared
+ * keys; args: the shared arguments, before R and NK; last: the
+ * configuration text, sent only when the Function answers OUTPOSTCFG
+ * (then the whole batch once more, with it). */
+struct store_group {
+    uint64_t            gen;
+    int                 nkeys, nargs;
+    const char *const  *argv;           /* nkeys keys, then nargs arguments */
+    const size_t       *lens;
+    const char         *last;
+    size_t              last_len;
+    int                 own_keys;       /* NK: the keys of each call */
+    int                 own_args;       /* the arguments of each call */
+};
+
+/* Queues one decision call of group g: argv/lens its g->own_keys keys,
+ * then its g->own_args arguments.  Sent with the others queued in the
+ * same loop iteration (see above); its deadline runs from now.  0: cb
+ * runs exactly once, never inside this call (late as in store_eval).
+ * -1: refused now (not connected, too many in flight), *why says why. */
+int store_decide(struct store *s, struct request *rq, const struct store_group *g,
+                 const char *const *argv, const size_t *lens,
+                 store_cb *cb, store_cb *late, void *arg, const char **why);
 
 /* Sends one command (argv/lens, binary-safe; argc <= STORE_ARGS_MAX) with
  * its own deadline timeout_ms (a blocking read: its BLOCK time plus

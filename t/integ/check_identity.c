@@ -1007,7 +1007,7 @@ START_TEST(test_one_command)
     freeReplyObject(ok);
     long long ev0 = cmdstat_calls("evalsha"), fc0 = cmdstat_calls("fcall");
     char decide[96];
-    snprintf(decide, sizeof decide, "FCALL\" \"%s\"", tdecide_fn());
+    snprintf(decide, sizeof decide, "FCALL\" \"%s_batch\"", tdecide_fn());
     long long ro0 = cmdstat_calls("fcall_ro"), ea0 = cmdstat_calls("eval");
 
     int asked = 0;

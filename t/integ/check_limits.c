@@ -1638,6 +1638,141 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
+/* (b) batches: requests that arrive together go to Redis together (one
+ * FCALL of the batch form per redis.batch_max of them) and are decided one
+ * after the other, exactly as separate calls.  outpostd is stopped while
+ * BATCH_N connections each write an END-OF-MESSAGE, so that after SIGCONT
+ * it reads them all in one turn of its loop: BATCH_N - 1 of account b
+ * (limit 2 per hour: exactly 2 admitted, the rest refused) and one of
+ * account w, whose counter an operator broke (a string: WRONGTYPE), which
+ * fails alone.  Then redis.batch_max 1 by SIGHUP: one FCALL per request. */
+#define BATCH_N 20
+
+/* The batch FCALLs Redis ran since batch_count_reset(): every command is
+ * in the slow log (threshold 0), which names its function; INFO
+ * commandstats would count the verdict consumer's FCALLs too. */
+static void batch_count_reset(const struct tredis *r)
+{
+    char out[64];
+    cli_ok(tredis_cli(r, out, sizeof out, "CONFIG", "SET", "slowlog-log-slower-than", "0",
+                      (char *)NULL), out, "CONFIG SET");
+    cli_ok(tredis_cli(r, out, sizeof out, "CONFIG", "SET", "slowlog-max-len", "1000",
+                      (char *)NULL), out, "CONFIG SET");
+    cli_ok(tredis_cli(r, out, sizeof out, "SLOWLOG", "RESET", (char *)NULL), out, "SLOWLOG");
+}
+
+static long batch_count(const struct tredis *r)
+{
+    size_t cap = 1 << 20;
+    char *out = malloc(cap), name[96];
+    long n = 0;
+    ck_assert_ptr_nonnull(out);
+    snprintf(name, sizeof name, "\n%s_batch\n", tdecide_fn());
+    ck_assert_int_eq(tredis_cli(r, out, cap, "SLOWLOG", "GET", "1000", (char *)NULL), 0);
+    for (const char *p = strstr(out, name); p != NULL; p = strstr(p + 1, name))
+        n++;
+    free(out);
+    return n;
+}
+
+/* BATCH_N END-OF-MESSAGE requests written while d is stopped (queue ids
+ * QB<round>-<i>; i == 0 is account w), then d continued; their replies. */
+static void batch_round(struct tdaemon *d, int round, int fds[BATCH_N],
+                        char rep[BATCH_N][512])
+{
+    ck_assert_int_eq(kill(d->pid, SIGSTOP), 0);
+    for (int i = 0; i < BATCH_N; i++) {
+        char req[512];
+        int n = snprintf(req, sizeof req,
+                         "request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\n"
+                         "client_address=203.0.113.7\nsasl_username=%s\nsender=x@example.net\n"
+                         "instance=b%d.%d\nqueue_id=QB%d-%d\nrecipient_count=1\nsize=100\n\n",
+                         i == 0 ? "w" : "b", round, i, round, i);
+        ck_assert(twrite_all(fds[i], req, (size_t)n));
+    }
+    tsleep_ms(100);             /* every request is in its socket */
+    ck_assert_int_eq(kill(d->pid, SIGCONT), 0);
+    for (int i = 0; i < BATCH_N; i++) {
+        ck_assert_msg(tread_reply(fds[i], rep[i], 512, 5000) > 0, "round %d, request %d: no "
+                      "answer\nlog tail:\n%s", round, i, tlog_tail(d));
+        rep[i][strcspn(rep[i], "\n")] = '\0';
+    }
+}
+
+START_TEST(test_batch)
+{
+    struct tredis *r = &redises[0];
+    struct tdaemon *d = &daemons[0];
+    const char *classes =
+        "{\"standard\": {\"limits\": [{\"name\": \"msgs\", \"max\": 2, \"per\": \"1h\"}]}}";
+    const char *refusal = "action=450 4.7.1 Limit msgs reached (2 messages per 1h)";
+    char extra[1024], out[256], rep[BATCH_N][512];
+    int fds[BATCH_N];
+    long off = 0;
+
+    tfix_start_redis(r, NULL);
+    snprintf(extra, sizeof extra, "\"redis\": {\"address\": \"unix:%s\", \"timeout_ms\": 2000,"
+             " \"connect_timeout_ms\": 2000, \"batch_max\": 8},", r->sock);
+    start_daemon(d, extra, classes);
+    cli_ok(tredis_cli(r, out, sizeof out, "SET", PFX "{a:w}:rl:msgs", "broken", (char *)NULL),
+           out, "SET");
+    for (int i = 0; i < BATCH_N; i++)
+        fds[i] = txconnect(d);
+    /* the configuration text reaches the Function (one OUTPOSTCFG resend) */
+    tquery(fds[1], "protocol_state=RCPT\nclient_address=203.0.113.7\nsasl_username=c\n"
+           "sender=c@example.net\nrecipient=r@example.org\n", out, sizeof out);
+    ck_assert_msg(strcmp(out, "DUNNO") == 0, "warm-up: got \"%s\"", tvis(out));
+    batch_count_reset(r);
+
+    batch_round(d, 1, fds, rep);
+    long fcalls = batch_count(r);
+    int admitted = 0, refused = 0;
+    for (int i = 1; i < BATCH_N; i++) {
+        if (strcmp(rep[i], "action=DUNNO") == 0)
+            admitted++;
+        else if (strncmp(rep[i], refusal, strlen(refusal)) == 0)
+            refused++;
+        else
+            ck_abort_msg("request %d of b: \"%s\", want DUNNO or \"%s...\"", i, tvis(rep[i]),
+                         refusal);
+    }
+    ck_assert_msg(admitted == 2 && refused == BATCH_N - 3, "limit 2: %d admitted, %d refused "
+                  "of %d in batches", admitted, refused, BATCH_N - 1);
+    ck_assert_msg(ctr_sum(r, "b", "msgs", NULL, 0) == 2, "b's counter: %lld, want 2",
+                  ctr_sum(r, "b", "msgs", NULL, 0));
+    /* w: the failure action (DUNNO), logged; its batch's others stand */
+    ck_assert_msg(strcmp(rep[0], "action=DUNNO") == 0, "w: got \"%s\"", tvis(rep[0]));
+    texpect_log(d, &off, "queue_id=\"QB1-0\" action=DUNNO rule=failure", 5000,
+                "w's request failed alone");
+    ck_assert_msg(tfile_contains(d->log, "redis: script error: \"WRONGTYPE "),
+                  "the WRONGTYPE error is logged\nlog tail:\n%s", tlog_tail(d));
+    /* 20 read in one turn, batch_max 8: 3 FCALLs */
+    ck_assert_msg(fcalls == (BATCH_N + 7) / 8, "%d requests read together, batch_max 8: "
+                  "%ld FCALLs, want %d", BATCH_N, fcalls, (BATCH_N + 7) / 8);
+
+    /* batch_max 1 (a reload: the same link) */
+    snprintf(extra, sizeof extra, "\"redis\": {\"address\": \"unix:%s\", \"timeout_ms\": 2000,"
+             " \"connect_timeout_ms\": 2000, \"batch_max\": 1},", r->sock);
+    char *text = tdaemon_config_classes(d, NULL, extra, "standard", classes);
+    tfile_write(d->cfg, text);
+    free(text);
+    ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+    texpect_log(d, &off, "configuration reloaded", 5000, "SIGHUP with batch_max 1");
+    batch_count_reset(r);
+    batch_round(d, 2, fds, rep);
+    fcalls = batch_count(r);
+    for (int i = 1; i < BATCH_N; i++)
+        ck_assert_msg(strncmp(rep[i], refusal, strlen(refusal)) == 0, "round 2, request %d "
+                      "of b: \"%s\", want the refusal", i, tvis(rep[i]));
+    /* one per request (the configuration text is the same: no resend) */
+    ck_assert_msg(fcalls == BATCH_N, "batch_max 1: %ld FCALLs for %d requests, want one each",
+                  fcalls, BATCH_N);
+    for (int i = 0; i < BATCH_N; i++)
+        close(fds[i]);
+    texpect_clean_stop(d);
+}
+END_TEST
+
 /* ==== 3. through outpostd =============================================== */
 
 /* (a) the per-message recipient cap */
@@ -2180,6 +2315,7 @@ int main(void)
     tfix_add(s, "class_limit_text", test_class_limit_text, TIMEOUT_S, all_stop);
     tfix_add(s, "late_undo", test_late_undo, TIMEOUT_S, all_stop);
     tfix_add(s, "limit_events", test_limit_events, TIMEOUT_S, all_stop);
+    tfix_add(s, "batch", test_batch, TIMEOUT_S, all_stop);
 
     return tfix_run(s);
 }

@@ -488,7 +488,7 @@ static long monitor_count(const char *path, long *decide, char *which, size_t ca
     char *text = tfile_read(path);
     long other = 0;
     char fcall[96];
-    snprintf(fcall, sizeof fcall, "FCALL\" \"%s\"", tdecide_fn());
+    snprintf(fcall, sizeof fcall, "FCALL\" \"%s_batch\"", tdecide_fn());
     *decide = 0;
     which[0] = '\0';
     for (char *line = text; line != NULL && *line != '\0';) {
@@ -540,7 +540,7 @@ static void monitor_expect(const char *path, long want, const char *what)
     tsleep_ms(50);              /* a stray extra command would show now */
     monitor_stop();
     other = monitor_count(path, &decide, which, sizeof which);
-    ck_assert_msg(decide == want, "%s: MONITOR saw %ld FCALL %s from clients, want %ld",
+    ck_assert_msg(decide == want, "%s: MONITOR saw %ld FCALL %s_batch from clients, want %ld",
                   what, decide, tdecide_fn(), want);
     ck_assert_msg(other == 0, "%s: MONITOR saw %ld other client commands, want 0: %s",
                   what, other, which);

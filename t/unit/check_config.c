@@ -194,6 +194,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(cfg->redis.timeout_ms, 250);
     ck_assert_int_eq(cfg->redis.connect_timeout_ms, 1000);
     ck_assert_int_eq(cfg->redis.max_in_flight, 10000);
+    ck_assert_int_eq(cfg->redis.batch_max, 32);
 
     ck_assert_int_eq(cfg->failure_action, ACTION_DUNNO);
     ck_assert_uint_eq(cfg->suspension_cache.size, 10000);
@@ -916,7 +917,8 @@ START_TEST(test_bounds_table)
     static const char *const must[] = {
         "protocol.max_line", "protocol.max_request", "protocol.max_attributes",
         "protocol.max_output", "max_connections", "redis.timeout_ms",
-        "redis.connect_timeout_ms", "redis.max_in_flight", "redis.db", "idle_timeout",
+        "redis.connect_timeout_ms", "redis.max_in_flight", "redis.batch_max", "redis.db",
+        "idle_timeout",
         "suspension_cache.size", "suspension_cache.ttl", "events.max_length",
     };
     struct t_bounds bs = { .n = 0 };
@@ -1229,7 +1231,8 @@ START_TEST(test_keys_contract)
                                           "identities.observed_max",
                                           "identities.observed_ttl",
                                           "events.limit_window", "notifier.group",
-                                          "notifier.template_dir", "redis.max_in_flight" };
+                                          "notifier.template_dir", "redis.max_in_flight",
+                                          "redis.batch_max" };
     struct t_keys k = { .n = 0 };
 
     config_keys(t_keys_collect, &k);

@@ -1716,8 +1716,16 @@ START_TEST(test_batch)
     start_daemon(d, extra, classes);
     cli_ok(tredis_cli(r, out, sizeof out, "SET", PFX "{a:w}:rl:msgs", "broken", (char *)NULL),
            out, "SET");
-    for (int i = 0; i < BATCH_N; i++)
+    /* every connection accepted and read from (DATA: decided without
+     * Redis) before the daemon is stopped: else one accepted after
+     * SIGCONT is read a turn later */
+    for (int i = 0; i < BATCH_N; i++) {
         fds[i] = txconnect(d);
+        tquery(fds[i], "protocol_state=DATA\nclient_address=203.0.113.7\nsasl_username=c\n",
+               out, sizeof out);
+        ck_assert_msg(strcmp(out, "DUNNO") == 0, "connection %d: DATA: got \"%s\"", i,
+                      tvis(out));
+    }
     /* the configuration text reaches the Function (one OUTPOSTCFG resend) */
     tquery(fds[1], "protocol_state=RCPT\nclient_address=203.0.113.7\nsasl_username=c\n"
            "sender=c@example.net\nrecipient=r@example.org\n", out, sizeof out);

@@ -2276,6 +2276,13 @@ static void ctl_stats_print(const json_t *root, const char *from)
            ctl_stat(root, "outpost_redis_disconnects_total"));
     printf("redis calls  ");
     ctl_stats_labels(root, "outpost_redis_calls_total", "none");
+    double batches = ctl_stat(root, "outpost_redis_batches_total");
+    double batched = ctl_stat(root, "outpost_redis_batched_calls_total");
+    if (batches > 0)
+        printf("redis FCALLs %.15g for %.15g decision calls (%.3g per FCALL)\n", batches,
+               batched, batched / batches);
+    else
+        printf("redis FCALLs none yet\n");
     printf("connections  %.15g open, %.15g refused\n", ctl_stat(root, "outpost_connections"),
            ctl_stat(root, "outpost_connections_refused_total"));
     const json_t *b = json_object_get(root, "outpost_decision_seconds_bucket");

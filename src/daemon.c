@@ -63,6 +63,12 @@ static void daemon_page(void *arg, struct metrics_buf *b)
         "outpost_redis_calls_total{outcome=\"error\"} %llu\n"
         "outpost_redis_calls_total{outcome=\"refused\"} %llu\n"
         "outpost_redis_calls_total{outcome=\"noscript\"} %llu\n"
+        "# HELP outpost_redis_batches_total FCALLs of the decision Function's batch "
+        "form sent.\n# TYPE outpost_redis_batches_total counter\n"
+        "outpost_redis_batches_total %llu\n"
+        "# HELP outpost_redis_batched_calls_total Decision calls those batches carried.\n"
+        "# TYPE outpost_redis_batched_calls_total counter\n"
+        "outpost_redis_batched_calls_total %llu\n"
         "# HELP outpost_redis_connects_total Successful connects (with handshake).\n"
         "# TYPE outpost_redis_connects_total counter\noutpost_redis_connects_total %llu\n"
         "# HELP outpost_redis_disconnects_total Ready connections lost.\n"
@@ -70,6 +76,7 @@ static void daemon_page(void *arg, struct metrics_buf *b)
         (unsigned long long)st->calls, (unsigned long long)st->replies,
         (unsigned long long)st->timeouts, (unsigned long long)st->errors,
         (unsigned long long)st->refused, (unsigned long long)st->resent,
+        (unsigned long long)st->batches, (unsigned long long)st->batched,
         (unsigned long long)st->connects, (unsigned long long)st->disconnects);
     metrics_hist_render(b, "outpost_redis_seconds",
                         "Round-trip time of the script calls Redis answered.", &st->rtt);

@@ -1360,6 +1360,7 @@ static void store_flush(struct store *s)
         b->g->refs++;
         if (s->state == ST_READY && s->ac != NULL && store_send_batch(s, b, false) == 0) {
             s->st.batches++;
+            s->st.batched += n;
             continue;
         }
         for (size_t i = 0; i < n; i++) {

@@ -67,6 +67,7 @@ struct store_stats {
                                        a batch counts once */
     uint64_t batches;               /* FCALLs of the batch form sent (a
                                        resend not counted) */
+    uint64_t batched;               /* the calls they carried */
     uint64_t connects, disconnects;
     struct metrics_hist rtt;        /* send to reply of each answered call */
 };

@@ -1681,6 +1681,9 @@ static void batch_round(struct tdaemon *d, int round, int fds[BATCH_N],
                         char rep[BATCH_N][512])
 {
     ck_assert_int_eq(kill(d->pid, SIGSTOP), 0);
+    /* stopped before the first byte is written: else, on a busy machine,
+     * it may read a few before the signal takes it */
+    ck_assert_msg(tproc_stopped(d->pid, 5000), "outpostd not stopped within 5 s");
     for (int i = 0; i < BATCH_N; i++) {
         char req[512];
         int n = snprintf(req, sizeof req,

@@ -113,6 +113,9 @@ START_TEST(redis_round_trip)
         "outpost_rule_decisions_total{rule=\"stage\"} 2\n",
         "outpost_rule_decisions_total{rule=\"default\"} 4\n",
         "outpost_redis_calls_total{outcome=\"replied\"} 4\n",
+        /* one at a time: a batch each */
+        "outpost_redis_batches_total 4\n",
+        "outpost_redis_batched_calls_total 4\n",
         "outpost_redis_seconds_count 4\n",
         "outpost_redis_seconds_bucket{le=\"+Inf\"} 4\n",
         "# TYPE outpost_redis_seconds histogram\n",
@@ -121,6 +124,14 @@ START_TEST(redis_round_trip)
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         ck_assert_msg(strstr(page, want[i]) != NULL, "missing %s in:\n%s", want[i], page);
+    /* and outpostctl stats' line of them */
+    char out[8192], err[1024], ep[64];
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", port);
+    int rc = tctl(out, sizeof out, err, sizeof err, d->cfg, "stats", "--metrics", ep,
+                  (char *)NULL);
+    ck_assert_msg(rc == 0, "stats: exit %d: %s", rc, err);
+    ck_assert_msg(strstr(out, "redis FCALLs 4 for 4 decision calls (1 per FCALL)\n") != NULL,
+                  "got:\n%s", out);
     tfix_stop_all();
 }
 END_TEST
@@ -242,6 +253,7 @@ START_TEST(ctl_stats)
     ck_assert_msg(strstr(out, "top rules    deny:client 2, stage 2, failure 1\n") != NULL,
                   "got:\n%s", out);
     ck_assert_msg(strstr(out, "redis        DOWN") != NULL, "got:\n%s", out);
+    ck_assert_msg(strstr(out, "redis FCALLs none yet\n") != NULL, "got:\n%s", out);
     ck_assert_msg(strstr(out, "latency      p50 ") != NULL, "got:\n%s", out);
     ck_assert_msg(strstr(out, "redis rtt    no replies yet\n") != NULL, "got:\n%s", out);
     ck_assert_msg(strstr(out, "verdicts     applied 0, ") != NULL, "got:\n%s", out);

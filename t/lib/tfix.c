@@ -340,3 +340,24 @@ void texpect_exit(int got, int want, const char *what, const char *out, const ch
     ck_assert_msg(got == want, "%s: got exit %d, want %d\nstdout: %s\nstderr: %s", what,
                   got, want, out ? out : "", err ? err : "");
 }
+
+bool tproc_stopped(pid_t pid, int timeout_ms)
+{
+    long until = tms_mono() + timeout_ms;
+    for (;;) {
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            return false;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *rp = strrchr(buf, ')');
+        if (rp != NULL && rp[1] == ' ' && (rp[2] == 'T' || rp[2] == 't'))
+            return true;
+        if (tms_mono() >= until)
+            return false;
+        tsleep_ms(2);
+    }
+}

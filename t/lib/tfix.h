@@ -79,6 +79,9 @@ int tfix_run(Suite *s);
 
 long tms_mono(void);                    /* CLOCK_MONOTONIC in ms */
 void tsleep_ms(long ms);                /* nanosleep, resumed after EINTR */
+/* After kill(pid, SIGSTOP), which the kernel delivers when pid next runs:
+ * waits (timeout_ms at most) until pid is stopped; false if it is not. */
+bool tproc_stopped(pid_t pid, int timeout_ms);
 
 /* Text made visible for a failure message: \n \r \t escaped, other
  * control and non-ASCII bytes as \xNN, cut ("...") at about 2000 bytes;

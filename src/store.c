@@ -1315,13 +1315,13 @@ static void store_on_batch(redisAsyncContext *ac, void *reply, void *arg)
     bool each = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == b->n;
     if (r == NULL) {
         why = "connection lost";
-    } else if (r->type == REDIS_REPLY_ERROR) {
+    } else if (r->type == REDIS_REPLY_ERROR) {   /* (errors count calls) */
         char e[LOG_ESC_SIZE];
-        s->st.errors++;
+        s->st.errors += b->n;
         store_fail_log(s, "script error: %s", log_escs(e, r->str));
         why = "script error";
     } else if (!each) {
-        s->st.errors++;
+        s->st.errors += b->n;
         store_fail_log(s, "a batch of %zu calls answered by a reply of type %d "
                        "and %zu elements", b->n, r->type, r->elements);
         why = "unexpected reply type";

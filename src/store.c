@@ -1095,6 +1095,44 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
     store_finish(s, c);
 }
 
+/* A call of argc arguments (keys first), formatted as RESP bulk strings
+ * after head bytes of room for the command's header; not sent, not
+ * linked. */
+static struct store_call *store_call_new(struct store *s, enum store_lua which, size_t head,
+                                         int argc, const char *const *argv,
+                                         const size_t *lens, int nkeys, store_cb *cb,
+                                         store_cb *late, void *arg)
+{
+    size_t total = 0;
+    for (int i = 0; i < argc; i++)
+        total += store_bulk_len(lens[i]);
+    struct store_call *c = xmalloc(sizeof *c + head + total);
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    c->cb = cb;
+    c->late = late;
+    c->arg = arg;
+    c->which = which;
+    c->argc = argc;
+    c->nkeys = nkeys;
+    c->args_len = total;
+    char *o = c->buf + head;
+    for (int i = 0; i < argc; i++)
+        o = store_put_bulk(o, argv[i], lens[i]);
+    return c;
+}
+
+/* c is in flight from now: it holds rq, its deadline runs, it is linked. */
+static void store_call_start(struct store *s, struct store_call *c, struct request *rq)
+{
+    c->rq = request_ref(rq);
+    c->sent_ms = uv_now(s->loop);
+    c->sent_ns = uv_hrtime();
+    c->deadline_ms = c->sent_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
+    c->stale_ms = c->deadline_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
+    store_link(s, c);
+}
+
 int store_eval(struct store *s, enum store_lua which, struct request *rq,
                int argc, const char *const *argv, const size_t *lens,
                int nkeys, store_cb *cb, store_cb *late, void *arg,
@@ -1112,35 +1150,16 @@ int store_eval(struct store *s, enum store_lua which, struct request *rq,
         *why = "bad key count";
         return -1;
     }
-    size_t total = 0;
-    for (int i = 0; i < argc; i++)
-        total += store_bulk_len(lens[i]);
-    struct store_call *c = xmalloc(sizeof *c + STORE_HEAD_MAX + total);
-    memset(c, 0, sizeof *c);
-    c->s = s;
-    c->cb = cb;
-    c->late = late;
-    c->arg = arg;
-    c->which = which;
-    c->argc = argc;
-    c->nkeys = nkeys;
-    c->args_len = total;
+    struct store_call *c = store_call_new(s, which, STORE_HEAD_MAX, argc, argv, lens, nkeys,
+                                          cb, late, arg);
     c->last_len = store_bulk_len(lens[argc - 1]);
-    char *o = c->buf + STORE_HEAD_MAX;
-    for (int i = 0; i < argc; i++)
-        o = store_put_bulk(o, argv[i], lens[i]);
     if (store_send_call(s, c, false) != 0) {
         free(c);
         s->st.refused++;
         *why = "cannot send";
         return -1;
     }
-    c->rq = request_ref(rq);
-    c->sent_ms = uv_now(s->loop);
-    c->sent_ns = uv_hrtime();
-    c->deadline_ms = c->sent_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
-    c->stale_ms = c->deadline_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
-    store_link(s, c);
+    store_call_start(s, c, rq);
     return 0;
 }
 
@@ -1407,32 +1426,12 @@ int store_decide(struct store *s, struct request *rq, const struct store_group *
         store_gfmt_unref(s->group);
         s->group = store_gfmt_new(g);
     }
-    size_t keys = 0, total = 0;
-    for (int i = 0; i < argc; i++) {
-        total += store_bulk_len(lens[i]);
-        if (i + 1 == g->own_keys)
-            keys = total;
-    }
-    struct store_call *c = xmalloc(sizeof *c + total);
-    memset(c, 0, sizeof *c);
-    c->s = s;
-    c->cb = cb;
-    c->late = late;
-    c->arg = arg;
-    c->which = STORE_DECIDE;
+    struct store_call *c = store_call_new(s, STORE_DECIDE, 0, argc, argv, lens, g->own_keys,
+                                          cb, late, arg);
     c->batched = true;
-    c->argc = argc;
-    c->nkeys = g->own_keys;
-    c->args_len = total;
-    c->keys_len = keys;
-    char *o = c->buf;
-    for (int i = 0; i < argc; i++)
-        o = store_put_bulk(o, argv[i], lens[i]);
-    c->rq = request_ref(rq);
-    c->sent_ms = uv_now(s->loop);
-    c->sent_ns = uv_hrtime();
-    c->deadline_ms = c->sent_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
-    c->stale_ms = c->deadline_ms + (uint64_t)(*s->cfg)->redis.timeout_ms;
+    for (int i = 0; i < g->own_keys; i++)
+        c->keys_len += store_bulk_len(lens[i]);
+    store_call_start(s, c, rq);
     if (s->queue_tail != NULL)
         s->queue_tail->qnext = c;
     else
@@ -1442,7 +1441,6 @@ int store_decide(struct store *s, struct request *rq, const struct store_group *
         uv_prepare_start(&s->flush_prepare, store_on_flush_prepare);
         uv_check_start(&s->flush_check, store_on_flush_check);
     }
-    store_link(s, c);
     return 0;
 }
 

@@ -345,18 +345,10 @@ bool tproc_stopped(pid_t pid, int timeout_ms)
 {
     long until = tms_mono() + timeout_ms;
     for (;;) {
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            return false;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        const char *rp = strrchr(buf, ')');
-        if (rp != NULL && rp[1] == ' ' && (rp[2] == 'T' || rp[2] == 't'))
+        char st = tproc_state(pid);
+        if (st == 'T' || st == 't')
             return true;
-        if (tms_mono() >= until)
+        if (st == '\0' || tms_mono() >= until)
             return false;
         tsleep_ms(2);
     }

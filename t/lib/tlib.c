@@ -293,16 +293,22 @@ static bool tlib_alive(pid_t pid)
         return false;
     if (w == 0)
         return true;
+    char state = tproc_state(pid);
+    return state != '\0' && state != 'Z' && state != 'X';
+}
+
+char tproc_state(pid_t pid)
+{
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return false;
+        return '\0';
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
-    char *rp = strrchr(buf, ')');
-    return rp != NULL && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+    const char *rp = strrchr(buf, ')');
+    return rp != NULL && rp[1] == ' ' ? rp[2] : '\0';
 }
 
 /* True if pid runs outpostd (argv[0] as tdaemon_start() sets it). */

@@ -146,6 +146,10 @@ int tredis_cli(const struct tredis *r, char *out, size_t cap, ...);
 
 /* ---- more of the private redis-server (t/integ/check_store.c) */
 
+/* The state letter of pid in /proc/PID/stat (R, S, T, Z, ...), or '\0'
+ * when there is no such process. */
+char tproc_state(pid_t pid);
+
 /* Sends sig to the redis-server r started (SIGCONT first, so a stopped one
  * sees it), waits for it (SIGKILL after 5 s), clears r->pid; keeps r->dir
  * and r->sock, so that tredis_restart() can start a new one there.

@@ -87,7 +87,7 @@ end
 --   c NAME MAXRCPT SUSPENDED
 --   l CLASS NAME COUNT MAX PER_MS ACTION SHADOW KIDX
 local function parse(text)
-    local spec = { classes = {} }
+    local spec = { classes = {}, nc = 0 }       -- nc: counter keys (the highest KIDX - 13)
     local n = 0
     for line in string.gmatch(text, '[^\n]+') do
         n = n + 1
@@ -116,6 +116,7 @@ local function parse(text)
             per = tonum(per)
             if not k or per < 1 then return nil, 'bad limit line ' .. n end
             local w = math.ceil(per / 60)
+            if tonum(kidx) - 13 > spec.nc then spec.nc = tonum(kidx) - 13 end
             k.limits[#k.limits + 1] = {
                 name = name, cnt = cnt, max = tonum(max), per = per, act = act,
                 shadow = shadow == '1', kidx = tonum(kidx), w = w, ws = fmt(w),
@@ -237,8 +238,7 @@ end
 -- message (record), u the state marker is missing (enforce acts as
 -- monitor).  Returns the refusing reply (enforce), or nil and the note
 -- for the final reply (monitor, or enforce before enforce_from), or nil.
-local function identity(KEYS, account, addr, flags, id, kev, evmax)
-    local kids, kobs, kobsidx = KEYS[id.kidx], KEYS[id.kidx + 1], KEYS[id.kidx + 2]
+local function identity(kids, kobs, kobsidx, account, addr, flags, id, kev, evmax)
     local real = addr ~= '' and addr ~= '<>' and addr ~= '!'
     if real then
         local got
@@ -371,43 +371,48 @@ end
 
 local KINDS = { a = 'account', c = 'client_address', d = 'sender_domain' }
 
--- The evaluation of one request (KEYS, ARGV of the single layout) by
--- the parsed configuration spec; lists: one of the list keys or the
--- account's suspension key exists (else none of them is read).  Time
--- (now) is set by the caller.
-local function evaluate(KEYS, ARGV, spec, lists)
+-- The evaluation of one request of a batch (KEYS and ARGV of the batch
+-- layout, below: the shared keys KEYS[1..12], the request's own keys
+-- from KEYS[kb + 1], its arguments from ARGV[ab + 1]) by the parsed
+-- configuration spec; lists: one of the list keys or the account's
+-- suspension key exists (else none of them is read).  Time (now) is set
+-- by the caller.  It reads the tables where they are: copying a
+-- request's 19 keys and arguments into tables of their own cost Redis
+-- more than 5k instructions per request.
+local function evaluate(KEYS, kb, ARGV, ab, spec, lists)
     local account, client, sender, domain, flags =
-        ARGV[1] or '', ARGV[2] or '', ARGV[3] or '', ARGV[4] or '', ARGV[5] or ''
+        ARGV[ab + 1], ARGV[ab + 2], ARGV[ab + 3], ARGV[ab + 4], ARGV[ab + 5]
     local at_eom = sfind(flags, 'e', 1, true) ~= nil
 
     -- 1. the allow list, 2. the deny list, 4. the suspension: the caller
     -- asked EXISTS of their keys first, as most requests meet empty lists
     -- and no suspension (a client list exists iff its clientlens hash does)
     if lists then
-        if has(KEYS[2], account) then return { 'allow:account' } end
-        if client_match(client, KEYS[3], KEYS[4]) then return { 'allow:client' } end
+        if has(KEYS[1], account) then return { 'allow:account' } end
+        if client_match(client, KEYS[2], KEYS[3]) then return { 'allow:client' } end
         if account == '' then
-            if has(KEYS[5], sender) then return { 'allow:sender' } end
-            if domain_match(domain, KEYS[6]) then return { 'allow:domain' } end
+            if has(KEYS[4], sender) then return { 'allow:sender' } end
+            if domain_match(domain, KEYS[5]) then return { 'allow:domain' } end
         end
     end
     -- the static deny list first (decided by outpostd), then Redis
     if sfind(flags, 'd', 1, true) then return { 'deny:static' } end
     if lists then
-        if has(KEYS[7], account) then return { 'deny:account', account } end
-        local hit = client_match(client, KEYS[8], KEYS[9])
+        if has(KEYS[6], account) then return { 'deny:account', account } end
+        local hit = client_match(client, KEYS[7], KEYS[8])
         if hit then return { 'deny:client', hit } end
-        if has(KEYS[10], sender) then return { 'deny:sender', sender } end
-        hit = domain_match(domain, KEYS[11])
+        if has(KEYS[9], sender) then return { 'deny:sender', sender } end
+        hit = domain_match(domain, KEYS[10])
         if hit then return { 'deny:domain', hit } end
     end
 
     -- 3. the account's class: its own (acct hash) if the configuration
-    -- knows it, else ARGV[10] (default_class, or unauthenticated_class)
-    local class = ARGV[10] or ''
+    -- knows it, else the class argument (default_class, or
+    -- unauthenticated_class)
+    local class = ARGV[ab + 9]
     local overrides
     if account ~= '' then
-        local h = call('HGETALL', KEYS[12])
+        local h = call('HGETALL', KEYS[kb + 2])
         for i = 1, #h, 2 do
             local f, v = h[i], h[i + 1]
             if f == 'class' then
@@ -431,7 +436,7 @@ local function evaluate(KEYS, ARGV, spec, lists)
     -- 4. suspension (an expired hash is gone already; `until` is checked
     -- too, so that a late expiry never keeps an account suspended)
     if lists and account ~= '' then
-        local s = call('HMGET', KEYS[1], 'reason', 'until')
+        local s = call('HMGET', KEYS[kb + 1], 'reason', 'until')
         if s[1] then
             local untl = s[2] or '0'
             local u = tonum(untl)
@@ -449,10 +454,12 @@ local function evaluate(KEYS, ARGV, spec, lists)
     -- before enforce_from) when the sender is not authorized; fin() adds
     -- it to the reply that ends the evaluation.
     local idnote
-    local kev = spec.kev and KEYS[spec.kev]
-    if account ~= '' and spec.id and kev and ARGV[13] and ARGV[13] ~= '' then
+    local kev = spec.kev and KEYS[11]
+    local idaddr = ARGV[ab + 11]
+    if account ~= '' and spec.id and kev and idaddr ~= '' then
         local refused
-        refused, idnote = identity(KEYS, account, ARGV[13], flags, spec.id, kev, spec.evmax)
+        refused, idnote = identity(KEYS[kb + 4], KEYS[kb + 5], KEYS[12], account, idaddr,
+                                   flags, spec.id, kev, spec.evmax)
         if refused then return refused end
     end
     if sfind(flags, 'm', 1, true) then   -- MAIL: nothing is counted here
@@ -463,7 +470,7 @@ local function evaluate(KEYS, ARGV, spec, lists)
     end
 
     -- 5. the per-message recipient cap
-    local um, ur, ub = tonum(ARGV[7]) or 1, tonum(ARGV[8]) or 0, tonum(ARGV[9]) or 0
+    local um, ur, ub = tonum(ARGV[ab + 6]) or 1, tonum(ARGV[ab + 7]) or 0, tonum(ARGV[ab + 8]) or 0
     if kclass.maxrcpt > 0 and ur > kclass.maxrcpt then
         return fin(idnote, { 'recipients', tostring(kclass.maxrcpt) })
     end
@@ -471,10 +478,11 @@ local function evaluate(KEYS, ARGV, spec, lists)
     -- A message counted before (Postfix retried the same END-OF-MESSAGE)
     -- is admitted again without checking or counting; an undone count
     -- ("[]") does not count as counted.
-    local dedupe = at_eom and KEYS[13] and KEYS[13] ~= ''
+    local eomkey = KEYS[kb + 3]
+    local dedupe = at_eom and eomkey ~= ''
         and not sfind(flags, 'n', 1, true)
     if dedupe then
-        local v = call('GET', KEYS[13])
+        local v = call('GET', eomkey)
         if v and v ~= '[]' then return fin(idnote, { 'ok', class, 'dup' }) end
     end
 
@@ -485,17 +493,21 @@ local function evaluate(KEYS, ARGV, spec, lists)
     -- whole hash is read (HGETALL).  A limit's state l is kept only when
     -- it is used: to count (END-OF-MESSAGE), to refuse, or after a full
     -- read.
-    -- ARGV[12]: KEYS indexes with no counter for this request (e.g. a
-    -- client_address limit for a client that is not an IP address): "14,17"
+    -- absent: the single layout's KEYS indexes with no counter for this
+    -- request (e.g. a client_address limit for a client that is not an IP
+    -- address): "14,17".  Counter key k (KEYS[13 + k] of one request
+    -- alone) is KEYS[kb + 5 + k] here.
     local absent
-    if ARGV[12] and ARGV[12] ~= '' then
+    local absarg = ARGV[ab + 10]
+    if absarg ~= '' then
         absent = {}
-        for idx in string.gmatch(ARGV[12], '%d+') do absent[tonum(idx)] = true end
+        for idx in string.gmatch(absarg, '%d+') do absent[tonum(idx)] = true end
     end
+    local kc = kb - 8
     local limits, shadows = {}, nil
     local refuse, exceeds
     for _, L in ipairs(kclass.limits) do
-        local key = not (absent and absent[L.kidx]) and KEYS[L.kidx]
+        local key = not (absent and absent[L.kidx]) and KEYS[kc + L.kidx]
         if key and key ~= '' then
             local max, per, w, name = L.max, L.per, L.w, L.name
             local o = overrides and overrides[name]
@@ -642,7 +654,7 @@ local function evaluate(KEYS, ARGV, spec, lists)
             end
         end
         if dedupe then
-            call('SET', KEYS[13], '[' .. table.concat(record, ',') .. ']', 'PX', '600000')
+            call('SET', eomkey, '[' .. table.concat(record, ',') .. ']', 'PX', '600000')
         end
         counted = '1'
     end
@@ -665,7 +677,9 @@ local function spec_error(why, id)
 end
 
 -- FCALL outpost_decide_3: one request (doc/keys.md "The decision
--- Function": KEYS and ARGV as listed there).
+-- Function": KEYS and ARGV as listed there), made a batch of one: its
+-- keys and arguments copied into the batch layout (outpostd calls the
+-- batch form; this one is for operators and tests).
 local function decide(KEYS, ARGV)
     bind()
     now, clock_arg = nil, ARGV[6] or ''
@@ -673,7 +687,19 @@ local function decide(KEYS, ARGV)
     if not spec then return spec_error(why, ARGV[11] or '') end
     local lists = call('EXISTS', KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7],
                              KEYS[9], KEYS[10], KEYS[11], KEYS[1]) > 0
-    return evaluate(KEYS, ARGV, spec, lists)
+    -- (a key not passed stays missing, as it was: no events without the
+    -- events key, no count without a counter key, no dedupe without KEYS 13)
+    local id = spec.id
+    local K = { KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9],
+                KEYS[10], KEYS[11], spec.kev and KEYS[spec.kev],
+                id and KEYS[id.kidx + 2], KEYS[1], KEYS[12], KEYS[13] or '',
+                id and KEYS[id.kidx], id and KEYS[id.kidx + 1] }
+    for c = 1, spec.nc do K[17 + c] = KEYS[13 + c] or '' end
+    local A = { '', '', '', '',
+                ARGV[1] or '', ARGV[2] or '', ARGV[3] or '', ARGV[4] or '', ARGV[5] or '',
+                ARGV[7] or '', ARGV[8] or '', ARGV[9] or '', ARGV[10] or '',
+                ARGV[12] or '', ARGV[13] or '' }
+    return evaluate(K, 12, A, 4, spec, lists)
 end
 
 -- FCALL outpost_decide_3_batch: R requests of one configuration in one
@@ -693,12 +719,6 @@ end
 -- Returns an array of R replies, each what outpost_decide_3 returns for
 -- that request, or an error reply where it failed (the others stand).
 local BATCH_ARGS = 11
--- One request's KEYS and ARGV in the single layout, refilled for each
--- request of a batch: kept, as two new tables per call cost Redis more
--- than a tenth of a batch of one (their growth and their garbage).  An
--- entry left from an earlier batch lies past what this one's
--- configuration reads.
-local batch_keys, batch_argv = {}, {}
 local function decide_batch(KEYS, ARGV)
     bind()
     local R, nk = tonum(ARGV[3]), tonum(ARGV[4])
@@ -711,26 +731,19 @@ local function decide_batch(KEYS, ARGV)
     now, clock_arg = nil, ARGV[2]
     local spec, why = spec_of(sha, ARGV[5 + R * BATCH_ARGS])
     if not spec then return spec_error(why, sha) end
+    if nk - 5 < spec.nc then
+        return redis.error_reply('ERR outpost: decide: bad batch layout (' .. (nk - 5)
+                                 .. ' counter keys, the configuration has ' .. spec.nc .. ')')
+    end
     -- (a batch of one asks for its suspension key in the same EXISTS)
     local listsx = call('EXISTS', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
                               KEYS[8], KEYS[9], KEYS[10], R == 1 and KEYS[13] or KEYS[1]) > 0
-    local nc = nk - 5
-    local K, A = batch_keys, batch_argv
-    for i = 1, 10 do K[i + 1] = KEYS[i] end
-    K[14 + nc], K[17 + nc] = KEYS[11], KEYS[12]
-    A[6], A[11] = clock_arg, sha
     local out = {}
     for r = 1, R do
         local kb, ab = 12 + (r - 1) * nk, 4 + (r - 1) * BATCH_ARGS
-        K[1], K[12], K[13] = KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3]
-        K[15 + nc], K[16 + nc] = KEYS[kb + 4], KEYS[kb + 5]
-        for c = 1, nc do K[13 + c] = KEYS[kb + 5 + c] end
-        A[1], A[2], A[3], A[4], A[5] = ARGV[ab + 1], ARGV[ab + 2], ARGV[ab + 3],
-                                       ARGV[ab + 4], ARGV[ab + 5]
-        A[7], A[8], A[9], A[10] = ARGV[ab + 6], ARGV[ab + 7], ARGV[ab + 8], ARGV[ab + 9]
-        A[12], A[13] = ARGV[ab + 10], ARGV[ab + 11]
-        local lists = listsx or (R > 1 and A[1] ~= '' and call('EXISTS', K[1]) == 1)
-        local ok, rep = pcall(evaluate, K, A, spec, lists)
+        local lists = listsx
+            or (R > 1 and ARGV[ab + 1] ~= '' and call('EXISTS', KEYS[kb + 1]) == 1)
+        local ok, rep = pcall(evaluate, KEYS, kb, ARGV, ab, spec, lists)
         if not ok then
             -- redis.call raises {err = ...}; Lua itself a string
             local e = type(rep) == 'table' and rep.err or tostring(rep)

@@ -1638,6 +1638,117 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
+/* The batch form directly (doc/keys.md "The batch"): two END-OF-MESSAGEs
+ * of one account, limit 1, in one call: the second sees the first's count
+ * and is refused; a third request whose counter is not a hash fails alone
+ * (an error element); layouts that do not add up, or carry fewer counter
+ * keys than the configuration has, are refused before anything is read. */
+START_TEST(test_batch_direct)
+{
+    struct tredis *r = &redises[0];
+    char fn[41], batch[64], id[41], text[256], out[64];
+    const char *argv[80];
+    start_decide(r, fn);
+    snprintf(batch, sizeof batch, "%s_batch", fn);
+    size_t tl = (size_t)snprintf(text, sizeof text, "outpost-decide 2\nc\tstandard\t0\tR\n"
+                                 "l\tstandard\tmsgs\tm\t1\t3600000\tD\t0\t14\n");
+    sha1_hex(text, tl, id);
+    redisReply *x = redisCommand(rcx, "SET %s broken", PFX "{a:w}:rl:msgs");
+    ck_assert(x != NULL && x->type == REDIS_REPLY_STATUS);
+    freeReplyObject(x);
+
+    /* 3 requests of 6 keys each: susp acct eom ids observed msgs */
+    static const char *const acct[3] = { "v", "v", "w" };
+    char keys[3][6][96];
+    int n = 0;
+    argv[n++] = "FCALL";
+    argv[n++] = batch;
+    argv[n++] = "30";                       /* 12 + 3 x 6 */
+    for (int i = 0; i < 10; i++)
+        argv[n++] = list_keys[i];
+    argv[n++] = PFX "{events}";
+    argv[n++] = PFX "{idx}:observed";
+    for (int q = 0; q < 3; q++) {
+        snprintf(keys[q][0], 96, PFX "{a:%s}:susp", acct[q]);
+        snprintf(keys[q][1], 96, PFX "{a:%s}:acct", acct[q]);
+        snprintf(keys[q][2], 96, PFX "{a:%s}:eom:i%d:Q%d", acct[q], q, q);
+        snprintf(keys[q][3], 96, PFX "{a:%s}:acct", acct[q]);
+        snprintf(keys[q][4], 96, PFX "{a:%s}:acct", acct[q]);
+        snprintf(keys[q][5], 96, PFX "{a:%s}:rl:msgs", acct[q]);
+        for (int k = 0; k < 6; k++)
+            argv[n++] = keys[q][k];
+    }
+    argv[n++] = id;
+    argv[n++] = "1000000000";               /* the test clock */
+    argv[n++] = "3";
+    argv[n++] = "6";
+    for (int q = 0; q < 3; q++) {
+        const char *a[11] = { acct[q], "", "x@example.net", "example.net", "e", "1", "1",
+                              "100", "standard", "", "" };
+        for (int k = 0; k < 11; k++)
+            argv[n++] = a[k];
+    }
+    argv[n++] = text;
+    redisReply *b = redisCommandArgv(rcx, n, argv, NULL);
+    ck_assert_msg(b != NULL && b->type == REDIS_REPLY_ARRAY && b->elements == 3,
+                  "batch of 3: want an array of 3, got type %d", b ? b->type : -1);
+    struct sreply s0, s1;
+    sreply_take(b->element[0], &s0, "request 1");
+    sreply_take(b->element[1], &s1, "request 2");
+    ck_assert_msg(is(&s0, "ok") && strcmp(s0.v[2], "1") == 0, "request 1: %s, want counted",
+                  sreply_str(&s0));
+    ck_assert_msg(is(&s1, "limit") && strcmp(s1.v[1], "msgs") == 0, "request 2 of the same "
+                  "account, limit 1: %s, want limit msgs", sreply_str(&s1));
+    ck_assert_msg(b->element[2]->type == REDIS_REPLY_ERROR
+                  && strncmp(b->element[2]->str, "WRONGTYPE", 9) == 0,
+                  "request 3 (a broken counter): type %d, want a WRONGTYPE error element",
+                  b->element[2]->type);
+    freeReplyObject(b);
+    x = redisCommand(rcx, "HGET %s t", PFX "{a:v}:rl:msgs");
+    ck_assert_msg(x != NULL && x->type == REDIS_REPLY_STRING && strcmp(x->str, "1") == 0,
+                  "v's running total: want 1");
+    freeReplyObject(x);
+
+    /* bad layouts: NKEYS one short; NK 5 (no counter key) for a
+     * configuration with one; nothing written */
+    long long db0 = hint(rcx, "DBSIZE", NULL);
+    snprintf(out, sizeof out, "%d", 29);
+    argv[2] = out;
+    b = redisCommandArgv(rcx, n - 1, argv, NULL);   /* (one key becomes an argument) */
+    ck_assert_msg(b != NULL && b->type == REDIS_REPLY_ERROR
+                  && strstr(b->str, "bad batch layout") != NULL,
+                  "NKEYS 29 of 30: got type %d \"%s\"", b ? b->type : -1,
+                  b && b->type == REDIS_REPLY_ERROR ? b->str : "");
+    freeReplyObject(b);
+    const char *one[40];
+    int m = 0;
+    one[m++] = "FCALL";
+    one[m++] = batch;
+    one[m++] = "17";                        /* 12 + 5 */
+    for (int i = 0; i < 10; i++)
+        one[m++] = list_keys[i];
+    one[m++] = PFX "{events}";
+    one[m++] = PFX "{idx}:observed";
+    for (int k = 0; k < 5; k++)
+        one[m++] = keys[0][k];
+    one[m++] = id;
+    one[m++] = "1000000000";
+    one[m++] = "1";
+    one[m++] = "5";
+    const char *a[11] = { "v", "", "x@example.net", "example.net", "e", "1", "1", "100",
+                          "standard", "", "" };
+    for (int k = 0; k < 11; k++)
+        one[m++] = a[k];
+    b = redisCommandArgv(rcx, m, one, NULL);
+    ck_assert_msg(b != NULL && b->type == REDIS_REPLY_ERROR
+                  && strstr(b->str, "bad batch layout (0 counter keys") != NULL,
+                  "NK 5 for a configuration with a counter: got type %d \"%s\"",
+                  b ? b->type : -1, b && b->type == REDIS_REPLY_ERROR ? b->str : "");
+    freeReplyObject(b);
+    ck_assert_int_eq(hint(rcx, "DBSIZE", NULL), db0);
+}
+END_TEST
+
 /* (b) batches: requests that arrive together go to Redis together (one
  * FCALL of the batch form per redis.batch_max of them) and are decided one
  * after the other, exactly as separate calls.  outpostd is stopped while
@@ -2327,6 +2438,7 @@ int main(void)
     tfix_add(s, "late_undo", test_late_undo, TIMEOUT_S, all_stop);
     tfix_add(s, "limit_events", test_limit_events, TIMEOUT_S, all_stop);
     tfix_add(s, "batch", test_batch, TIMEOUT_S, all_stop);
+    tfix_add(s, "batch_direct", test_batch_direct, TIMEOUT_S, all_stop);
 
     return tfix_run(s);
 }

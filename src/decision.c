@@ -135,7 +135,7 @@ struct decision_spec {
     size_t         nctr;
     char          *keybuf;      /* owned; (3 + nctr) x KEYS_MAX: a request's
                                    own keys (decision_keys), reused by every
-                                   request, as store_eval() copies them */
+                                   request, as store_decide() copies them */
     char           lists[10][KEYS_MAX]; /* P{lists}:..., KEYS[2..11] */
     char           evkey[KEYS_MAX];     /* P{events} */
     char           obsidx[KEYS_MAX];    /* P{idx}:observed */

@@ -12,7 +12,7 @@
  *
  * Calls: store_eval() formats its arguments (RESP) into a struct store_call
  * (kept for a resend), links it at the tail of s->calls (send order), takes a
- * reference on the request and sends FCALL or EVALSHA.  store_decide()
+ * reference on the request and sends EVALSHA.  store_decide()
  * does the same but queues the call (s->queue) instead of sending it; a
  * prepare and a check handle, started while the queue is not empty, empty
  * it at the end of the loop iteration (the check phase, after the I/O
@@ -69,13 +69,9 @@ enum store_step { STEP_AUTH = 1, STEP_SELECT, STEP_FUNCTION, STEP_SCRIPT,
  * first line "#!lua name=NAME"), undo.lua a script (EVALSHA). */
 static const char *const store_files[STORE_NLUA] = { "decide.lua", "undo.lua" };
 static const bool store_is_function[STORE_NLUA] = { true, false };
-/* The call's last argument is sent only when Redis answers OUTPOSTCFG
- * (the decision Function's configuration text; see store.h). */
-static const bool store_last_on_demand[STORE_NLUA] = { true, false };
 #define STORE_LIBRARY "outpost.lua"
 #define STORE_FN_MAX  64                /* bytes of a library's name */
-/* "*N\r\n$7\r\nEVALSHA\r\n$40\r\nSHA\r\n$K\r\nNKEYS\r\n", or FCALL and a name of
- * at most STORE_FN_MAX bytes */
+/* "*N\r\n$7\r\nEVALSHA\r\n$40\r\nSHA\r\n$K\r\nNKEYS\r\n" */
 #define STORE_HEAD_MAX 128
 
 struct store_call {
@@ -91,20 +87,17 @@ struct store_call {
     uint64_t           deadline_ms;
     uint64_t           stale_ms;        /* past it, the link is dropped */
     bool               answered;        /* cb has run */
-    bool               retried;         /* NOSCRIPT / function-missing resend done */
-    bool               with_last;       /* the on-demand last argument is sent */
-    bool               batched;         /* store_decide(): buf holds its own
-                                           keys (keys_len bytes), then its own
-                                           arguments; no head room */
-    struct store_call *qnext;           /* in s->queue, not sent yet */
-    size_t             keys_len;
+    bool               retried;         /* NOSCRIPT resend done */
+    struct store_call *qnext;           /* store_decide(): in s->queue, not sent yet */
     enum store_lua  which;
     int                argc, nkeys;
     size_t             args_len;        /* bytes of the arguments in buf */
-    size_t             last_len;        /* of which the last argument's */
-    /* STORE_HEAD_MAX bytes of room, then the arguments as RESP bulk
-     * strings: each send writes the header (array length, FCALL NAME
-     * NKEYS) right before them and hands hiredis one formatted command */
+    size_t             keys_len;        /* store_decide(): of which its keys' */
+    /* store_eval(): STORE_HEAD_MAX bytes of room, then the arguments as
+     * RESP bulk strings: each send writes the header (array length,
+     * EVALSHA SHA NKEYS) right before them and hands hiredis one
+     * formatted command.  store_decide(): no room, the call's own keys
+     * then its own arguments, copied into its batch's command. */
     char               buf[];
 };
 
@@ -944,38 +937,22 @@ static char *store_put_bulk(char *o, const char *s, size_t n)
     return o;
 }
 
-/* Sends c: FCALL of a Function, EVALSHA of a script.  again: the call was
- * answered NOSCRIPT or "Function not found" (Redis restarted, flushed,
- * failed over): a script is sent whole (EVAL caches it), a library is
- * loaded again first (the same link: Redis runs the two in order).  An
- * on-demand last argument goes only when c->with_last.  The arguments
- * were formatted once by store_eval(); only the header is written here
- * (hiredis copies the command into its output buffer). */
+/* Sends c: EVALSHA of a script.  again: the call was answered NOSCRIPT
+ * (Redis restarted, flushed, failed over): the script is sent whole (EVAL
+ * caches it).  The arguments were formatted once by store_eval(); only
+ * the header is written here (hiredis copies the command into its output
+ * buffer). */
 static int store_send_call(struct store *s, struct store_call *c, bool again)
 {
-    bool drop_last = store_last_on_demand[c->which] && !c->with_last;
-    size_t args = drop_last ? c->args_len - c->last_len : c->args_len;
-    int argc = drop_last ? c->argc - 1 : c->argc;
-    const char *cmd, *name;
-    size_t cmdlen, namelen;
+    size_t args = c->args_len;
+    int argc = c->argc;
     char nkeys[24];
     const char *nk = store_udec(nkeys + sizeof nkeys, (size_t)c->nkeys);
     size_t nklen = (size_t)(nkeys + sizeof nkeys - nk);
-
-    if (store_is_function[c->which]) {
-        if (again) {
-            const char *largv[4] = { "FUNCTION", "LOAD", "REPLACE", s->body[c->which] };
-            size_t llens[4] = { 8, 4, 7, s->body_len[c->which] };
-            if (redisAsyncCommandArgv(s->ac, store_on_reload, NULL, 4, largv, llens) != REDIS_OK)
-                return -1;
-        }
-        cmd = "FCALL", cmdlen = 5;
-        name = s->fn[c->which], namelen = strlen(name);
-    } else {
-        cmd = again ? "EVAL" : "EVALSHA", cmdlen = again ? 4 : 7;
-        name = again ? s->body[c->which] : s->sha[c->which];
-        namelen = again ? s->body_len[c->which] : 40;
-    }
+    const char *cmd = again ? "EVAL" : "EVALSHA";
+    size_t cmdlen = again ? 4 : 7;
+    const char *name = again ? s->body[c->which] : s->sha[c->which];
+    size_t namelen = again ? s->body_len[c->which] : 40;
     size_t need = store_len_len((size_t)argc + 3) + store_bulk_len(cmdlen)
                 + store_bulk_len(namelen) + store_bulk_len(nklen);
     char *big = NULL, *at;
@@ -1074,21 +1051,11 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
     }
 
     if (r != NULL && r->type == REDIS_REPLY_ERROR && !c->retried && ac == s->ac
-        && (store_is_function[c->which] ? strcmp(r->str, "ERR Function not found") == 0
-                                        : strncmp(r->str, "NOSCRIPT", 8) == 0)) {
-        /* it did not run: load it again, send it once more */
+        && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        /* it did not run: send it once more, whole */
         c->retried = true;
         s->st.resent++;
         if (store_send_call(s, c, true) == 0)
-            return;
-    }
-    if (r != NULL && r->type == REDIS_REPLY_ERROR && store_last_on_demand[c->which]
-        && !c->with_last && ac == s->ac && strncmp(r->str, "OUTPOSTCFG", 10) == 0) {
-        /* the Function answered before reading anything: it lacks the
-         * configuration text; send the call once more, with it */
-        c->with_last = true;
-        s->st.resent++;
-        if (store_send_call(s, c, false) == 0)
             return;
     }
     store_deliver(s, c, r, NULL);
@@ -1145,14 +1112,13 @@ int store_eval(struct store *s, enum store_lua which, struct request *rq,
     }
     if (store_full(s, argc, why) != 0)
         return -1;
-    if (nkeys < 0 || nkeys > argc) {    /* a caller's bug, never sent */
+    if (nkeys < 0 || nkeys > argc || store_is_function[which]) {   /* a caller's bug */
         s->st.refused++;
-        *why = "bad key count";
+        *why = "bad call";
         return -1;
     }
     struct store_call *c = store_call_new(s, which, STORE_HEAD_MAX, argc, argv, lens, nkeys,
                                           cb, late, arg);
-    c->last_len = store_bulk_len(lens[argc - 1]);
     if (store_send_call(s, c, false) != 0) {
         free(c);
         s->st.refused++;
@@ -1248,7 +1214,8 @@ static void store_on_batch(redisAsyncContext *ac, void *reply, void *arg);
 /* Sends b: FCALL NAME_batch NKEYS, the shared keys, every call's own keys,
  * the shared arguments, R, NK, every call's own arguments, and the
  * configuration text when b->with_last.  again: after "Function not
- * found", the library is loaded again first (as in store_send_call). */
+ * found", the library is loaded again first (the same link: Redis runs
+ * the two in order). */
 static int store_send_batch(struct store *s, struct store_batch *b, bool again)
 {
     const struct store_gfmt *g = b->g;
@@ -1428,7 +1395,6 @@ int store_decide(struct store *s, struct request *rq, const struct store_group *
     }
     struct store_call *c = store_call_new(s, STORE_DECIDE, 0, argc, argv, lens, g->own_keys,
                                           cb, late, arg);
-    c->batched = true;
     for (int i = 0; i < g->own_keys; i++)
         c->keys_len += store_bulk_len(lens[i]);
     store_call_start(s, c, rq);

@@ -5,19 +5,20 @@
  * jittered exponential backoff; on every connect it authenticates, selects
  * the database, loads the Functions libraries (policy/outpost.lua and the
  * decision library policy/decide.lua) and the undo script, and only then
- * is READY.  While not READY, store_eval() refuses at once, so nothing
- * queues without bound.
+ * is READY.  While not READY, store_decide() and store_eval() refuse at
+ * once, so nothing queues without bound.
  *
  * store_decide() queues a decision call; all that were queued while the
  * loop ran its callbacks leave together as one FCALL of the decision
  * Function's batch form (NAME_batch, NAME on decide.lua's first line), up
  * to redis.batch_max requests each, at the end of that loop iteration: at
  * most one Redis command per policy request, fewer under load, and never
- * a wait for more to come.  store_eval() sends one command: EVALSHA of
- * undo.lua (or FCALL of the decision Function itself).  An answer meaning it did not run ("Function
- * not found", NOSCRIPT) makes it resend once, after FUNCTION LOAD for the
- * Function, as EVAL for the script; so does OUTPOSTCFG, the Function's
- * "send the configuration text" (see store_eval).  Every call has a deadline (redis.timeout_ms): when it
+ * a wait for more to come.  An answer meaning the batch did not run
+ * ("Function not found") makes it resend once after FUNCTION LOAD; so
+ * does OUTPOSTCFG, the Function's "send the configuration text" (see
+ * struct store_group).  store_eval() sends one EVALSHA of a script
+ * (undo.lua), once more as EVAL after NOSCRIPT.  Every call has a
+ * deadline (redis.timeout_ms): when it
  * passes, the callback runs with ok == false and the late reply is dropped
  * when it comes.  A connection whose oldest call is 2 x timeout_ms late
  * is dropped and rebuilt (a stopped or wedged Redis).  The request is
@@ -98,13 +99,12 @@ bool store_ready(const struct store *s);
 bool store_state_lost(const struct store *s);
 const struct store_stats *store_stats(const struct store *s);
 
-/* argv[0..nkeys) are keys, the rest arguments; lens[i] their lengths
- * (binary-safe); argc <= STORE_ARGS_MAX.  At most redis.max_in_flight
- * calls are in flight on a link (sent and not answered by Redis, or
- * answered by their deadline but not yet by Redis); more are refused.  STORE_DECIDE: the last argument
- * (the configuration text) is sent only when the Function answers
- * OUTPOSTCFG, then with the same call once more (the Function answers so
- * before reading or writing anything).  0: cb will run exactly once.
+/* EVALSHA of the script which (not a Function: the decision goes through
+ * store_decide()).  argv[0..nkeys) are keys, the rest arguments; lens[i]
+ * their lengths (binary-safe); argc <= STORE_ARGS_MAX.  At most
+ * redis.max_in_flight calls are in flight on a link (sent and not
+ * answered by Redis, or answered by their deadline but not yet by Redis,
+ * or queued by store_decide()); more are refused.  0: cb will run exactly once.
  * -1: refused now (not connected, too many in flight), cb will not run;
  * *why says why.  late (may be NULL) gets the reply that arrives after cb
  * already ran with a timeout (ok == true replies only): for undoing a

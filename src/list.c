@@ -187,22 +187,25 @@ static const char *list_trim_addr(const char *s, size_t *len)
     return s;
 }
 
-int list_add(struct list *l, enum list_kind kind, const char *value,
-             char *err, size_t errlen)
+/* Whether value is a valid entry of kind, exactly as list_add() takes it:
+ * 0, or -1 with the reason in err.  *net receives a client entry parsed;
+ * *v and *len what a sender or domain entry keeps (before lower-casing).
+ * Stores nothing: list_norm() checks every request's sender with it. */
+static int list_check(enum list_kind kind, const char *value, struct list_net *net,
+                      const char **v, size_t *len, char *err, size_t errlen)
 {
-    size_t len = strlen(value);
-    char tmp[LIST_ENTRY_MAX + 1];
+    size_t n = strlen(value);
 
-    if (len == 0) {
+    if (n == 0) {
         snprintf(err, errlen, "empty %s entry", list_kind_name(kind));
         return -1;
     }
-    if (len > LIST_ENTRY_MAX) {
+    if (n > LIST_ENTRY_MAX) {
         snprintf(err, errlen, "%s entry longer than %d bytes",
                  list_kind_name(kind), LIST_ENTRY_MAX);
         return -1;
     }
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)value[i];
         if (c < 0x20 || c == 0x7f) {
             snprintf(err, errlen, "%s entry contains a control character",
@@ -210,57 +213,80 @@ int list_add(struct list *l, enum list_kind kind, const char *value,
             return -1;
         }
     }
-
+    *v = value;
+    *len = n;
     switch (kind) {
     case LIST_ACCOUNT:
-        list_strs_add(&l->accounts, value, len);
         return 0;
-    case LIST_CLIENT: {
-        struct list_net net;
-        if (list_parse_net(value, &net) != 0) {
+    case LIST_CLIENT:
+        if (list_parse_net(value, net) != 0) {
             snprintf(err, errlen, "\"%.64s\" is not an IP address or CIDR", value);
             return -1;
         }
-        if (l->nnets == l->capnets) {
-            l->capnets = l->capnets ? l->capnets * 2 : 8;
-            l->nets = xrealloc(l->nets, l->capnets * sizeof *l->nets);
-        }
-        l->nets[l->nnets++] = net;
         return 0;
-    }
     case LIST_SENDER: {
-        const char *a = list_trim_addr(value, &len);
-        const char *at = memchr(a, '@', len);
-        if (len == 0 || at == NULL || at == a + len - 1) {
+        const char *a = list_trim_addr(value, len);
+        const char *at = memchr(a, '@', *len);
+        if (*len == 0 || at == NULL || at == a + *len - 1) {
             snprintf(err, errlen, "\"%.64s\" is not an address (local@domain)", value);
             return -1;
         }
-        memcpy(tmp, a, len);
-        tmp[len] = '\0';
-        list_lower(tmp);
-        list_strs_add(&l->senders, tmp, len);
+        *v = a;
         return 0;
     }
     case LIST_DOMAIN: {
         const char *d = value;
         if (*d == '@') {
             d++;
-            len--;
+            n--;
         }
-        if (len == 0 || strchr(d, '@') != NULL || strchr(d, ' ') != NULL
-            || (d[0] == '.' && len == 1)) {
+        if (n == 0 || strchr(d, '@') != NULL || strchr(d, ' ') != NULL
+            || (d[0] == '.' && n == 1)) {
             snprintf(err, errlen, "\"%.64s\" is not a domain", value);
             return -1;
         }
-        memcpy(tmp, d, len);
-        tmp[len] = '\0';
-        list_lower(tmp);
-        list_strs_add(tmp[0] == '.' ? &l->parents : &l->domains, tmp, len);
+        *v = d;
+        *len = n;
         return 0;
     }
     }
     snprintf(err, errlen, "unknown list kind");
     return -1;
+}
+
+int list_add(struct list *l, enum list_kind kind, const char *value,
+             char *err, size_t errlen)
+{
+    struct list_net net;
+    const char *v;
+    size_t len;
+    char tmp[LIST_ENTRY_MAX + 1];
+
+    if (list_check(kind, value, &net, &v, &len, err, errlen) != 0)
+        return -1;
+    switch (kind) {
+    case LIST_ACCOUNT:
+        list_strs_add(&l->accounts, v, len);
+        break;
+    case LIST_CLIENT:
+        if (l->nnets == l->capnets) {
+            l->capnets = l->capnets ? l->capnets * 2 : 8;
+            l->nets = xrealloc(l->nets, l->capnets * sizeof *l->nets);
+        }
+        l->nets[l->nnets++] = net;
+        break;
+    case LIST_SENDER:
+    case LIST_DOMAIN:
+        memcpy(tmp, v, len);
+        tmp[len] = '\0';
+        list_lower(tmp);
+        if (kind == LIST_SENDER)
+            list_strs_add(&l->senders, tmp, len);
+        else
+            list_strs_add(tmp[0] == '.' ? &l->parents : &l->domains, tmp, len);
+        break;
+    }
+    return 0;
 }
 
 static int list_match_net(const struct list *l, const char *client)
@@ -372,18 +398,14 @@ int list_kind_parse(const char *name, enum list_kind *out)
 int list_norm(enum list_kind kind, const char *value, bool lower,
               char *out, size_t cap, char *err, size_t errlen)
 {
-    struct list *probe = list_new();     /* validates exactly as list_add */
-    int rc = list_add(probe, kind, value, err, errlen);
-    list_free(probe);
-    if (rc != 0)
-        return -1;
-
+    struct list_net net;
+    const char *v;
     size_t len;
-    const char *v = value;
+
+    if (list_check(kind, value, &net, &v, &len, err, errlen) != 0)
+        return -1;
     switch (kind) {
     case LIST_ACCOUNT:
-        v = value;
-        len = strlen(v);
         while (len > 0 && isspace((unsigned char)*v)) {
             v++;
             len--;
@@ -401,17 +423,9 @@ int list_norm(enum list_kind kind, const char *value, bool lower,
         return 0;
     }
     case LIST_SENDER:
-        v = list_trim_addr(value, &len);
-        lower = true;
-        break;
     case LIST_DOMAIN:
-        v = value[0] == '@' ? value + 1 : value;
-        len = strlen(v);
         lower = true;
         break;
-    default:
-        snprintf(err, errlen, "unknown list kind");
-        return -1;
     }
     if (len == 0 || len >= cap) {
         snprintf(err, errlen, "%s entry is empty or too long", list_kind_name(kind));

@@ -148,6 +148,9 @@ struct store {
     struct store_gfmt    *group;        /* the current one (a reference) or NULL */
     uv_prepare_t          flush_prepare;
     uv_check_t            flush_check;
+    char                 *fbuf;         /* owned; a batch's command is formatted
+                                           here (hiredis copies it): grows, kept */
+    size_t                fbuf_cap;
 
     char                 *body[STORE_NLUA];  /* owned texts of the Lua files */
     size_t                body_len[STORE_NLUA];
@@ -1244,7 +1247,12 @@ static int store_send_batch(struct store *s, struct store_batch *b, bool again)
                 + store_bulk_len(numlen[0]) + g->keys_len + g->args_len
                 + store_bulk_len(numlen[1]) + store_bulk_len(numlen[2]) + own
                 + (b->with_last ? g->last_len : 0);
-    char *buf = xmalloc(need), *o = buf;
+    if (need > s->fbuf_cap) {
+        s->fbuf_cap = need > 2 * s->fbuf_cap ? need : 2 * s->fbuf_cap;
+        free(s->fbuf);
+        s->fbuf = xmalloc(s->fbuf_cap);
+    }
+    char *buf = s->fbuf, *o = buf;
     o = store_put_len(o, '*', argc);
     o = store_put_bulk(o, "FCALL", 5);
     o = store_put_bulk(o, s->fn_batch, namelen);
@@ -1269,7 +1277,6 @@ static int store_send_batch(struct store *s, struct store_batch *b, bool again)
         o += g->last_len;
     }
     int rc = redisAsyncFormattedCommand(s->ac, store_on_batch, b, buf, (size_t)(o - buf));
-    free(buf);
     return rc == REDIS_OK ? 0 : -1;
 }
 
@@ -1440,6 +1447,7 @@ void store_free(struct store *s)
     for (int i = 0; i < STORE_NLUA; i++)
         free(s->body[i]);
     free(s->library);
+    free(s->fbuf);
     store_gfmt_unref(s->group);
     free(s);
 }

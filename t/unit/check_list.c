@@ -101,15 +101,49 @@ START_TEST(bad_entries)
         { LIST_ACCOUNT, "a\nb" },
     };
     struct list *l = list_new();
-    char err[128];
+    char err[128], out[64];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
         ck_assert_msg(list_add(l, bad[i].k, bad[i].v, err, sizeof err) == -1,
                       "accepted %s", bad[i].v);
         ck_assert(err[0] != '\0');
+        /* list_norm (each request's sender, outpostctl's list entries)
+         * refuses exactly what list_add refuses */
+        err[0] = '\0';
+        ck_assert_msg(list_norm(bad[i].k, bad[i].v, true, out, sizeof out, err,
+                                sizeof err) == -1, "normalised %s", bad[i].v);
+        ck_assert(err[0] != '\0');
     }
     ck_assert_uint_eq(list_size(l), 0);
     list_free(l);
+}
+END_TEST
+
+START_TEST(norm)
+{
+    struct { enum list_kind k; const char *v; bool lower; const char *want; } ok[] = {
+        { LIST_ACCOUNT, "  Alice ", false, "Alice" },
+        { LIST_ACCOUNT, "  Alice ", true, "alice" },
+        { LIST_SENDER, "<Bob@Example.COM>", false, "bob@example.com" },
+        { LIST_SENDER, "bob@example.com", false, "bob@example.com" },
+        { LIST_DOMAIN, "@Example.COM", false, "example.com" },
+        { LIST_DOMAIN, ".Example.com", false, ".example.com" },
+        { LIST_CLIENT, "192.0.2.1", false, "00000000000000000000ffffc0000201/128" },
+    };
+    char out[64], err[128];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        ck_assert_msg(list_norm(ok[i].k, ok[i].v, ok[i].lower, out, sizeof out, err,
+                                sizeof err) == 0, "%s: %s", ok[i].v, err);
+        ck_assert_str_eq(out, ok[i].want);
+    }
+    /* the output bound: 15 bytes and the NUL fit in 16, 16 do not */
+    ck_assert_int_eq(list_norm(LIST_SENDER, "abcdefghij@x.yz", true, out, 16, err,
+                               sizeof err), 0);
+    ck_assert_str_eq(out, "abcdefghij@x.yz");
+    err[0] = '\0';
+    ck_assert_int_eq(list_norm(LIST_SENDER, "abcdefghij@x.yzw", true, out, 16, err,
+                               sizeof err), -1);
+    ck_assert(err[0] != '\0');
 }
 END_TEST
 
@@ -155,6 +189,7 @@ int main(void)
     tcase_add_test(tc, senders_and_domains);
     tcase_add_test(tc, order_account_first);
     tcase_add_test(tc, bad_entries);
+    tcase_add_test(tc, norm);
     tcase_add_test(tc, entry_length_bound);
     tcase_add_test(tc, many_entries_sorted);
     suite_add_tcase(s, tc);

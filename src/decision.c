@@ -117,6 +117,7 @@ static void decision_finish(struct decision_env *env, struct request *rq,
  * keys; its arguments as listed in decision_ask_redis(). */
 #define DECISION_GROUP_KEYS 12
 #define DECISION_GROUP_N    (DECISION_GROUP_KEYS + 2)
+#define DECISION_OWN_KEYS   5           /* then the counter keys */
 #define DECISION_OWN_ARGS   11
 
 /* decide.lua's view of the classes and limits of one config (doc/keys.md
@@ -258,7 +259,7 @@ static struct decision_spec *decision_spec_new(struct config *cfg, uint64_t gen)
     sp->group = (struct store_group){
         .gen = gen, .nkeys = DECISION_GROUP_KEYS, .nargs = DECISION_GROUP_N - DECISION_GROUP_KEYS,
         .argv = sp->gargv, .lens = sp->glens, .last = sp->text, .last_len = len,
-        .own_keys = 5 + (int)sp->nctr, .own_args = DECISION_OWN_ARGS,
+        .own_keys = DECISION_OWN_KEYS + (int)sp->nctr, .own_args = DECISION_OWN_ARGS,
     };
     return sp;
 }
@@ -704,7 +705,7 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
     struct decision_spec *sp = decision_spec_get(env, rq->cfg);
     char idkeys[2][KEYS_MAX], idaddr[IDENTITY_ADDR_MAX + 1];
     bool id = decision_identity(rq, idkeys, idaddr);
-    size_t argc = 5 + sp->nctr + DECISION_OWN_ARGS;
+    size_t argc = DECISION_OWN_KEYS + sp->nctr + DECISION_OWN_ARGS;
     struct decision_ids ids;
     char units_m[] = "1", units_r[24], units_b[24], flags[8];
     const char *why;
@@ -745,8 +746,8 @@ static void decision_ask_redis(struct decision_env *env, struct request *rq)
                       : cfg->unauthenticated_class ? cfg->unauthenticated_class : "";
 
     /* the batch layout (doc/keys.md "The batch"); the rest is the group */
-    const char *argv[5 + sp->nctr + DECISION_OWN_ARGS];
-    size_t lens[5 + sp->nctr + DECISION_OWN_ARGS];
+    const char *argv[argc];
+    size_t lens[argc];
     size_t n = 0;
 #define DECISION_ARG(s) do { argv[n] = (s); lens[n] = strlen(argv[n]); n++; } while (0)
     DECISION_ARG(keys[0]);              /* susp */

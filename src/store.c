@@ -1033,6 +1033,16 @@ static void store_finish(struct store *s, struct store_call *c)
     free(c);
 }
 
+/* Whether r is the error "PREFIX..." on s's current link: the answers
+ * (NOSCRIPT, "Function not found", OUTPOSTCFG) after which a call, or a
+ * batch, that did not run is sent once more. */
+static bool store_err_is(const struct store *s, const redisAsyncContext *ac,
+                         const redisReply *r, const char *prefix)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR && ac == s->ac
+        && strncmp(r->str, prefix, strlen(prefix)) == 0;
+}
+
 static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
 {
     struct store_call *c = arg;
@@ -1053,8 +1063,7 @@ static void store_on_reply(redisAsyncContext *ac, void *reply, void *arg)
         return;
     }
 
-    if (r != NULL && r->type == REDIS_REPLY_ERROR && !c->retried && ac == s->ac
-        && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+    if (!c->retried && store_err_is(s, ac, r, "NOSCRIPT")) {
         /* it did not run: send it once more, whole */
         c->retried = true;
         s->st.resent++;
@@ -1291,15 +1300,13 @@ static void store_on_batch(redisAsyncContext *ac, void *reply, void *arg)
     redisReply *r = reply;
     const char *why = NULL;
 
-    if (r != NULL && r->type == REDIS_REPLY_ERROR && !b->retried && ac == s->ac
-        && strcmp(r->str, "ERR Function not found") == 0) {
+    if (!b->retried && store_err_is(s, ac, r, "ERR Function not found")) {
         b->retried = true;
         s->st.resent++;
         if (store_send_batch(s, b, true) == 0)
             return;
     }
-    if (r != NULL && r->type == REDIS_REPLY_ERROR && !b->with_last && ac == s->ac
-        && strncmp(r->str, "OUTPOSTCFG", 10) == 0) {
+    if (!b->with_last && store_err_is(s, ac, r, "OUTPOSTCFG")) {
         b->with_last = true;
         s->st.resent++;
         if (store_send_batch(s, b, false) == 0)
